@@ -1,0 +1,130 @@
+"""Image preprocessing that training and the device must do identically.
+
+`prepare()` turns a face image into the uint8 pixels a model sees (colour mode, equalisation,
+size) and `to_model_input()` maps them into the model's input range. The training pipeline and
+the device runtime both call these two functions with the values from the model card, so a model
+never sees pixels prepared differently from the ones it was trained on.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+import cv2
+
+COLOR_MODES = ("gray", "gray3", "rgb")
+EQUALIZE = ("none", "hist", "bihist", "clahe")
+
+
+class BadImage(ValueError):
+    """An image file that cannot be used; the message names the file and the reason."""
+
+
+def read_image(path) -> np.ndarray:
+    """Decode any image file into uint8 gray (H, W) or RGB (H, W, 3).
+
+    Handles what real folders hold: palette, RGBA/LA (alpha dropped), 16-bit and 32-bit
+    integer images (rescaled, not clipped). Truncated or non-image files raise BadImage.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()  # forces a full decode: truncated files fail here, not later
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                arr = np.asarray(im, dtype=np.float64)
+                top = arr.max()
+                scale = 255.0 / (65535.0 if top > 255 and mode != "F" else max(top, 1.0))
+                return np.clip(arr * scale, 0, 255).astype(np.uint8)
+            if mode in ("L", "1"):
+                return np.asarray(im.convert("L"))
+            if mode == "LA":
+                return np.asarray(im.convert("L"))
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise BadImage(f"{path}: unreadable image ({exc}); re-export it as PNG/JPEG or delete it") from exc
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def equalize(gray: np.ndarray, method: str) -> np.ndarray:
+    """Histogram equalisation of a uint8 gray image.
+
+    `bihist` is brightness-preserving bi-histogram equalisation (Kim 1997, used by one of the FER
+    papers this kit follows): the histogram is split at the mean and each half equalised within
+    its own range, so equalising does not shift the face's overall brightness.
+    """
+    if method == "none":
+        return gray
+    if method == "hist":
+        return cv2.equalizeHist(gray)
+    if method == "clahe":
+        return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(gray)
+    if method == "bihist":
+        mean = int(gray.mean())
+        hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+        lut = np.zeros(256, np.float64)
+        for lo, hi in ((0, mean), (mean + 1, 255)):
+            part = hist[lo:hi + 1]
+            if part.sum() == 0:
+                lut[lo:hi + 1] = np.arange(lo, hi + 1)
+                continue
+            cdf = np.cumsum(part) / part.sum()
+            lut[lo:hi + 1] = lo + cdf * (hi - lo)
+        return lut.round().astype(np.uint8)[gray]
+    raise ValueError(f"equalize must be one of {EQUALIZE}, not {method!r}")
+
+
+def prepare(image: np.ndarray, size: int, color: str = "gray3", equalization: str = "none") -> np.ndarray:
+    """A face image (any size, gray or RGB uint8) -> uint8 (size, size, C) as the model sees it."""
+    if color not in COLOR_MODES:
+        raise ValueError(f"color must be one of {COLOR_MODES}, not {color!r}")
+    if color == "rgb" and image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if color == "rgb":
+        if equalization != "none":  # equalise brightness only, keep the colours
+            ycc = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
+            ycc[..., 0] = equalize(ycc[..., 0], equalization)
+            image = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+    else:
+        image = equalize(to_gray(image), equalization)
+    h, w = image.shape[:2]
+    if (h, w) != (size, size):
+        # INTER_AREA averages when shrinking; INTER_LINEAR when enlarging (48 px FER -> 96 px).
+        interp = cv2.INTER_AREA if size < min(h, w) else cv2.INTER_LINEAR
+        image = cv2.resize(image, (size, size), interpolation=interp)
+    if image.ndim == 2:
+        image = image[..., None]
+    if color == "gray3":
+        image = np.repeat(image, 3, axis=-1)
+    return np.ascontiguousarray(image)
+
+
+def channels(color: str) -> int:
+    return 1 if color == "gray" else 3
+
+
+def to_model_input(pixels: np.ndarray, value_range=(0.0, 255.0)) -> np.ndarray:
+    """uint8 pixels -> float32 in the card's input range (edgefer models take 0..255 and
+    normalise inside the graph, so the default is the identity)."""
+    lo, hi = value_range
+    return (pixels.astype(np.float32) * ((hi - lo) / 255.0) + lo).astype(np.float32)
+
+
+def crop_face(frame: np.ndarray, box, margin: float) -> np.ndarray:
+    """Square crop around a face box (x, y, w, h) grown by `margin` on each side, clamped at the
+    frame border (a face cut by the border is padded by edge replication, not skipped)."""
+    x, y, w, h = box
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1 = x0 + int(round(side)), y0 + int(round(side))
+    H, W = frame.shape[:2]
+    pad = [max(0, -y0), max(0, y1 - H), max(0, -x0), max(0, x1 - W)]
+    crop = frame[max(0, y0):min(H, y1), max(0, x0):min(W, x1)]
+    if crop.size == 0:
+        raise ValueError(f"face box {box} lies outside the {W}x{H} frame")
+    if any(pad):
+        crop = cv2.copyMakeBorder(crop, *pad, cv2.BORDER_REPLICATE)
+    return crop

@@ -1,0 +1,135 @@
+"""FER-2013 as its original csv, and FER+ (Barsoum et al. 2016) votes on the FER-2013 images."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..core.taxonomy import BASIC7, FERPLUS8
+from .base import DatasetError, FaceDataset, Split
+from .folders import FER2013_PREFIX
+
+FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+
+
+def _pixels(text: str, where: str) -> np.ndarray:
+    values = np.array(text.split(), dtype=np.int64) if text else np.zeros(0, np.int64)
+    side = int(round(np.sqrt(values.size)))
+    if values.size == 0 or side * side != values.size or values.min() < 0 or values.max() > 255:
+        raise DatasetError(f"{where}: 'pixels' must be a square image of 0..255 values "
+                           f"(got {values.size} values); fix or delete the row")
+    return values.reshape(side, side).astype(np.uint8)
+
+
+def read_fer2013_rows(csv_path) -> list[tuple[int, np.ndarray, str]]:
+    """(emotion, pixels, usage) per row of an `emotion,pixels,Usage` csv."""
+    csv_path = Path(csv_path)
+    rows = []
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"emotion", "pixels", "Usage"} - set(reader.fieldnames or ())
+        if missing:
+            raise DatasetError(f"{csv_path}: missing column(s) {sorted(missing)}; expected emotion,pixels,Usage")
+        for n, row in enumerate(reader, start=2):
+            where = f"{csv_path}:{n}"
+            try:
+                emotion = int(row["emotion"])
+            except (TypeError, ValueError):
+                raise DatasetError(f"{where}: emotion {row['emotion']!r} is not an integer 0..6") from None
+            if not 0 <= emotion < len(BASIC7):
+                raise DatasetError(f"{where}: emotion {emotion} outside 0..6")
+            if row["Usage"] not in FER2013_PREFIX:
+                raise DatasetError(f"{where}: Usage {row['Usage']!r} is not Training/PublicTest/PrivateTest")
+            rows.append((emotion, _pixels(row["pixels"], where), row["Usage"]))
+    if not rows:
+        raise DatasetError(f"{csv_path}: no rows")
+    return rows
+
+
+def read_fer2013_csv(path, **_) -> FaceDataset:
+    rows = read_fer2013_rows(path)
+    splits = {}
+    for usage, split in FER2013_PREFIX.items():
+        chosen = [r for r in rows if r[2] == usage]
+        splits[split] = Split([r[1] for r in chosen], np.array([r[0] for r in chosen], dtype=int))
+    return FaceDataset("fer2013", list(BASIC7), "basic7", splits, str(path),
+                       ["official split: Training=train, PublicTest=val, PrivateTest=test"])
+
+
+def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FER+ votes (N, 10) -> (majority label or -1 to drop, soft targets over the 8 emotions).
+
+    As in the FER+ paper's reference code: single votes are treated as annotator noise and
+    removed; a row whose top vote is `unknown` or `NF` (not a face), or whose top emotion is tied,
+    is dropped."""
+    votes = votes.astype(np.float64).copy()
+    votes[votes <= 1] = 0
+    emotions = votes[:, :8]
+    top = emotions.max(axis=1)
+    label = emotions.argmax(axis=1)
+    tied = (emotions == top[:, None]).sum(axis=1) > 1
+    not_face = votes[:, 8:].max(axis=1) >= top
+    label[(top == 0) | tied | not_face] = -1
+    total = emotions.sum(axis=1, keepdims=True)
+    soft = np.divide(emotions, total, out=np.zeros_like(emotions), where=total > 0)
+    return label, soft.astype(np.float32)
+
+
+def read_ferplus(path, images=None, mapping=None, **_) -> FaceDataset:
+    """FER+ votes (`fer2013new.csv`, or a folder holding it) on FER-2013 images.
+
+    Images come from `mapping` (a csv with `fer2013_row,fer2013_folder_path` relative to `images`,
+    a FER-2013 image folder) or, without one, row by row from `images` = the FER-2013 csv.
+    Defaults follow the shared layout: `<dir>/ferplus_to_fer2013_folder_mapping.csv` and
+    `<dir>/../fer2013`."""
+    path = Path(path)
+    votes_csv = path / "fer2013new.csv" if path.is_dir() else path
+    base = votes_csv.parent
+    if mapping is None and (base / "ferplus_to_fer2013_folder_mapping.csv").exists():
+        mapping = base / "ferplus_to_fer2013_folder_mapping.csv"
+    if images is None and (base.parent / "fer2013").is_dir():
+        images = base.parent / "fer2013"
+    if images is None:
+        raise DatasetError(f"{votes_csv}: FER+ votes need the FER-2013 images; pass --images (the FER-2013 folder or csv)")
+    if not votes_csv.exists():
+        raise DatasetError(f"{votes_csv}: no such file; pass the FER+ fer2013new.csv")
+
+    with open(votes_csv, newline="") as f:
+        reader = csv.DictReader(f)
+        if not set(FERPLUS_COLUMNS) <= set(reader.fieldnames or ()):
+            raise DatasetError(f"{votes_csv}: expected FER+ columns {FERPLUS_COLUMNS}")
+        rows = list(reader)
+    votes = np.array([[float(r[c] or 0) for c in FERPLUS_COLUMNS] for r in rows])
+    usage = [r["Usage"] for r in rows]
+    label, soft = ferplus_targets(votes)
+
+    images = Path(images)
+    source: dict[int, object] = {}
+    if mapping is not None:
+        with open(mapping, newline="") as f:
+            for m in csv.DictReader(f):
+                p = images / m["fer2013_folder_path"]
+                source[int(m["fer2013_row"])] = str(p)
+        missing = [p for p in source.values() if not Path(p).exists()]
+        if missing:
+            raise DatasetError(f"{mapping} names {missing[0]}, which does not exist; "
+                               f"pass --images the FER-2013 folder the mapping refers to")
+    elif images.is_file():
+        fer_rows = read_fer2013_rows(images)
+        if len(fer_rows) != len(rows):
+            raise DatasetError(f"{images} has {len(fer_rows)} rows but {votes_csv} has {len(rows)}; FER+ maps row by row")
+        source = {i: r[1] for i, r in enumerate(fer_rows)}
+    else:
+        raise DatasetError(f"{images}: a FER-2013 folder needs a mapping csv (pass --mapping)")
+
+    # FER+ order with "happiness"/"sadness"/"anger" renamed to the kit's canonical names
+    labels = list(FERPLUS8)
+    splits = {}
+    dropped = 0
+    for fer_usage, split in FER2013_PREFIX.items():
+        idx = [i for i, u in enumerate(usage) if u == fer_usage and label[i] >= 0 and i in source]
+        dropped += sum(1 for i, u in enumerate(usage) if u == fer_usage) - len(idx)
+        splits[split] = Split([source[i] for i in idx], label[idx], soft[idx])
+    notes = [f"FER+ majority labels; {dropped} rows dropped (unknown, not a face, tied or unmapped)"]
+    return FaceDataset("ferplus", labels, "ferplus8", splits, str(votes_csv), notes)

@@ -1,0 +1,103 @@
+"""One registry of backbones: name -> how to build it, what input normalisation it expects.
+
+Every model takes uint8-range pixels (0..255, as `core.preprocess.prepare` makes them) and
+normalises inside the graph, so the card's contract is "feed pixels" and an int8 export maps
+pixel p to int8 p-128 exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._tf import keras
+
+
+class BackboneError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Backbone:
+    application: str | None      # keras.applications class name; None for the small CNN
+    normalization: str           # "tf": [-1, 1]; "torch": ImageNet mean/std; "caffe": mean subtraction
+    min_size: int = 32
+    alphas: tuple = ()           # width multipliers the ImageNet weights exist for
+
+
+BACKBONES = {
+    "mobilenet": Backbone("MobileNet", "tf", 32, (0.25, 0.5, 0.75, 1.0)),
+    "mobilenetv2": Backbone("MobileNetV2", "tf", 32, (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)),
+    "resnet50": Backbone("ResNet50", "caffe", 32),
+    "vgg16": Backbone("VGG16", "caffe", 32),
+    "inceptionv3": Backbone("InceptionV3", "tf", 75),
+    "densenet121": Backbone("DenseNet121", "torch", 32),
+    "smallcnn": Backbone(None, "tf", 16),
+}
+
+
+def _normalize(x, mode: str):
+    if mode == "tf":
+        return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(x)
+    if mode == "torch":
+        x = keras.layers.Rescaling(1 / 255.0, name="scale")(x)
+        return keras.layers.Normalization(mean=[0.485, 0.456, 0.406], variance=[0.229**2, 0.224**2, 0.225**2],
+                                          name="normalize")(x)
+    # caffe: ImageNet mean subtraction. Keras also swaps RGB->BGR; faces here are mostly gray3,
+    # where the swap is a no-op, so the means are applied in BGR order on the input as is.
+    return keras.layers.Normalization(mean=[103.939, 116.779, 123.68], variance=[1.0, 1.0, 1.0], name="normalize")(x)
+
+
+def _small_cnn(x):
+    """A plain 4-block CNN, the baseline the FER papers compare transfer learning against."""
+    for filters in (32, 64, 128, 256):
+        for _ in range(2):
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.ReLU()(x)
+        x = keras.layers.MaxPooling2D()(x)
+    return x
+
+
+def build_model(arch: str, num_classes: int, size: int, channels: int = 3, alpha: float = 1.0,
+                weights: str | None = "imagenet", dropout: float = 0.2, bn_momentum: float | None = 0.9):
+    """Backbone + global pooling + dropout + softmax, as one flat functional model (tfmot cannot
+    quantize a model nested inside another)."""
+    if arch not in BACKBONES:
+        raise BackboneError(f"unknown --arch {arch!r}; choose one of {list(BACKBONES)}")
+    spec = BACKBONES[arch]
+    if size < spec.min_size:
+        raise BackboneError(f"--size {size} is below {arch}'s minimum {spec.min_size}")
+    if weights in ("none", "", None):
+        weights = None
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise BackboneError(f"{weights}: no such weights file; pass --weights imagenet (download), none, or a no-top .h5")
+    if weights is not None and channels != 3 and spec.application:
+        raise BackboneError(f"ImageNet weights need 3 channels; use --color gray3 or rgb, not gray")
+    if spec.alphas and weights is not None and alpha not in spec.alphas:
+        raise BackboneError(f"{arch} has ImageNet weights for alpha {spec.alphas}, not {alpha}")
+
+    inputs = keras.Input((size, size, channels), name="pixels")
+    x = _normalize(inputs, spec.normalization)
+    if spec.application is None:
+        features = _small_cnn(x)
+    else:
+        app = getattr(keras.applications, spec.application)
+        kwargs = {"alpha": alpha} if spec.alphas else {}
+        try:
+            base = app(include_top=False, weights=weights, input_tensor=x, **kwargs)
+        except (ValueError, OSError) as exc:
+            reason = str(exc).splitlines()[0][:200].rstrip(".")
+            raise BackboneError(f"{weights}: could not load {arch} (alpha {alpha}) ImageNet weights: {reason}. "
+                                f"Pass the matching include_top=False .h5 with --weights") from None
+        features = base.output
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    model = keras.Model(inputs, outputs, name=f"edgefer_{arch}")
+    if bn_momentum is not None:
+        # Keras' default 0.999 lets BatchNorm's inference statistics lag thousands of steps behind
+        # on data far from ImageNet (48 px gray faces): validation then collapses to one class.
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = bn_momentum
+    return model

@@ -1,0 +1,274 @@
+"""dataset -> fine-tuned model -> evaluation, writing everything into one run directory.
+
+RUN/
+  config.json        the resolved configuration and its fingerprint
+  balance.json/.png  class counts per split
+  model.keras        best epoch by validation accuracy
+  card.json          the preprocessing contract (see edgefer.core.card)
+  metrics.json       test-split report (+ validation under "val")
+  confusion_matrix.png, curves.png
+  checkpoints/       last epoch with optimizer state + state.json, for --resume
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core import card as card_mod
+from ..core import plots
+from ..core.files import atomic_path, check_writable, write_bytes, write_json
+from ..core.metrics import classification_report, format_report
+from ..data import FaceDataset, load_dataset, load_pixels
+from ..data.balance import format_balance, write_balance
+from ._tf import keras, tf
+from .backbones import build_model
+from .config import ConfigError, TrainConfig
+
+
+@dataclass
+class Arrays:
+    x: np.ndarray          # uint8 (N, S, S, C)
+    y: np.ndarray          # int (N,)
+    soft: np.ndarray | None
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    card: dict
+    history: dict
+
+
+def cap_per_class(ds: FaceDataset, cap: int | None, seed: int) -> FaceDataset:
+    """Keep at most `cap` images per class in every split (a seeded choice), for quick runs."""
+    if not cap:
+        return ds
+    rng = np.random.default_rng(seed)
+    for name, split in ds.splits.items():
+        keep = []
+        for c in np.unique(split.labels):
+            keep.extend(rng.permutation(np.flatnonzero(split.labels == c))[:cap])
+        ds.splits[name] = split.subset(np.sort(keep))
+    return ds
+
+
+def prepare_arrays(ds: FaceDataset, cfg: TrainConfig) -> tuple[dict[str, Arrays], list]:
+    """Decode every split through the shared core preprocessing (the card's contract)."""
+    arrays, skipped = {}, []
+    for name, split in ds.splits.items():
+        x, kept, bad = load_pixels(split, cfg.size, cfg.color, cfg.equalize, desc=f"loading {name}")
+        skipped += bad
+        if len(kept) == 0:
+            raise ConfigError(f"{ds.source}: the {name} split has no readable images")
+        arrays[name] = Arrays(x, split.labels[kept], None if split.soft is None else split.soft[kept])
+    return arrays, skipped
+
+
+def _targets(a: Arrays, n: int, soft: bool) -> np.ndarray:
+    if soft and a.soft is not None:
+        return a.soft.astype(np.float32)
+    return np.eye(n, dtype=np.float32)[a.y]
+
+
+def _oversample_index(y: np.ndarray, seed: int) -> np.ndarray:
+    """Every class repeated (with a random remainder) up to the largest class's count; the
+    augmentation then makes the repeats differ."""
+    rng = np.random.default_rng(seed)
+    quota = np.bincount(y).max()
+    idx = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        reps = np.concatenate([np.tile(members, quota // len(members)),
+                               rng.choice(members, quota % len(members), replace=False)])
+        idx.append(reps)
+    return rng.permutation(np.concatenate(idx))
+
+
+def augmenter(cfg: TrainConfig):
+    layers = []
+    if cfg.flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=cfg.seed))
+    if cfg.rotation:
+        layers.append(keras.layers.RandomRotation(cfg.rotation / 360.0, fill_mode="reflect", seed=cfg.seed))
+    if cfg.shift:
+        layers.append(keras.layers.RandomTranslation(cfg.shift, cfg.shift, fill_mode="reflect", seed=cfg.seed))
+    if cfg.zoom:
+        layers.append(keras.layers.RandomZoom(cfg.zoom, fill_mode="reflect", seed=cfg.seed))
+    return keras.Sequential(layers, name="augment") if layers else None
+
+
+def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
+    train = arrays["train"]
+    index = _oversample_index(train.y, cfg.seed) if cfg.balance == "oversample" else np.arange(len(train.y))
+    x_train, t_train = train.x[index], _targets(train, n, cfg.soft_labels)[index]
+    aug = augmenter(cfg)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+
+    def to_float(x, t):
+        return tf.cast(x, tf.float32), t
+
+    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, t_train))
+                .shuffle(min(len(index), 20000), seed=cfg.seed, reshuffle_each_iteration=True)
+                .batch(cfg.batch_size).map(to_float, num_parallel_calls=tf.data.AUTOTUNE))
+    if aug is not None:
+        train_ds = train_ds.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t),
+                                num_parallel_calls=tf.data.AUTOTUNE)
+    val = arrays["val"]
+    val_ds = (tf.data.Dataset.from_tensor_slices((val.x, _targets(val, n, False)))
+              .batch(cfg.batch_size * 2).map(to_float))
+    return (train_ds.prefetch(tf.data.AUTOTUNE).with_options(options),
+            val_ds.prefetch(tf.data.AUTOTUNE).with_options(options), len(index))
+
+
+def make_strategy(name: str):
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        # GPUs when there are any; otherwise every logical CPU device (tests make two).
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    # multiworker reads the cluster from the TF_CONFIG environment variable on every host
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def class_weights(y: np.ndarray, n: int) -> dict[int, float]:
+    counts = np.bincount(y, minlength=n).astype(float)
+    return {i: float(len(y) / (n * c)) if c else 0.0 for i, c in enumerate(counts)}
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Every epoch: the best model so far, the last model with its optimizer, and the loop's own
+    state (history, best, early-stopping wait), each written atomically, so a kill at any moment
+    leaves a run that `--resume` continues exactly where it stopped."""
+
+    def __init__(self, run_dir: Path, state: dict, patience: int):
+        super().__init__()
+        self.run_dir, self.state, self.patience = run_dir, state, patience
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        for key, value in logs.items():
+            self.state["history"].setdefault(key, []).append(float(value))
+        val_acc = float(logs.get("val_accuracy", 0.0))
+        if val_acc > self.state["best_val_accuracy"]:
+            self.state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, wait=0)
+            with atomic_path(self.run_dir / "model.keras", suffix=".keras") as tmp:
+                self.model.save(tmp)
+        else:
+            self.state["wait"] += 1
+        self.state["epoch"] = epoch + 1
+        with atomic_path(self.run_dir / "checkpoints" / "last.keras", suffix=".keras") as tmp:
+            self.model.save(tmp)
+        write_json(self.run_dir / "checkpoints" / "state.json", self.state)
+        if self.state["wait"] >= self.patience:
+            print(f"early stop: validation accuracy has not improved for {self.patience} epochs")
+            self.model.stop_training = True
+
+
+def predict(model, x: np.ndarray, tta_flip: bool = False, batch_size: int = 256) -> np.ndarray:
+    probs = model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0)
+    if tta_flip:
+        probs = (probs + model.predict(x[:, :, ::-1].astype(np.float32), batch_size=batch_size, verbose=0)) / 2
+    return probs
+
+
+def check_resume(cfg: TrainConfig, run_dir: Path) -> dict | None:
+    """The saved loop state when resuming; refuses a run made with another configuration, and
+    refuses to overwrite an existing run without --resume."""
+    state_file = run_dir / "checkpoints" / "state.json"
+    if not state_file.exists():
+        if cfg.resume:
+            print(f"{run_dir}: nothing to resume, starting a new run")
+        return None
+    if not cfg.resume:
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    saved = json.loads((run_dir / "config.json").read_text())
+    if saved.get("fingerprint") != cfg.fingerprint():
+        changed = sorted(k for k, v in cfg.to_dict().items()
+                         if k not in cfg.RUN_ONLY and saved["config"].get(k) != v)
+        raise ConfigError(f"{run_dir} was trained with another configuration (differs in {changed}); "
+                          f"resume with the original settings or choose another --out")
+    return json.loads(state_file.read_text())
+
+
+def build_or_load(cfg: TrainConfig, run_dir: Path, state: dict | None, strategy, n: int, steps_per_epoch: int):
+    with strategy.scope():
+        if state is not None:
+            print(f"resuming {run_dir} after epoch {state['epoch']} of {cfg.epochs}")
+            return keras.models.load_model(run_dir / "checkpoints" / "last.keras"), state
+        model = build_model(cfg.arch, n, cfg.size, 1 if cfg.color == "gray" else 3, cfg.alpha,
+                            cfg.weights, cfg.dropout, cfg.bn_momentum)
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                      metrics=["accuracy"])
+    return model, {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "history": {}}
+
+
+def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
+    """Train and evaluate one run as `cfg` says; returns its metrics and card."""
+    cfg.check()
+    run_dir = check_writable(cfg.out)
+    saved_state = check_resume(cfg, run_dir)
+    keras.utils.set_random_seed(cfg.seed)
+    ds = dataset or load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
+                                 val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    ds = cap_per_class(ds, cfg.max_per_class, cfg.seed)
+    n = len(ds.labels)
+    for note in ds.notes:
+        print(f"{ds.name}: {note}")
+    balance = write_balance(ds, run_dir)
+    print(format_balance(balance))
+
+    arrays, skipped = prepare_arrays(ds, cfg)
+    if skipped:
+        write_bytes(run_dir / "skipped.txt", "".join(f"{reason}\n" for _, reason in skipped).encode())
+        print(f"skipped {len(skipped)} unreadable image(s), listed in {run_dir / 'skipped.txt'}")
+    if len(np.unique(arrays["train"].y)) < 2:
+        raise ConfigError(f"{ds.source}: the train split needs at least two classes")
+
+    strategy = make_strategy(cfg.strategy)
+    train_ds, val_ds, n_train = make_datasets(arrays, cfg, n)
+    steps = int(np.ceil(n_train / cfg.batch_size))
+    model, state = build_or_load(cfg, run_dir, saved_state, strategy, n, steps)
+    write_json(run_dir / "config.json", {"fingerprint": cfg.fingerprint(), "config": cfg.to_dict()})
+
+    started = time.time()
+    if state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
+        verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
+                  class_weight=class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None,
+                  callbacks=[RunCheckpoint(run_dir, state, cfg.patience)], verbose=verbose)
+    state["train_seconds"] = state.get("train_seconds", 0.0) + time.time() - started
+    write_json(run_dir / "checkpoints" / "state.json", state)
+
+    best = keras.models.load_model(run_dir / "model.keras", compile=False)
+    reports = {}
+    for split in ("val", "test"):
+        probs = predict(best, arrays[split].x, cfg.tta_flip)
+        reports[split] = classification_report(arrays[split].y, probs.argmax(1), ds.labels)
+    metrics = dict(reports["test"], split="test", val=reports["val"], dataset=ds.name,
+                   best_epoch=state["best_epoch"], epochs_run=state["epoch"],
+                   train_seconds=round(state["train_seconds"], 1), skipped_images=len(skipped),
+                   tta_flip=cfg.tta_flip)
+    write_json(run_dir / "metrics.json", metrics)
+    card = card_mod.make_card(
+        labels=ds.labels, taxonomy=ds.taxonomy, size=cfg.size, color=cfg.color, equalization=cfg.equalize,
+        margin=cfg.margin, arch=cfg.arch, alpha=cfg.alpha,
+        weights="imagenet" if cfg.weights not in ("none", None) else "none",
+        dataset=ds.name, splits={s: len(a.y) for s, a in arrays.items()},
+        metrics={"test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}})
+    write_json(run_dir / "card.json", card_mod.validate(card))
+    plots.confusion_matrix_png(metrics["confusion_matrix"], ds.labels, run_dir / "confusion_matrix.png",
+                               title=f"{ds.name} test: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+    plots.curves_png(state["history"], run_dir / "curves.png")
+    print(format_report(metrics))
+    print(f"wrote {run_dir}/ (model.keras, card.json, metrics.json, confusion_matrix.png, curves.png)")
+    return RunResult(run_dir, metrics, card, state["history"])

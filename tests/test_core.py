@@ -1,0 +1,133 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgefer.core import card, preprocess
+from edgefer.core.files import atomic_path, write_json
+from edgefer.core.metrics import classification_report
+from edgefer.core.taxonomy import BASIC7, UnknownLabel, canonical, taxonomy_for
+
+
+def test_aliases_map_to_canonical_names():
+    assert canonical("Anger") == "angry"
+    assert canonical("happiness") == "happy"
+    assert canonical("SADNESS") == "sad"
+    assert canonical("Happily Surprised") == "happily_surprised"
+    with pytest.raises(UnknownLabel, match="bored"):
+        canonical("bored")
+
+
+def test_taxonomy_picks_smallest_holding_all_classes_in_its_order():
+    assert taxonomy_for(["neutral", "happy", "angry"]) == ("basic7", ["angry", "happy", "neutral"])
+    assert taxonomy_for(["contempt", "happy"]) == ("ferplus8", ["happy", "contempt"])
+    with pytest.raises(UnknownLabel, match="mix"):
+        taxonomy_for(["happy", "sadly_angry"])
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "LA", "I;16"])
+def test_read_image_handles_real_world_modes(tmp_path, mode):
+    arr = (np.arange(48 * 48).reshape(48, 48) % 256).astype(np.uint8)
+    if mode == "I;16":
+        im = Image.fromarray(arr.astype(np.uint16) * 257)
+    else:
+        im = Image.fromarray(arr, "L").convert(mode)
+    path = tmp_path / "x.png"
+    im.save(path)
+    out = preprocess.read_image(path)
+    assert out.dtype == np.uint8 and out.shape[:2] == (48, 48)
+    if mode == "I;16":  # 16-bit is rescaled, not clipped to white
+        assert abs(int(out.max()) - 255) <= 1 and abs(int(out[0, 1]) - 1) <= 1
+
+
+def test_read_image_refuses_truncated_and_non_images(tmp_path):
+    good = tmp_path / "good.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(good)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[:300])
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    for bad in (truncated, text):
+        with pytest.raises(preprocess.BadImage, match=bad.name):
+            preprocess.read_image(bad)
+
+
+@pytest.mark.parametrize("color,channels", [("gray", 1), ("gray3", 3), ("rgb", 3)])
+@pytest.mark.parametrize("eq", preprocess.EQUALIZE)
+def test_prepare_gives_model_pixels(color, channels, eq):
+    gray = np.random.default_rng(1).integers(0, 120, (48, 48), dtype=np.uint8)
+    out = preprocess.prepare(gray, 96, color, eq)
+    assert out.shape == (96, 96, channels) and out.dtype == np.uint8
+    if color == "gray3":
+        assert (out[..., 0] == out[..., 2]).all()
+
+
+def test_bihist_preserves_brightness_better_than_plain_equalisation():
+    dark = np.clip(np.random.default_rng(2).normal(60, 15, (64, 64)), 0, 255).astype(np.uint8)
+    bi = preprocess.equalize(dark, "bihist")
+    plain = preprocess.equalize(dark, "hist")
+    assert abs(bi.mean() - dark.mean()) < abs(plain.mean() - dark.mean())
+    assert bi.std() > dark.std()
+
+
+def test_crop_face_clamps_a_face_cut_by_the_border():
+    frame = np.zeros((100, 200, 3), np.uint8)
+    crop = preprocess.crop_face(frame, (180, -10, 40, 40), margin=0.2)
+    assert crop.shape[0] == crop.shape[1] == 56
+
+
+def _card(**changes):
+    c = card.make_card(labels=list(BASIC7), taxonomy="basic7", size=96, color="gray3", equalization="none",
+                       margin=0.2, arch="mobilenetv2", alpha=0.35, weights="imagenet", dataset="x",
+                       splits={"train": 1})
+    c.update(changes)
+    return c
+
+
+def test_card_round_trips_and_drives_preprocessing(tmp_path):
+    write_json(tmp_path / "card.json", _card())
+    c = card.load(tmp_path / "card.json")
+    x = card.face_input(np.zeros((50, 40, 3), np.uint8), c)
+    assert x.shape == (96, 96, 3) and x.dtype == np.float32
+
+
+@pytest.mark.parametrize("change,msg", [
+    ({"labels": ["happy"]}, "labels"),
+    ({"taxonomy": "emotions"}, "taxonomy"),
+    ({"input": {"size": 96, "color": "purple", "range": [0, 255], "equalize": "none"}}, "color"),
+    ({"card_version": 99}, "card_version"),
+])
+def test_invalid_card_is_refused_with_what_is_wrong(change, msg):
+    with pytest.raises(card.BadCard, match=msg):
+        card.validate(_card(**change))
+
+
+def test_missing_card_file_is_refused(tmp_path):
+    with pytest.raises(card.BadCard, match="no model card"):
+        card.load(tmp_path / "card.json")
+
+
+def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"ok": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk full")
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_classification_report_matches_hand_computation():
+    y_true = [0, 0, 0, 1, 1, 2]
+    y_pred = [0, 0, 1, 1, 1, 0]
+    r = classification_report(y_true, y_pred, ["a", "b", "c"])
+    assert r["accuracy"] == pytest.approx(4 / 6)
+    assert r["per_class"]["a"]["precision"] == pytest.approx(2 / 3)
+    assert r["per_class"]["b"]["recall"] == pytest.approx(1.0)
+    assert r["per_class"]["c"]["f1"] == 0.0
+    assert r["confusion_matrix"] == [[2, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert r["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0) / 3)
+    po, pe = 4 / 6, (3 * 3 + 2 * 3 + 1 * 0) / 36
+    assert r["cohen_kappa"] == pytest.approx((po - pe) / (1 - pe))

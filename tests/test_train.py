@@ -1,0 +1,206 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import FER2013, MNV2_WEIGHTS, REPO, needs_shared, write_images
+from edgefer.core import card as card_mod
+from edgefer.train import TrainConfig, evaluate, make_config, train
+from edgefer.train.cli import main
+
+pytest.importorskip("tensorflow")
+
+
+def tiny(tmp_path, data, **kw):
+    """A model small enough to train in a second: the behaviour, not the accuracy, is under test."""
+    base = dict(data=str(data), out=str(tmp_path / "run"), arch="smallcnn", weights="none", size=32,
+                epochs=1, batch_size=8, verbose=0, val_fraction=0.2, test_fraction=0.2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
+    result = train(tiny(tmp_path, class_folder, equalize="bihist"))
+    run = result.run_dir
+    for name in ("model.keras", "card.json", "metrics.json", "config.json", "balance.json", "balance.png",
+                 "confusion_matrix.png", "curves.png", "checkpoints/last.keras", "checkpoints/state.json"):
+        assert (run / name).exists(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("accuracy", "macro_f1", "weighted_f1", "cohen_kappa", "per_class", "confusion_matrix", "val"):
+        assert key in metrics
+    assert set(metrics["per_class"]) == {"angry", "happy", "sad"}
+    assert np.array(metrics["confusion_matrix"]).sum() == metrics["support"] == 6
+    card = card_mod.load(run / "card.json")
+    assert card["labels"] == ["angry", "happy", "sad"] and card["input"]["equalize"] == "bihist"
+    assert card["trained_on"]["splits"] == {"train": 18, "val": 6, "test": 6}
+    assert not list(run.glob("**/.*.tmp")) and not list(run.glob("**/.*.keras"))  # no temp files left
+
+
+@needs_shared
+def test_mobilenetv2_from_imagenet_weights_on_a_real_fer2013_subset(tmp_path):
+    cfg = TrainConfig(data=str(FER2013), out=str(tmp_path / "fer"), arch="mobilenetv2", alpha=0.35, size=48,
+                      weights=str(MNV2_WEIGHTS), epochs=1, batch_size=16, max_per_class=12, verbose=0)
+    result = train(cfg)
+    assert result.card["backbone"] == {"arch": "mobilenetv2", "alpha": 0.35, "weights": "imagenet"}
+    assert result.card["trained_on"]["splits"] == {"train": 84, "val": 84, "test": 84}
+    assert 0.0 <= result.metrics["accuracy"] <= 1.0 and "disgust" in result.metrics["per_class"]
+
+
+def test_resume_continues_an_interrupted_run(tmp_path, class_folder, monkeypatch):
+    from edgefer.train import trainer
+
+    cfg = tiny(tmp_path, class_folder, epochs=3, balance="class-weights", patience=10)
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def killed_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt  # as a kill right after the checkpoint is written
+
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    run = tmp_path / "run"
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 1
+    assert not (run / "metrics.json").exists()
+
+    cfg.resume = True
+    result = train(cfg)
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 3 and len(result.history["loss"]) == 3
+    assert (run / "metrics.json").exists()
+
+
+def test_oversample_and_class_weights_balance_the_train_split():
+    from edgefer.train.trainer import _oversample_index, class_weights
+
+    y = np.array([0] * 10 + [1] * 3 + [2] * 1)
+    counts = np.bincount(y[_oversample_index(y, seed=0)])
+    assert counts.tolist() == [10, 10, 10]
+    w = class_weights(y, 3)
+    assert w[2] > w[1] > w[0] and w[0] * 10 == pytest.approx(w[2] * 1)
+
+
+def _cli(capsys, *args):
+    rc = main([str(a) for a in args])
+    # progress bars also go to stderr; the error itself must be one line
+    err = "\n".join(line for line in capsys.readouterr().err.splitlines()
+                    if line.strip() and "img/s" not in line and not line.startswith("\r"))
+    return rc, err.strip()
+
+
+def test_cli_resume_with_another_configuration_is_refused(tmp_path, class_folder, capsys):
+    common = ["--data", class_folder, "--out", tmp_path / "run", "--arch", "smallcnn", "--weights", "none",
+              "--size", 32, "--epochs", 1, "--batch-size", 8, "--verbose", 0]
+    assert _cli(capsys, *common)[0] == 0
+    rc, err = _cli(capsys, *common)
+    assert rc == 2 and "already holds a run; pass --resume" in err
+    rc, err = _cli(capsys, *common, "--resume", "--lr", 0.5)
+    assert rc == 2 and "another configuration" in err and "'lr'" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_cli_bad_inputs_get_one_clear_line(tmp_path, class_folder, capsys):
+    base = ["--arch", "smallcnn", "--weights", "none", "--size", 32, "--epochs", 1, "--verbose", 0]
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    (class_folder / "fear").mkdir()
+    unknown = tmp_path / "unknown"
+    write_images(unknown / "happy", ["a", "b"])
+    write_images(unknown / "bored", ["c", "d"])
+    good = tmp_path / "good"
+    write_images(good / "happy", ["a", "b"])
+    write_images(good / "sad", ["c", "d"])
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("epochs = 1\nlearning_rate = 3\n")
+    cases = [
+        (["--data", tmp_path / "nowhere", "--out", tmp_path / "o1"], "nowhere: no such file or folder"),
+        (["--data", class_folder, "--out", tmp_path / "o2"], "fear: class folder holds no images"),
+        (["--data", unknown, "--out", tmp_path / "o3"], "bored"),
+        (["--data", good, "--out", blocker / "run"], "cannot write there"),
+        (["--data", good, "--out", tmp_path / "o4", "--arch", "mobilenetv2", "--weights", tmp_path / "no.h5"],
+         "no.h5: no such weights file"),
+        (["--config", bad_config, "--data", good], "unknown key(s) ['learning_rate']"),
+        (["--data", good, "--out", tmp_path / "o5", "--balance", "magic"], "balance = 'magic'"),
+    ]
+    for args, expected in cases:
+        rc, err = _cli(capsys, *base, *args)
+        assert rc == 2, (args, err)
+        assert expected in err and err.startswith("edgefer-train: error:"), (expected, err)
+        assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_imagenet_weights_for_another_alpha_are_refused_clearly(tmp_path, class_folder, capsys):
+    if not MNV2_WEIGHTS.exists():
+        pytest.skip(f"needs {MNV2_WEIGHTS}")
+    rc, err = _cli(capsys, "--data", class_folder, "--out", tmp_path / "r", "--arch", "mobilenetv2", "--alpha", 1.0,
+                   "--weights", MNV2_WEIGHTS, "--size", 32, "--epochs", 1, "--verbose", 0)
+    assert rc == 2 and "could not load mobilenetv2 (alpha 1.0)" in err and len(err.splitlines()) == 1
+
+
+def test_corrupt_and_odd_images_in_training(tmp_path, class_folder):
+    (class_folder / "sadness" / "truncated.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF")
+    write_images(class_folder / "sadness", ["rgba"], mode="RGBA")
+    result = train(tiny(tmp_path, class_folder))
+    assert result.metrics["skipped_images"] == 1
+    assert "truncated.jpg" in (result.run_dir / "skipped.txt").read_text()
+
+
+def test_config_file_values_and_flag_overrides(tmp_path, class_folder):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(textwrap.dedent(f"""
+        [train]
+        data = "{class_folder.name}"
+        arch = "smallcnn"
+        weights = "none"
+        size = 32
+        epochs = 4
+        lr = 0.01
+    """))
+    cfg = make_config(recipe, epochs=1, out=str(tmp_path / "run"))
+    assert cfg.data == str(class_folder)  # relative to the recipe file
+    assert (cfg.epochs, cfg.lr, cfg.arch) == (1, 0.01, "smallcnn")
+    yaml_recipe = tmp_path / "recipe.yaml"
+    yaml_recipe.write_text(f"data: {class_folder}\nequalize: clahe\n")
+    assert make_config(yaml_recipe).equalize == "clahe"
+
+
+def test_python_api_dataset_train_evaluate(tmp_path, class_folder):
+    from edgefer.data import load_dataset
+
+    ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2)
+    result = train(tiny(tmp_path, class_folder), dataset=ds)
+    report = evaluate(result.run_dir)
+    assert report["accuracy"] == pytest.approx(result.metrics["accuracy"])
+    assert report["labels"] == ds.labels
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, class_folder):
+    script = textwrap.dedent(f"""
+        import os
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from edgefer.train import TrainConfig, train
+        r = train(TrainConfig(data={str(class_folder)!r}, out={str(tmp_path / 'mirrored')!r}, arch="smallcnn",
+                              weights="none", size=32, epochs=1, batch_size=8, verbose=0, strategy="mirrored",
+                              val_fraction=0.2, test_fraction=0.2))
+        print("REPLICAS", tf.distribute.get_strategy().num_replicas_in_sync, r.metrics["support"])
+    """)
+    probe = textwrap.dedent("""
+        import os; os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from edgefer.train.trainer import make_strategy
+        print("SYNC", make_strategy("mirrored").num_replicas_in_sync)
+    """)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert "SYNC 2" in out.stdout, out.stderr[-2000:]
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "mirrored" / "metrics.json").exists()
