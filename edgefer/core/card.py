@@ -6,7 +6,9 @@ input pixels with exactly the card's settings.
 """
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,37 @@ def load(path) -> dict:
     except json.JSONDecodeError as exc:
         raise BadCard(f"{path}: not valid JSON ({exc})") from None
     return validate(card, str(path))
+
+
+# The card travels inside the .tflite the way TFLite metadata carries associated files: a zip
+# appended to the flatbuffer. Interpreters ignore the trailing bytes; zipfile reads the archive from
+# its end, so one file holds both the model and its contract.
+CARD_MEMBER = "edgefer_card.json"
+
+
+def embed(model_bytes: bytes, card: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(CARD_MEMBER, json.dumps(validate(card), indent=2))
+    return bytes(model_bytes) + buffer.getvalue()
+
+
+def read_embedded(path) -> dict:
+    """The card inside a .tflite file; BadCard when there is none or it is invalid."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            text = z.read(CARD_MEMBER)
+    except FileNotFoundError:
+        raise BadCard(f"{path}: no such model file") from None
+    except (zipfile.BadZipFile, KeyError):
+        raise BadCard(f"{path}: this model carries no edgefer card (labels and preprocessing); "
+                      "export it with edgefer-export, which embeds the card") from None
+    try:
+        card = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadCard(f"{path}: embedded card is not valid JSON ({exc})") from None
+    return validate(card, f"{path} (embedded card)")
 
 
 def face_input(face: np.ndarray, card: dict) -> np.ndarray:

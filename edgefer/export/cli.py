@@ -1,0 +1,41 @@
+"""`edgefer-export RUN --int8 --out FILE.tflite`: QAT + full-integer TFLite with the card inside."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="edgefer-export", description=__doc__)
+    p.add_argument("run", help="run directory written by edgefer-train")
+    p.add_argument("--out", required=True, help="the .tflite file to write (export_report.json goes beside it)")
+    modes = p.add_mutually_exclusive_group()
+    modes.add_argument("--int8", dest="mode", action="store_const", const="int8",
+                       help="quantization-aware training, then full-integer int8 (default)")
+    modes.add_argument("--ptq", dest="mode", action="store_const", const="ptq", help="full-integer int8 without QAT")
+    modes.add_argument("--float16", dest="mode", action="store_const", const="float16")
+    modes.add_argument("--float32", dest="mode", action="store_const", const="float32")
+    modes.add_argument("--dynamic", dest="mode", action="store_const", const="dynamic", help="dynamic-range int8 weights")
+    p.add_argument("--qat-epochs", type=int, default=1)
+    p.add_argument("--qat-lr", type=float, default=1e-5)
+    p.add_argument("--representative", type=int, default=300, help="calibration images from the training split")
+    p.add_argument("--max-per-class", type=int, default=None, help="cap images per class per split (quick runs)")
+    p.add_argument("--invokes", type=int, default=200, help="invokes per latency measurement (median reported)")
+    p.add_argument("--threads", default="1,2")
+    args = p.parse_args(argv)
+    try:
+        from .exporter import ExportError, export, format_export
+        threads = tuple(int(t) for t in args.threads.split(","))
+        report = export(args.run, args.out, args.mode or "int8", qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
+                        representative_count=args.representative, max_per_class=args.max_per_class,
+                        invokes=args.invokes, threads=threads)
+    except (ValueError, FileNotFoundError, PermissionError) as exc:
+        print(f"edgefer-export: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_export(report))
+    print(f"wrote {args.out} (card inside) and export_report.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

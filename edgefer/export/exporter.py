@@ -1,0 +1,223 @@
+"""A trained run -> a self-describing TFLite model, evaluated with the LiteRT interpreter.
+
+Modes:
+  int8     quantization-aware fine-tuning (tfmot), then full-integer conversion: int8 weights and
+           activations, int8 input and output. int8 input because edgefer models take 0..255 pixels
+           and normalise in-graph, so calibration gives input scale 1, zero point -128: a pixel p
+           is fed as p - 128 exactly, with no rounding between the device's pixels and the model.
+  ptq      the same full-integer conversion without QAT (post-training quantization)
+  float16  float16 weights, float compute
+  float32  no quantization
+  dynamic  int8 weights, float activations (dynamic range)
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..core import card as card_mod
+from ..core.files import write_bytes, write_json
+from ..core.metrics import classification_report
+from ..data import load_dataset
+from ..device.classifier import Classifier, interpreter_class
+from ..train._tf import keras, tf
+from ..train.config import ConfigError, TrainConfig
+from ..train.trainer import cap_per_class, make_datasets, prepare_arrays
+
+MODES = ("int8", "ptq", "float16", "float32", "dynamic")
+INTEGER_MODES = ("int8", "ptq")
+
+
+class ExportError(ValueError):
+    pass
+
+
+def load_run(run_dir):
+    """(model, card, config) of a finished edgefer-train run, or ExportError naming what is missing."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "model.keras").exists():
+        raise ExportError(f"{run_dir}: no model.keras; pass the run directory edgefer-train wrote")
+    try:
+        card = card_mod.load(run_dir / "card.json")
+    except card_mod.BadCard as exc:
+        raise ExportError(str(exc)) from None
+    cfg = TrainConfig(**json.loads((run_dir / "config.json").read_text())["config"])
+    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    shape = tuple(model.input_shape[1:])
+    want = (card["input"]["size"], card["input"]["size"], 1 if card["input"]["color"] == "gray" else 3)
+    if shape != want:
+        raise ExportError(f"{run_dir}/card.json says input {want} but model.keras takes {shape}; "
+                          "the card does not belong to this model (retrain, or restore the run's card)")
+    if model.output_shape[-1] != len(card["labels"]):
+        raise ExportError(f"{run_dir}/card.json lists {len(card['labels'])} labels but the model has "
+                          f"{model.output_shape[-1]} outputs")
+    return model, card, cfg
+
+
+def representative(pixels: np.ndarray, count: int, seed: int = 0):
+    """A calibration set of real training images, float in the model's 0..255 input range."""
+    if pixels is None or len(pixels) == 0:
+        raise ExportError("the representative set is empty: the run's training split has no readable images")
+    if pixels.ndim != 4:
+        raise ExportError(f"representative images must be (N, H, W, C), got shape {pixels.shape}")
+    idx = np.random.default_rng(seed).choice(len(pixels), min(count, len(pixels)), replace=False)
+    chosen = pixels[idx].astype(np.float32)
+    # Calibration sets the int8 input's scale from the pixel range it sees. One black and one white
+    # pixel in the first image pin that range to 0..255 (scale 1, zero point -128: pixel p -> p-128)
+    # whatever the data, while leaving the statistics of inner layers essentially unchanged.
+    chosen[0, 0, 0, :], chosen[0, 0, 1, :] = 0.0, 255.0
+
+    def gen():
+        for x in chosen:
+            yield [x[None]]
+    return gen
+
+
+def quantization_aware(model, arrays, cfg: TrainConfig, n_classes: int, epochs: int, lr: float):
+    """QAT fine-tune. Layers tfmot cannot quantize (the in-graph normalisation) stay float in the
+    Keras model; the converter quantizes them from the representative set."""
+    import tensorflow_model_optimization as tfmot
+
+    q = tfmot.quantization.keras
+
+    def annotate(layer):
+        if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization, keras.layers.InputLayer)):
+            return layer
+        return q.quantize_annotate_layer(layer)
+
+    annotated = keras.models.clone_model(model, clone_function=annotate)
+    annotated.set_weights(model.get_weights())
+    with q.quantize_scope():
+        qat = q.quantize_apply(annotated)
+    qat.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.CategoricalCrossentropy(),
+                metrics=["accuracy"])
+    if epochs > 0:
+        train_ds, val_ds, _ = make_datasets(arrays, cfg, n_classes)
+        qat.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2)
+    return qat
+
+
+def convert(model, mode: str, rep=None) -> bytes:
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode in INTEGER_MODES:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = rep
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def float_tensors(model_bytes: bytes) -> list[str]:
+    """Names of float tensors in a converted model; a full-integer model has none."""
+    interp = interpreter_class()[0](model_content=model_bytes)
+    return [t["name"] for t in interp.get_tensor_details() if t["dtype"] in (np.float32, np.float16)]
+
+
+def evaluate_tflite(path, pixels: np.ndarray, labels_true: np.ndarray, threads: int = 1) -> tuple[dict, Classifier]:
+    clf = Classifier(path, threads=threads)
+    preds = np.array([clf.run(x).argmax() for x in pixels])
+    return classification_report(labels_true, preds, clf.labels), clf
+
+
+def latency(clf: Classifier, pixels: np.ndarray, invokes: int) -> float:
+    """Median milliseconds of one invoke (input already set), after a warm-up."""
+    clf.run(pixels[0])
+    times = []
+    for _ in range(invokes):
+        t = time.perf_counter()
+        clf.interpreter.invoke()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float = 1e-5,
+           representative_count: int = 300, max_per_class: int | None = None, invokes: int = 200,
+           threads=(1, 2), compare_float: bool = True) -> dict:
+    if mode not in MODES:
+        raise ExportError(f"unknown mode {mode!r}; choose one of {MODES}")
+    out = Path(out)
+    model, card, cfg = load_run(run_dir)
+    ds = load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
+                      val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    if ds.labels != card["labels"]:
+        raise ExportError(f"{cfg.data}: dataset labels {ds.labels} differ from the card's {card['labels']}")
+    cap_per_class(ds, max_per_class or cfg.max_per_class, cfg.seed)
+    arrays, _ = prepare_arrays(ds, cfg)
+    rep = representative(arrays["train"].x, representative_count, cfg.seed)
+
+    used = mode
+    notes = []
+    source = model
+    if mode == "int8":
+        try:
+            source = quantization_aware(model, arrays, cfg, len(card["labels"]), qat_epochs, qat_lr)
+        except (ValueError, RuntimeError, TypeError) as exc:
+            used = "ptq"
+            notes.append(f"QAT not possible for {cfg.arch} ({str(exc).splitlines()[0][:160]}); "
+                         "fell back to full-integer post-training quantization")
+            print("edgefer-export: " + notes[-1])
+    model_bytes = convert(source, used, rep)
+    if mode in INTEGER_MODES:
+        floats = float_tensors(model_bytes)
+        if floats:
+            raise ExportError(f"conversion left {len(floats)} float tensor(s) (e.g. {floats[:3]}); "
+                              f"{out} would not be fully integer and was not written")
+
+    interp = interpreter_class()[0](model_content=model_bytes)
+    qin, qout = interp.get_input_details()[0], interp.get_output_details()[0]
+    full_card = dict(card)
+    full_card["quantization"] = {
+        "mode": used,
+        "input": {"dtype": np.dtype(qin["dtype"]).name, "scale": float(qin["quantization"][0]),
+                  "zero_point": int(qin["quantization"][1])},
+        "output": {"dtype": np.dtype(qout["dtype"]).name, "scale": float(qout["quantization"][0]),
+                   "zero_point": int(qout["quantization"][1])},
+    }
+    write_bytes(out, card_mod.embed(model_bytes, full_card))
+
+    test = arrays["test"]
+    report = {"model": str(out), "mode": used, "requested_mode": mode, "notes": notes,
+              "size_bytes": out.stat().st_size, "test_images": int(len(test.y)), "runs": {}}
+    evaluated = {used: out}
+    if compare_float and used != "float32":
+        reference = out.with_name(out.stem + ".float32-reference.tflite")
+        write_bytes(reference, card_mod.embed(convert(model, "float32"), dict(card, quantization={"mode": "float32"})))
+        evaluated["float32"] = reference
+    for name, path in evaluated.items():
+        metrics, clf = evaluate_tflite(path, test.x, test.y)
+        lat = {}
+        for n in threads:
+            lat[f"{n}_thread"] = round(latency(Classifier(path, threads=n), test.x, invokes), 3)
+        report["runs"][name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                                "size_bytes": Path(path).stat().st_size, "latency_ms_median": lat,
+                                "report": metrics}
+    if "float32" in report["runs"] and used in report["runs"] and used != "float32":
+        report["accuracy_drop_pt"] = round(100 * (report["runs"]["float32"]["accuracy"] - report["runs"][used]["accuracy"]), 2)
+    # the card inside the model says what was measured on it
+    full_card["metrics"] = dict(card.get("metrics", {}), tflite_test={
+        "accuracy": report["runs"][used]["accuracy"], "macro_f1": report["runs"][used]["macro_f1"]})
+    write_bytes(out, card_mod.embed(model_bytes, full_card))
+    report["size_bytes"] = out.stat().st_size
+    write_json(out.parent / "export_report.json", report)
+    return report
+
+
+def format_export(report: dict) -> str:
+    lines = [f"{'model':<10}{'accuracy':>10}{'macro-F1':>10}{'size KB':>10}" + "".join(
+        f"{k.replace('_thread', ' thr ms'):>12}" for k in next(iter(report['runs'].values()))["latency_ms_median"])]
+    for name, r in report["runs"].items():
+        lines.append(f"{name:<10}{r['accuracy']:>10.4f}{r['macro_f1']:>10.4f}{r['size_bytes'] / 1024:>10.1f}"
+                     + "".join(f"{v:>12.3f}" for v in r["latency_ms_median"].values()))
+    if "accuracy_drop_pt" in report:
+        lines.append(f"float32 -> {report['mode']}: {report['accuracy_drop_pt']:+.2f} pt accuracy lost on "
+                     f"{report['test_images']} test images")
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import write_images
+
+pytest.importorskip("tensorflow_model_optimization")
+
+from edgefer.core import card as card_mod  # noqa: E402
+from edgefer.device.classifier import Classifier  # noqa: E402
+from edgefer.export import exporter  # noqa: E402
+from edgefer.export.cli import main  # noqa: E402
+from edgefer.train import TrainConfig, train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    data = root / "faces"
+    for k, cls in enumerate(("happy", "sad", "surprise")):
+        write_images(data / cls, [f"{cls}{i}" for i in range(12)], seed0=k * 50 + k)
+    cfg = TrainConfig(data=str(data), out=str(root / "run"), arch="smallcnn", weights="none", size=32,
+                      epochs=2, batch_size=8, verbose=0, val_fraction=0.2, test_fraction=0.2)
+    return train(cfg).run_dir
+
+
+@pytest.mark.parametrize("mode", exporter.MODES)
+def test_every_mode_exports_a_self_describing_model(run_dir, tmp_path, mode):
+    out = tmp_path / f"m_{mode}.tflite"
+    report = exporter.export(run_dir, out, mode, qat_epochs=1, invokes=20, threads=(1, 2))
+    card = card_mod.read_embedded(out)  # the card round-trips inside the one file
+    assert card["labels"] == ["happy", "sad", "surprise"] and card["input"]["size"] == 32
+    assert card["quantization"]["mode"] == mode
+    assert card["metrics"]["tflite_test"]["accuracy"] == report["runs"][mode]["accuracy"]
+    saved = json.loads((tmp_path / "export_report.json").read_text())
+    assert saved["mode"] == mode and saved["size_bytes"] == out.stat().st_size
+    assert set(saved["runs"][mode]["latency_ms_median"]) == {"1_thread", "2_thread"}
+    if mode != "float32":
+        assert "float32" in saved["runs"] and "accuracy_drop_pt" in saved
+    clf = Classifier(out)
+    probs = clf.predict(np.full((40, 40, 3), 128, np.uint8))
+    assert set(probs) == set(card["labels"]) and sum(probs.values()) == pytest.approx(1.0, abs=0.02)
+    if mode in exporter.INTEGER_MODES:
+        assert clf.input["dtype"] == np.int8 and clf.output["dtype"] == np.int8
+        # pixels 0..255 normalised in-graph: int8 input is exactly pixel - 128
+        assert card["quantization"]["input"]["scale"] == pytest.approx(1.0, rel=1e-3)
+        assert card["quantization"]["input"]["zero_point"] == -128
+        assert exporter.float_tensors(out.read_bytes()) == []
+
+
+def test_cli_int8_prints_the_table(run_dir, tmp_path, capsys):
+    rc = main([str(run_dir), "--int8", "--out", str(tmp_path / "cli.tflite"), "--qat-epochs", "0", "--invokes", "10",
+               "--threads", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "int8" in out and "float32" in out and "pt accuracy lost" in out
+
+
+def test_model_without_card_is_refused(run_dir, tmp_path):
+    model, _, _ = exporter.load_run(run_dir)
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(exporter.convert(model, "float32"))
+    with pytest.raises(card_mod.BadCard, match="carries no edgefer card"):
+        Classifier(bare)
+
+
+def test_card_disagreeing_with_the_model_is_refused(run_dir, tmp_path):
+    model, card, _ = exporter.load_run(run_dir)
+    wrong = dict(card, input=dict(card["input"], size=48))
+    path = tmp_path / "wrong.tflite"
+    path.write_bytes(card_mod.embed(exporter.convert(model, "float32"), wrong))
+    with pytest.raises(card_mod.BadCard, match="disagrees with its card"):
+        Classifier(path)
+    broken_run = tmp_path / "run"
+    shutil.copytree(run_dir, broken_run)
+    (broken_run / "card.json").write_text(json.dumps(wrong))
+    with pytest.raises(exporter.ExportError, match="does not belong to this model"):
+        exporter.load_run(broken_run)
+
+
+def test_run_without_model_or_card(run_dir, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(empty), "--out", str(tmp_path / "x.tflite")]) == 2
+    assert "no model.keras" in capsys.readouterr().err
+    no_card = tmp_path / "nocard"
+    shutil.copytree(run_dir, no_card)
+    (no_card / "card.json").unlink()
+    assert main([str(no_card), "--out", str(tmp_path / "x.tflite")]) == 2
+    err = capsys.readouterr().err
+    assert "no model card" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_representative_sets():
+    with pytest.raises(exporter.ExportError, match="empty"):
+        exporter.representative(np.zeros((0, 32, 32, 3), np.uint8), 10)
+    with pytest.raises(exporter.ExportError, match="shape"):
+        exporter.representative(np.zeros((5, 32, 32), np.uint8), 10)
+
+
+def test_int8_that_is_not_fully_integer_fails_loudly(run_dir, tmp_path, monkeypatch):
+    real_convert = exporter.convert
+    monkeypatch.setattr(exporter, "convert", lambda model, mode, rep=None: real_convert(model, "float32"))
+    out = tmp_path / "float_in_disguise.tflite"
+    with pytest.raises(exporter.ExportError, match="float tensor"):
+        exporter.export(run_dir, out, "ptq", invokes=5)
+    assert not out.exists()
+
+
+def test_backbone_tfmot_cannot_quantize_falls_back_to_ptq(run_dir, tmp_path, monkeypatch, capsys):
+    def unsupported(*args, **kwargs):
+        raise RuntimeError("Layer custom_attention is not supported")
+    monkeypatch.setattr(exporter, "quantization_aware", unsupported)
+    report = exporter.export(run_dir, tmp_path / "fallback.tflite", "int8", invokes=5, threads=(1,))
+    assert report["mode"] == "ptq" and report["requested_mode"] == "int8"
+    assert "fell back to full-integer post-training quantization" in capsys.readouterr().out
+    assert card_mod.read_embedded(tmp_path / "fallback.tflite")["quantization"]["mode"] == "ptq"
