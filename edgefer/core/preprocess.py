@@ -112,9 +112,22 @@ def to_model_input(pixels: np.ndarray, value_range=(0.0, 255.0)) -> np.ndarray:
     return (pixels.astype(np.float32) * ((hi - lo) / 255.0) + lo).astype(np.float32)
 
 
-def crop_face(frame: np.ndarray, box, margin: float) -> np.ndarray:
+def crop_face(frame: np.ndarray, box, margin: float, eyes=None) -> np.ndarray:
     """Square crop around a face box (x, y, w, h) grown by `margin` on each side, clamped at the
-    frame border (a face cut by the border is padded by edge replication, not skipped)."""
+    frame border (a face cut by the border is padded by edge replication, not skipped).
+
+    `eyes` ((right_x, right_y), (left_x, left_y)) levels the eye line first (card align "eyes")."""
+    if eyes is not None:
+        (rx, ry), (lx, ly) = eyes
+        angle = np.degrees(np.arctan2(ly - ry, lx - rx))
+        x, y, w, h = box
+        wide = crop_face(frame, box, margin + 0.25)  # room for the corners to rotate into
+        c = wide.shape[0] / 2.0
+        wide = cv2.warpAffine(wide, cv2.getRotationMatrix2D((c, c), angle, 1.0), wide.shape[1::-1],
+                              borderMode=cv2.BORDER_REPLICATE)
+        side = wide.shape[0] * (1 + 2 * margin) / (1 + 2 * (margin + 0.25))
+        o = int(round(c - side / 2))
+        return wide[o:o + int(round(side)), o:o + int(round(side))]
     x, y, w, h = box
     side = max(w, h) * (1.0 + 2.0 * margin)
     cx, cy = x + w / 2.0, y + h / 2.0

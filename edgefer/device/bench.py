@@ -1,0 +1,76 @@
+"""`edgefer-bench`: per-frame latency of the whole device pipeline, one row per model x threads.
+
+Each run warms up, then measures at least --frames frames (a short video is looped), stage by
+stage: capture (decode), detect, preprocess, classify, total."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..core.files import write_json
+from ..models import model_path
+from .latency import Latency
+from .pipeline import Pipeline
+from .sources import open_source
+
+
+def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup: int) -> dict:
+    latency = Latency()
+    source = open_source(source_spec, loop=True)
+    found = 0
+    try:
+        with Pipeline(model, face_model, threads) as pipeline:
+            lap = time.perf_counter()
+            for n, frame in enumerate(source):
+                capture = time.perf_counter() - lap
+                measuring = n >= warmup
+                if measuring:
+                    latency.add("capture", capture)
+                faces = pipeline.process(frame, latency if measuring else None)
+                if measuring:
+                    latency.add("total", time.perf_counter() - lap)
+                    latency.frames += 1
+                    found += bool(faces)
+                lap = time.perf_counter()
+                if latency.frames >= frames:
+                    break
+    finally:
+        source.close()
+    if latency.frames < frames:
+        raise RuntimeError(f"{source_spec}: only {latency.frames} frames after the warm-up; need {frames}")
+    summary = latency.summary()
+    return {"model": str(model), "threads": threads, "frames": summary["frames"], "stages": summary["stages"],
+            "fps": summary["fps"], "frames_with_faces": found}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="edgefer-bench", description=__doc__)
+    p.add_argument("--source", required=True, help="video file or image folder")
+    p.add_argument("--model", action="append", help="model file or bundled name; repeat to compare (default: bundled)")
+    p.add_argument("--face-model", default=None)
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args(argv)
+    runs = []
+    try:
+        for model in args.model or [None]:
+            for threads in (int(t) for t in args.threads.split(",")):
+                run = bench_one(args.source, model_path(model), args.face_model, threads, args.frames, args.warmup)
+                runs.append(run)
+                s = run["stages"]
+                print(f"{run['model']}  threads={threads}  frames={run['frames']}  "
+                      + "  ".join(f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/p99 {v['p99_ms']:.3f} ms" for k, v in s.items())
+                      + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}", flush=True)
+    except (OSError, RuntimeError, ValueError, ImportError) as exc:
+        print(f"edgefer-bench: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        write_json(args.json, {"source": args.source, "runs": runs})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""`edgefer-cam`: expressions on a webcam, a video file, a folder of images or the Pi camera."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from ..core.files import write_json
+from ..models import model_path
+from .latency import Latency
+from .pipeline import Pipeline, draw
+from .sources import open_source
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="edgefer-cam", description=__doc__)
+    p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
+    p.add_argument("--model", default=None, help="int8 .tflite with its card (default: the bundled fer2013 model)")
+    p.add_argument("--face-model", default=None, help="BlazeFace .tflite (default: env, cache, mediapipe, download)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
+    p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight of past probabilities per face (0: off)")
+    p.add_argument("--headless", action="store_true", help="no window")
+    p.add_argument("--record", help="write the annotated video to this .mp4")
+    p.add_argument("--jsonl", help="write one JSON line per frame: time, faces, box, label, probabilities")
+    p.add_argument("--latency-json", help="write the latency report here at exit")
+    p.add_argument("--report-every", type=float, default=10.0, help="print the latency table every N seconds (0: only at exit)")
+    p.add_argument("--max-frames", type=int, default=0)
+    p.add_argument("--reconnect", action="store_true", help="wait for a camera that disappears instead of exiting")
+    return p
+
+
+def run(args) -> dict:
+    latency = Latency()
+    jsonl = open(args.jsonl, "w") if args.jsonl else None
+    writer, show = None, not args.headless and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    source = open_source(args.source, reconnect=args.reconnect)
+    frames_with_faces = 0
+    last_report = time.perf_counter()
+    try:
+        with Pipeline(model_path(args.model), args.face_model, args.threads, args.min_score,
+                      smoothing=args.smoothing) as pipeline:
+            lap = time.perf_counter()
+            for frame in source:
+                latency.add("capture", time.perf_counter() - lap)
+                faces = pipeline.process(frame, latency)
+                frames_with_faces += bool(faces)
+                if show or args.record:
+                    t = time.perf_counter()
+                    image = draw(frame.rgb, faces)
+                    if args.record:
+                        if writer is None:
+                            import cv2
+                            writer = cv2.VideoWriter(args.record, cv2.VideoWriter_fourcc(*"mp4v"), 25,
+                                                     image.shape[1::-1])
+                        writer.write(image)
+                    if show:
+                        show = _show(image)
+                    latency.add("draw", time.perf_counter() - t)
+                if jsonl:
+                    jsonl.write(json.dumps({"t": round(frame.t, 3), "frame": frame.index, "faces": faces}) + "\n")
+                latency.add("total", time.perf_counter() - lap)
+                latency.frames += 1
+                lap = time.perf_counter()
+                if args.report_every and lap - last_report > args.report_every:
+                    print(Latency.table(latency.summary()), flush=True)
+                    last_report = lap
+                if args.max_frames and latency.frames >= args.max_frames:
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        source.close()
+        if jsonl:
+            jsonl.close()
+        if writer is not None:
+            writer.release()
+    summary = latency.summary()
+    summary["frames_with_faces"] = frames_with_faces
+    summary["dropped_frames"] = getattr(source, "dropped", 0)
+    return summary
+
+
+def _show(image) -> bool:
+    import cv2
+    try:
+        cv2.imshow("edgefer", image)
+        return cv2.waitKey(1) & 0xFF != ord("q")
+    except cv2.error:
+        print("no window support in this OpenCV build (opencv-python-headless); continuing headless")
+        return False
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        summary = run(args)
+    except (OSError, RuntimeError, ValueError, ImportError) as exc:
+        print(f"edgefer-cam: error: {exc}", file=sys.stderr)
+        return 2
+    print(Latency.table(summary))
+    print(f"faces found in {summary['frames_with_faces']} of {summary['frames']} frames")
+    if args.latency_json:
+        write_json(args.latency_json, summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

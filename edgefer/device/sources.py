@@ -1,0 +1,134 @@
+"""Frame sources behind one small interface: iterate and get RGB frames with timestamps.
+
+  open_source("0")             webcam index 0 (OpenCV)
+  open_source("clip.mp4")      a video file, or an rtsp:// / http:// stream
+  open_source("faces/")        a folder of images, in name order
+  open_source("picamera")      the Raspberry Pi camera (picamera2, imported only here)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..core.preprocess import BadImage, read_image
+from ..data.base import list_images
+
+
+class SourceError(RuntimeError):
+    pass
+
+
+@dataclass
+class Frame:
+    rgb: np.ndarray
+    t: float        # seconds: the video's own clock for files, capture time for live sources
+    index: int
+    name: str = ""
+
+
+class VideoSource:
+    def __init__(self, spec: str, reconnect: bool = False, loop: bool = False):
+        self.spec, self.reconnect, self.loop = spec, reconnect, loop
+        self.camera = spec.isdigit()
+        self.is_file = not self.camera and "://" not in spec
+        if self.is_file and not Path(spec).is_file():
+            raise SourceError(f"{spec}: no such video file")
+        self.cap = self._open()
+        self.dropped = 0
+
+    def _open(self):
+        cap = cv2.VideoCapture(int(self.spec) if self.camera else self.spec)
+        if not cap.isOpened():
+            what = f"no camera at index {self.spec}" if self.camera else f"cannot open {self.spec}"
+            raise SourceError(f"{what}; check the device (ls /dev/video*) or pass --source a video file")
+        return cap
+
+    def __iter__(self):
+        index, start = 0, time.monotonic()
+        failures = 0
+        while True:
+            ok, bgr = self.cap.read()
+            if not ok or bgr is None:
+                if self.is_file and self.loop and index > 0:
+                    self.cap.release()
+                    self.cap = self._open()
+                    continue
+                if self.is_file:
+                    return  # the video ended
+                failures += 1
+                if not self.reconnect or failures > 50:
+                    print(f"{self.spec}: the camera stopped delivering frames; ending (use --reconnect to wait for it)")
+                    return
+                self.cap.release()
+                time.sleep(0.2)
+                try:
+                    self.cap = self._open()
+                except SourceError:
+                    pass
+                continue
+            failures = 0
+            t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if self.is_file else time.monotonic() - start
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t, index)
+            index += 1
+
+    def close(self):
+        self.cap.release()
+
+
+class ImageFolderSource:
+    def __init__(self, folder: str, fps: float = 25.0):
+        self.paths = list_images(folder)
+        if not self.paths:
+            raise SourceError(f"{folder}: no images in this folder")
+        self.fps, self.dropped = fps, 0
+
+    def __iter__(self):
+        for index, path in enumerate(self.paths):
+            try:
+                image = read_image(path)
+            except BadImage as exc:
+                self.dropped += 1
+                print(f"skipping {exc}")
+                continue
+            rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
+            yield Frame(rgb, index / self.fps, index, Path(path).name)
+
+    def close(self):
+        pass
+
+
+class PicameraSource:
+    def __init__(self, size=(640, 480)):
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise SourceError("picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
+                              "and create the venv with --system-site-packages (see device/README.md)") from None
+        self.camera = Picamera2()
+        self.camera.configure(self.camera.create_video_configuration(main={"size": size, "format": "RGB888"}))
+        self.camera.start()
+        self.dropped = 0
+
+    def __iter__(self):
+        index, start = 0, time.monotonic()
+        while True:
+            # Picamera2's "RGB888" is BGR in memory (libcamera naming); convert to RGB
+            yield Frame(self.camera.capture_array()[..., ::-1].copy(), time.monotonic() - start, index)
+            index += 1
+
+    def close(self):
+        self.camera.stop()
+        self.camera.close()
+
+
+def open_source(spec, reconnect: bool = False, loop: bool = False):
+    spec = str(spec)
+    if spec in ("picamera", "pi", "picamera2"):
+        return PicameraSource()
+    if Path(spec).is_dir():
+        return ImageFolderSource(spec)
+    return VideoSource(spec, reconnect=reconnect, loop=loop)

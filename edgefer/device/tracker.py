@@ -1,0 +1,64 @@
+"""Per-face smoothing: a greedy IoU tracker keeps each face's identity between frames, and an
+exponential moving average of its probabilities keeps labels from flickering."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class Track:
+    id: int
+    box: tuple
+    probs: np.ndarray
+    missed: int = 0
+
+
+class Tracker:
+    def __init__(self, smoothing: float = 0.6, min_iou: float = 0.3, max_missed: int = 5):
+        """smoothing: weight of the past in the EMA (0 = no smoothing)."""
+        self.smoothing, self.min_iou, self.max_missed = smoothing, min_iou, max_missed
+        self.tracks: list[Track] = []
+        self._next_id = 0
+
+    def update(self, boxes, probs) -> list[Track]:
+        """Match this frame's faces to tracks; returns the track of each face, in input order."""
+        pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)),
+                       reverse=True)
+        matched_tracks, assigned = set(), {}
+        for overlap, ti, bi in pairs:
+            if overlap < self.min_iou:
+                break
+            if ti in matched_tracks or bi in assigned:
+                continue
+            matched_tracks.add(ti)
+            assigned[bi] = self.tracks[ti]
+        out = []
+        for bi, (box, p) in enumerate(zip(boxes, probs)):
+            p = np.asarray(p, dtype=np.float32)
+            track = assigned.get(bi)
+            if track is None:
+                track = Track(self._next_id, box, p)
+                self._next_id += 1
+                self.tracks.append(track)
+            else:
+                track.box, track.missed = box, 0
+                track.probs = self.smoothing * track.probs + (1 - self.smoothing) * p
+            out.append(track)
+        seen = {id(t) for t in out}
+        for t in self.tracks:
+            if id(t) not in seen:
+                t.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return out

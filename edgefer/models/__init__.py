@@ -1,0 +1,19 @@
+"""Models shipped inside the package: what edgefer-cam and edgefer-bench use without --model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BUNDLED = {"fer2013": "fer2013_int8.tflite"}
+DEFAULT = "fer2013"
+
+
+def model_path(name_or_path: str | None = None) -> Path:
+    """A bundled model by name (default: fer2013), or the given file path."""
+    name = name_or_path or DEFAULT
+    if name in BUNDLED:
+        return HERE / BUNDLED[name]
+    path = Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: no such model file; pass --model FILE.tflite or one of {list(BUNDLED)}")
+    return path

@@ -1,0 +1,207 @@
+"""The device side, driven headless on the real clip and the Yale full frames with the bundled model
+and the real BlazeFace detector."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO, SHARED
+from edgefer.core import card as card_mod
+from edgefer.core.preprocess import read_image
+from edgefer.device import bench, cam
+from edgefer.device.classifier import Classifier
+from edgefer.device.faces import FaceDetector, FaceModelMissing, resolve_face_model
+from edgefer.device.latency import Latency
+from edgefer.device.pipeline import Pipeline
+from edgefer.device.sources import Frame, SourceError, VideoSource, open_source
+from edgefer.device.tracker import Tracker
+from edgefer.models import model_path
+
+CLIP = SHARED / "media" / "talking_face_640x360.mp4"
+FACE_MODEL = SHARED / "models" / "blaze_face_short_range.tflite"
+YALE = SHARED / "data" / "yale_faces"
+needs_media = pytest.mark.skipif(not (CLIP.exists() and FACE_MODEL.exists()),
+                                 reason=f"needs the shared clip and BlazeFace model under {SHARED}")
+MODEL = model_path()
+
+
+def cam_main(capsys, *args):
+    rc = cam.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+@needs_media
+def test_cam_headless_on_the_talking_face_clip(tmp_path, capsys):
+    jsonl, report = tmp_path / "frames.jsonl", tmp_path / "latency.json"
+    rc, out, err = cam_main(capsys, "--source", CLIP, "--headless", "--face-model", FACE_MODEL,
+                            "--jsonl", jsonl, "--latency-json", report, "--record", tmp_path / "out.mp4")
+    assert rc == 0, err
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(lines) == 225  # 9 s at 25 fps
+    with_face = [f for f in lines if f["faces"]]
+    assert len(with_face) >= 0.95 * len(lines)
+    face = with_face[0]["faces"][0]
+    assert set(face) >= {"box", "label", "probs", "id"} and len(face["box"]) == 4
+    assert sum(face["probs"].values()) == pytest.approx(1.0, abs=0.02)
+    assert len({f["faces"][0]["id"] for f in with_face}) <= 3  # one person stays one track
+    summary = json.loads(report.read_text())
+    for stage in ("capture", "detect", "preprocess", "classify", "draw", "total"):
+        assert {"p50_ms", "p90_ms", "p99_ms"} <= set(summary["stages"][stage])
+    assert summary["fps"] > 0 and "p99 ms" in out
+    recorded = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert recorded.get(cv2.CAP_PROP_FRAME_COUNT) == 225
+
+
+@needs_media
+def test_yale_full_frames_folder(tmp_path, capsys):
+    folder = tmp_path / "yale"
+    folder.mkdir()
+    for p in sorted(YALE.glob("*_happy.png"))[:6] + sorted(YALE.glob("*_surprised.png"))[:6]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "zz_broken.png").write_bytes(b"\x89PNG broken")
+    jsonl = tmp_path / "yale.jsonl"
+    rc, out, _ = cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--jsonl", jsonl)
+    assert rc == 0 and "zz_broken.png" in out  # unreadable frame skipped, named
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(lines) == 12 and sum(bool(f["faces"]) for f in lines) >= 11
+
+
+@needs_media
+def test_no_face_many_faces_and_a_face_cut_by_the_border():
+    face = cv2.cvtColor(read_image(YALE / "01_happy.png"), cv2.COLOR_GRAY2RGB)
+    blank = np.full((360, 640, 3), 90, np.uint8)
+    two = np.concatenate([face, face[:, ::-1]], axis=1)
+    many = np.concatenate([two, two], axis=0)  # four people
+    cut = np.full_like(face, 90)
+    cut[:, :200] = face[:, 120:]  # the face runs off the left edge
+    with Pipeline(MODEL, FACE_MODEL, video=False) as pipeline:
+        assert pipeline.process(Frame(blank, 0.0, 0)) == []
+        faces = pipeline.process(Frame(many, 0.04, 1))
+        assert len(faces) == 4 and len({f["id"] for f in faces}) == 4
+        edge = pipeline.process(Frame(cut, 0.08, 2))
+        assert len(edge) == 1 and edge[0]["label"] in pipeline.classifier.labels
+
+
+def test_tracker_keeps_identities_and_smooths():
+    tracker = Tracker(smoothing=0.5)
+    a, b = (10, 10, 50, 50), (200, 10, 50, 50)
+    first = tracker.update([a, b], [[1.0, 0.0], [0.0, 1.0]])
+    second = tracker.update([(202, 12, 50, 50), (12, 11, 50, 50)], [[0.0, 1.0], [0.0, 1.0]])  # order swapped
+    assert [t.id for t in second] == [first[1].id, first[0].id]
+    assert second[1].probs.tolist() == pytest.approx([0.5, 0.5])  # smoothed, not flipped
+
+
+def test_latency_percentiles_with_fixed_memory():
+    lat = Latency(("total",))
+    for ms in range(1, 101):
+        lat.add("total", ms / 1000)
+    lat.frames = 100
+    s = lat.summary()["stages"]["total"]
+    assert s["p50_ms"] == pytest.approx(50, rel=0.02) and s["p99_ms"] == pytest.approx(99, rel=0.02)
+    size = lat.counts["total"].nbytes
+    for _ in range(5000):
+        lat.add("total", 0.001)
+    assert lat.counts["total"].nbytes == size
+
+
+def test_no_camera_at_that_index(capsys):
+    rc, _, err = cam_main(capsys, "--source", "9", "--headless")
+    assert rc == 2 and "no camera at index 9" in err
+
+
+def test_a_camera_that_disappears_mid_run_ends_cleanly_with_the_report(monkeypatch, tmp_path):
+    class DyingCamera:
+        def __init__(self):
+            self.n = 0
+
+        def isOpened(self):
+            return True
+
+        def read(self):
+            self.n += 1
+            return (True, np.zeros((48, 64, 3), np.uint8)) if self.n <= 5 else (False, None)
+
+        def get(self, prop):
+            return 0.0
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(cv2, "VideoCapture", lambda *a: DyingCamera())
+    source = VideoSource("0")
+    frames = list(source)
+    assert len(frames) == 5  # ended, not hung, not raised
+
+
+def test_missing_face_model_gives_one_clear_message(tmp_path, monkeypatch):
+    with pytest.raises(FaceModelMissing, match="nothere.tflite: no such face model"):
+        resolve_face_model(tmp_path / "nothere.tflite")
+    monkeypatch.setenv("EDGEFER_FACE_MODEL", str(tmp_path / "env.tflite"))
+    with pytest.raises(FaceModelMissing, match="EDGEFER_FACE_MODEL"):
+        resolve_face_model()
+    monkeypatch.delenv("EDGEFER_FACE_MODEL")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr("edgefer.device.faces.packaged_face_model", lambda: None)
+    with pytest.raises(FaceModelMissing, match="Pass --face-model PATH"):
+        resolve_face_model(download=False)
+    cached = tmp_path / "cache" / "edgefer" / "blaze_face_short_range.tflite"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"x")
+    assert resolve_face_model(download=False) == cached
+    with pytest.raises(FaceModelMissing, match="not a usable face detector"):
+        FaceDetector(cached)
+
+
+def test_models_without_card_or_with_a_lying_card_are_refused(tmp_path):
+    raw = MODEL.read_bytes()
+    bare = raw[: raw.rfind(b"PK\x03\x04")]  # the flatbuffer without its appended card
+    (tmp_path / "bare.tflite").write_bytes(bare)
+    with pytest.raises(card_mod.BadCard, match="carries no edgefer card"):
+        Classifier(tmp_path / "bare.tflite")
+    card = card_mod.read_embedded(MODEL)
+    lying = dict(card, input=dict(card["input"], size=64))
+    (tmp_path / "lying.tflite").write_bytes(card_mod.embed(bare, lying))
+    with pytest.raises(card_mod.BadCard, match="disagrees with its card"):
+        Classifier(tmp_path / "lying.tflite")
+
+
+def test_bundled_model_is_integer_with_its_card():
+    clf = Classifier(MODEL)
+    assert clf.integer and clf.card["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert MODEL.stat().st_size < 1_000_000
+
+
+@needs_media
+def test_bench_json_contract(tmp_path):
+    out = tmp_path / "bench.json"
+    assert bench.main(["--source", str(CLIP), "--face-model", str(FACE_MODEL), "--threads", "1",
+                       "--frames", "40", "--warmup", "5", "--json", str(out)]) == 0
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["threads"] == 1 and run["frames"] == 40
+    assert {"detect", "preprocess", "classify", "total"} <= set(run["stages"]) and run["fps"] > 0
+
+
+@needs_media
+def test_device_runs_without_tensorflow(tmp_path):
+    """The whole camera pipeline with TensorFlow and the training code made unimportable."""
+    script = f"""
+import sys
+sys.modules["tensorflow"] = None       # import tensorflow -> ModuleNotFoundError
+sys.modules["edgefer.train"] = None
+from edgefer.device import cam
+rc = cam.main(["--source", {str(CLIP)!r}, "--headless", "--max-frames", "30", "--face-model", {str(FACE_MODEL)!r}])
+assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in sys.modules if sys.modules[m] is not None)
+sys.exit(rc)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "faces found in 30 of 30 frames" in out.stdout
+
+
+def test_open_source_rejects_a_missing_file(tmp_path):
+    with pytest.raises(SourceError, match="no such video file"):
+        open_source(tmp_path / "missing.mp4")
