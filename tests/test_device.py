@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, SHARED
+
+pytest.importorskip("mediapipe", reason="the device extra (mediapipe) is not installed")
 from edgefer.core import card as card_mod
 from edgefer.core.preprocess import read_image
 from edgefer.device import bench, cam
