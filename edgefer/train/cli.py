@@ -36,9 +36,8 @@ def parser() -> argparse.ArgumentParser:
         if isinstance(default, bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            kind = {int: int, float: float}.get(type(default), str)
-            if name in ("max_per_class", "verbose"):
-                kind = int
+            annotation = str(f.type)
+            kind = int if annotation.startswith("int") else float if annotation.startswith("float") else str
             p.add_argument(flag, type=kind, default=None, help=help_text)
     return p
 
@@ -51,7 +50,7 @@ def main(argv=None) -> int:
         cfg = make_config(config_file, **args)
         from .trainer import train  # imports TensorFlow: after the arguments are known to be good
         result = train(cfg)
-    except (ConfigError, ValueError, PermissionError, FileNotFoundError) as exc:
+    except (ConfigError, ValueError, PermissionError, FileNotFoundError) as exc:  # GanError, DatasetError too
         print(f"edgefer-train: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

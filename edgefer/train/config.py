@@ -44,7 +44,15 @@ class TrainConfig:
     lr: float = 1e-3
     label_smoothing: float = 0.0
     patience: int = 5                # early stopping on validation accuracy
-    balance: str = "none"            # none | class-weights | oversample
+    balance: str = "none"            # none | class-weights | oversample | gan
+    per_class: int | None = None     # oversample / gan: fill each class up to N (default: the largest class)
+    gan_dir: str | None = None       # gan: reuse (or resume) the GAN in this folder; default RUN/gan
+    gan_epochs: int = 30
+    gan_loss: str = "hinge"          # hinge (conditional DCGAN) | wgan-gp
+    gan_size: int = 48               # the GAN's image side (FER-2013's native 48 px)
+    gan_width: int = 32              # filters in the GAN's first layer (32 keeps FER-2013 ~30 min on 2 cores)
+    gan_min_images: int = 50         # classes with fewer real images are oversampled instead
+    gan_fidelity_epochs: int = 3     # epochs of the real-data classifier that scores fidelity
     seed: int = 0
     # augmentation (FER papers: 15 deg, 0.15 shift, 0.15 zoom, horizontal flip)
     flip: bool = True
@@ -71,13 +79,10 @@ class TrainConfig:
     def check(self) -> "TrainConfig":
         choices = {"color": ("gray", "gray3", "rgb"), "equalize": ("none", "hist", "bihist", "clahe"),
                    "balance": ("none", "class-weights", "oversample", "gan"),
-                   "strategy": ("none", "mirrored", "multiworker")}
+                   "strategy": ("none", "mirrored", "multiworker"), "gan_loss": ("hinge", "wgan-gp")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key} = {getattr(self, key)!r}; choose one of {list(allowed)}")
-        if self.balance == "gan":
-            raise ConfigError("balance = 'gan' is not available yet (GAN balancing is issue 3); "
-                              "use class-weights or oversample")
         if not self.data:
             raise ConfigError("no dataset; pass --data DIR (or set data in the config file)")
         if self.weights not in ("imagenet", "none", "") and not Path(self.weights).is_file():

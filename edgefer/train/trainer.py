@@ -76,17 +76,20 @@ def _targets(a: Arrays, n: int, soft: bool) -> np.ndarray:
     return np.eye(n, dtype=np.float32)[a.y]
 
 
-def _oversample_index(y: np.ndarray, seed: int) -> np.ndarray:
-    """Every class repeated (with a random remainder) up to the largest class's count; the
-    augmentation then makes the repeats differ."""
+def _oversample_index(y: np.ndarray, seed: int, quota: int | None = None, classes=None) -> np.ndarray:
+    """Every class (or just `classes`) repeated, with a random remainder, up to `quota` (default:
+    the largest class); classes already at or above it keep their images once. The augmentation
+    then makes the repeats differ."""
     rng = np.random.default_rng(seed)
-    quota = np.bincount(y).max()
+    quota = quota or np.bincount(y).max()
     idx = []
     for c in np.unique(y):
         members = np.flatnonzero(y == c)
-        reps = np.concatenate([np.tile(members, quota // len(members)),
-                               rng.choice(members, quota % len(members), replace=False)])
-        idx.append(reps)
+        if len(members) >= quota or (classes is not None and c not in classes):
+            idx.append(members)
+            continue
+        idx.append(np.concatenate([np.tile(members, quota // len(members)),
+                                   rng.choice(members, quota % len(members), replace=False)]))
     return rng.permutation(np.concatenate(idx))
 
 
@@ -105,7 +108,8 @@ def augmenter(cfg: TrainConfig):
 
 def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     train = arrays["train"]
-    index = _oversample_index(train.y, cfg.seed) if cfg.balance == "oversample" else np.arange(len(train.y))
+    index = (_oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample"
+             else np.arange(len(train.y)))
     x_train, t_train = train.x[index], _targets(train, n, cfg.soft_labels)[index]
     aug = augmenter(cfg)
     options = tf.data.Options()
@@ -233,6 +237,10 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
         print(f"skipped {len(skipped)} unreadable image(s), listed in {run_dir / 'skipped.txt'}")
     if len(np.unique(arrays["train"].y)) < 2:
         raise ConfigError(f"{ds.source}: the train split needs at least two classes")
+    balance_info = None
+    if cfg.balance == "gan":
+        from ..gan.pipeline import gan_balance  # the GAN only loads when asked for
+        arrays["train"], balance_info = gan_balance(ds, cfg, run_dir, arrays["train"])
 
     strategy = make_strategy(cfg.strategy)
     train_ds, val_ds, n_train = make_datasets(arrays, cfg, n)
@@ -257,7 +265,7 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
     metrics = dict(reports["test"], split="test", val=reports["val"], dataset=ds.name,
                    best_epoch=state["best_epoch"], epochs_run=state["epoch"],
                    train_seconds=round(state["train_seconds"], 1), skipped_images=len(skipped),
-                   tta_flip=cfg.tta_flip)
+                   tta_flip=cfg.tta_flip, balance=balance_info or {"method": cfg.balance})
     write_json(run_dir / "metrics.json", metrics)
     card = card_mod.make_card(
         labels=ds.labels, taxonomy=ds.taxonomy, size=cfg.size, color=cfg.color, equalization=cfg.equalize,

@@ -1,0 +1,117 @@
+"""Fill minority classes of a training split with GAN images, and check what was made.
+
+RUN/synthetic/
+  <class>/gan_000000.png ...   synthetic training images (training split only)
+  manifest.json                every synthetic file, its class, the generator checkpoint; written
+                               last and atomically, so a run that dies midway leaves no manifest
+  quality.json                 fidelity, memorisation and diversity per class
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..core.files import atomic_path, write_json
+from .train import GanError
+
+
+def quotas(counts, per_class: int | None, min_images: int, labels) -> tuple[dict, list[str]]:
+    """Images to synthesise per class index, and notes for what was not done and why."""
+    counts = list(counts)
+    quota = per_class if per_class is not None else max(counts)
+    notes = []
+    if quota <= min(counts):
+        raise GanError(f"quota {quota} is not above any class's count (smallest: {min(counts)}); "
+                       "nothing to synthesise: raise --per-class or use --balance none")
+    above = [labels[i] for i, c in enumerate(counts) if c > quota]
+    if above:
+        notes.append(f"{', '.join(above)} already above the quota {quota}; left as they are")
+    todo = {}
+    for i, c in enumerate(counts):
+        if c >= quota:
+            continue
+        if c < min_images:
+            notes.append(f"{labels[i]}: only {c} training images, too few to learn a GAN class from "
+                         f"(minimum {min_images}); oversampled instead")
+            todo[i] = ("oversample", quota - c)
+        else:
+            todo[i] = ("gan", quota - c)
+    return todo, notes
+
+
+def write_synthetic(gan, todo: dict, labels, out_dir, seed: int = 0) -> dict:
+    """Generate and save images; returns (manifest, images, class indices). The manifest is also
+    written to out_dir/manifest.json, last."""
+    out_dir = Path(out_dir)
+    files, all_images, all_labels = [], [], []
+    for cls, (how, count) in todo.items():
+        if how != "gan":
+            continue
+        folder = out_dir / labels[cls]
+        folder.mkdir(parents=True, exist_ok=True)
+        images = gan.sample(np.full(count, cls), seed=seed + cls)
+        all_images.append(images)
+        all_labels.append(np.full(count, cls))
+        for i, image in enumerate(images):
+            path = folder / f"gan_{i:06d}.png"
+            with atomic_path(path, suffix=".png") as tmp:
+                Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(tmp, format="PNG")
+            files.append({"path": str(path), "label": labels[cls], "synthetic": True})
+    manifest = {"generator_checkpoint": gan.checkpoint, "gan_dir": str(gan.dir), "labels": list(labels),
+                "dataset": gan.meta.dataset, "count": len(files), "files": files,
+                "oversampled": {labels[c]: n for c, (how, n) in todo.items() if how == "oversample"}}
+    write_json(out_dir / "manifest.json", manifest)
+    size, channels = gan.meta.size, gan.meta.channels
+    images = np.concatenate(all_images) if all_images else np.zeros((0, size, size, channels), np.uint8)
+    return manifest, images, (np.concatenate(all_labels) if all_labels else np.zeros(0, int))
+
+
+def _flat(images: np.ndarray, side: int = 24) -> np.ndarray:
+    import cv2
+    return np.stack([cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA).reshape(-1) for im in images]).astype(np.float32) / 255.0
+
+
+def _nearest(a: np.ndarray, b: np.ndarray, same: bool = False) -> np.ndarray:
+    """Distance from each row of a to its nearest row of b (excluding itself when same)."""
+    d2 = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
+    if same:
+        np.fill_diagonal(d2, np.inf)
+    return np.sqrt(np.maximum(d2.min(1), 0))
+
+
+def _mean_pairwise(a: np.ndarray) -> float:
+    d2 = (a**2).sum(1)[:, None] + (a**2).sum(1)[None, :] - 2 * a @ a.T
+    n = len(a)
+    return float(np.sqrt(np.maximum(d2, 0)).sum() / max(1, n * (n - 1)))
+
+
+def quality(real: np.ndarray, real_y: np.ndarray, synth: np.ndarray, synth_y: np.ndarray, labels,
+            classify=None, sample: int = 300, seed: int = 0) -> dict:
+    """Per class: fidelity (share a real-data classifier assigns to the intended class),
+    memorisation (nearest-real distance; near-copies are closer than 99% of real images are to
+    their own nearest real neighbour) and diversity (mean pairwise distance, synthetic vs real)."""
+    rng = np.random.default_rng(seed)
+    report = {}
+    predicted = classify(synth) if (classify is not None and len(synth)) else None
+    for c, label in enumerate(labels):
+        s_idx = np.flatnonzero(synth_y == c)
+        if len(s_idx) == 0:
+            continue
+        r_idx = np.flatnonzero(real_y == c)
+        s = _flat(synth[rng.permutation(s_idx)[:sample]])
+        r = _flat(real[rng.permutation(r_idx)[:max(sample, 1000)]])
+        real_nn = _nearest(r, r, same=True)
+        threshold = float(np.percentile(real_nn, 1))
+        synth_nn = _nearest(s, r)
+        entry = {"synthetic": int(len(s_idx)), "real": int(len(r_idx)),
+                 "nn_distance_synthetic_median": float(np.median(synth_nn)),
+                 "nn_distance_real_median": float(np.median(real_nn)),
+                 "near_copy_threshold": threshold,
+                 "near_copies": int((synth_nn < threshold).sum()), "checked": int(len(s)),
+                 "diversity_synthetic": _mean_pairwise(s[:200]), "diversity_real": _mean_pairwise(r[:200])}
+        if predicted is not None:
+            entry["fidelity"] = float((predicted[s_idx] == c).mean())
+        report[label] = entry
+    return report

@@ -1,0 +1,106 @@
+import errno
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_images
+
+pytest.importorskip("tensorflow")
+
+from edgefer.gan.balance import quotas, write_synthetic  # noqa: E402
+from edgefer.gan.train import Gan, GanError, GanMeta  # noqa: E402
+from edgefer.train import TrainConfig, train  # noqa: E402
+from edgefer.train.cli import main  # noqa: E402
+
+LABELS = ["angry", "happy", "sad"]
+
+
+@pytest.fixture
+def imbalanced(tmp_path):
+    """happy 16, angry 10, sad 4 images, with train/test folders (val is cut from train)."""
+    root = tmp_path / "faces"
+    for k, (cls, n) in enumerate((("happy", 16), ("angry", 10), ("sad", 5))):
+        write_images(root / "train" / cls, [f"{cls}{i}" for i in range(n)], seed0=100 * k)
+        write_images(root / "test" / cls, [f"t{cls}{i}" for i in range(3)], seed0=100 * k + 50)
+    return root
+
+
+def gan_config(tmp_path, data, **kw):
+    base = dict(data=str(data), out=str(tmp_path / "run"), arch="smallcnn", weights="none", size=32, epochs=1,
+                batch_size=8, verbose=0, val_fraction=0.2, balance="gan", gan_epochs=2, gan_width=8,
+                gan_min_images=5, gan_fidelity_epochs=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_gan_balance_fills_the_training_split_only(tmp_path, imbalanced):
+    result = train(gan_config(tmp_path, imbalanced))
+    run = result.run_dir
+    info = result.metrics["balance"]
+    manifest = json.loads((run / "synthetic" / "manifest.json").read_text())
+    assert manifest["generator_checkpoint"] and Path(manifest["generator_checkpoint"] + ".index").exists()
+    assert manifest["count"] == len(manifest["files"]) == info["synthetic_images"] > 0
+    assert all(f["synthetic"] and Path(f["path"]).exists() for f in manifest["files"])
+    # train: happy 13 after the val cut; every class filled up to it; sad (4 left) was oversampled instead
+    assert info["train_counts_after"] == [13, 13, 13]
+    assert any("sad: only 4 training images" in note for note in info["notes"])
+    assert manifest["oversampled"] == {"sad": 9}
+    assert {f["label"] for f in manifest["files"]} == {"angry"}
+    # nothing synthetic in validation or test: their sizes are the real ones
+    assert result.card["trained_on"]["splits"]["val"] == 6 and result.metrics["support"] == 9
+    assert sum(result.metrics["val"]["per_class"][c]["support"] for c in LABELS) == 6
+    quality = json.loads((run / "synthetic" / "quality.json").read_text())["angry"]
+    for key in ("fidelity", "near_copies", "nn_distance_synthetic_median", "diversity_synthetic", "diversity_real"):
+        assert key in quality
+    assert list((run / "gan").glob("samples_epoch*.png"))
+
+
+def test_gan_resumes_from_its_checkpoint(tmp_path):
+    meta = GanMeta("toy", LABELS, "basic7", 16, 1, width=8)
+    x = np.random.default_rng(0).integers(0, 255, (32, 16, 16, 1), dtype=np.uint8)
+    y = np.arange(32) % 3
+    gan = Gan.open(tmp_path / "gan", meta)
+    gan.fit(x, y, epochs=1, batch_size=8)
+    again = Gan.open(tmp_path / "gan", meta)
+    assert int(again.epoch.numpy()) == 1
+    assert again.fit(x, y, epochs=2, batch_size=8)["epochs"] == 2
+    assert len(json.loads((tmp_path / "gan" / "history.json").read_text())) == 2
+
+
+def test_generator_made_for_another_dataset_is_refused(tmp_path, capsys, imbalanced):
+    Gan.open(tmp_path / "gan", GanMeta("other", ["happy", "sad"], "basic7", 48, 1, width=8))
+    with pytest.raises(GanError, match="trained for labels"):
+        Gan.open(tmp_path / "gan", GanMeta("toy", LABELS, "basic7", 48, 1, width=8))
+    rc = main(["--data", str(imbalanced), "--out", str(tmp_path / "r"), "--arch", "smallcnn", "--weights", "none",
+               "--size", "32", "--balance", "gan", "--gan-dir", str(tmp_path / "gan"), "--verbose", "0"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgefer-train")]
+    assert rc == 2 and "train a new GAN" in err[0]
+
+
+def test_quotas():
+    todo, notes = quotas([100, 40, 10], None, 20, LABELS)
+    assert todo == {1: ("gan", 60), 2: ("oversample", 90)}
+    todo, notes = quotas([100, 40, 30], 50, 20, LABELS)
+    assert todo == {1: ("gan", 10), 2: ("gan", 20)} and "angry already above the quota 50" in notes[0]
+    with pytest.raises(GanError, match="quota 20 is not above any class"):
+        quotas([100, 40, 30], 20, 5, LABELS)
+
+
+def test_a_disk_that_fills_midway_leaves_no_manifest(tmp_path, monkeypatch):
+    gan = Gan.open(tmp_path / "gan", GanMeta("toy", LABELS, "basic7", 16, 1, width=8))
+    from PIL import Image
+    saved = []
+    real_save = Image.Image.save
+
+    def save(self, fp, *a, **kw):
+        if len(saved) >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        saved.append(fp)
+        return real_save(self, fp, *a, **kw)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    with pytest.raises(OSError, match="No space left"):
+        write_synthetic(gan, {1: ("gan", 10)}, LABELS, tmp_path / "synthetic")
+    assert not (tmp_path / "synthetic" / "manifest.json").exists()
