@@ -131,3 +131,15 @@ def test_classification_report_matches_hand_computation():
     assert r["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0) / 3)
     po, pe = 4 / 6, (3 * 3 + 2 * 3 + 1 * 0) / 36
     assert r["cohen_kappa"] == pytest.approx((po - pe) / (1 - pe))
+
+
+def test_eye_alignment_levels_a_tilted_eye_line():
+    frame = np.zeros((200, 200), np.uint8)
+    right, left = (80, 110), (120, 90)  # eye line tilted by about -27 degrees
+    for x, y in (right, left):
+        frame[y - 3:y + 4, x - 3:x + 4] = 255
+    crop = preprocess.crop_face(frame, (60, 60, 80, 80), margin=0.2, eyes=(right, left))
+    assert crop.shape[0] == crop.shape[1]
+    ys, xs = np.nonzero(crop > 128)
+    left_half, right_half = ys[xs < crop.shape[1] / 2], ys[xs >= crop.shape[1] / 2]
+    assert abs(left_half.mean() - right_half.mean()) < 3  # level after alignment

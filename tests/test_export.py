@@ -116,3 +116,19 @@ def test_backbone_tfmot_cannot_quantize_falls_back_to_ptq(run_dir, tmp_path, mon
     assert report["mode"] == "ptq" and report["requested_mode"] == "int8"
     assert "fell back to full-integer post-training quantization" in capsys.readouterr().out
     assert card_mod.read_embedded(tmp_path / "fallback.tflite")["quantization"]["mode"] == "ptq"
+
+
+def test_device_refuses_a_float_model_unless_allowed(run_dir, tmp_path):
+    pytest.importorskip("mediapipe")
+    from conftest import SHARED
+    from edgefer.device.pipeline import Pipeline
+
+    face_model = SHARED / "models" / "blaze_face_short_range.tflite"
+    if not face_model.exists():
+        pytest.skip(f"needs {face_model}")
+    out = tmp_path / "float.tflite"
+    exporter.export(run_dir, out, "float32", invokes=5, threads=(1,))
+    with pytest.raises(ValueError, match="not an integer model.*--allow-float"):
+        Pipeline(out, face_model)
+    with Pipeline(out, face_model, allow_float=True) as pipeline:
+        assert not pipeline.classifier.integer

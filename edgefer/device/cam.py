@@ -29,6 +29,7 @@ def parser():
     p.add_argument("--report-every", type=float, default=10.0, help="print the latency table every N seconds (0: only at exit)")
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--reconnect", action="store_true", help="wait for a camera that disappears instead of exiting")
+    p.add_argument("--allow-float", action="store_true", help="run a float (non-int8) model too")
     return p
 
 
@@ -41,7 +42,7 @@ def run(args) -> dict:
     last_report = time.perf_counter()
     try:
         with Pipeline(model_path(args.model), args.face_model, args.threads, args.min_score,
-                      smoothing=args.smoothing) as pipeline:
+                      smoothing=args.smoothing, allow_float=args.allow_float) as pipeline:
             lap = time.perf_counter()
             for frame in source:
                 latency.add("capture", time.perf_counter() - lap)

@@ -15,8 +15,11 @@ from .tracker import Tracker
 
 class Pipeline:
     def __init__(self, model, face_model=None, threads: int = 1, min_score: float = 0.5,
-                 video: bool = True, smoothing: float = 0.6):
+                 video: bool = True, smoothing: float = 0.6, allow_float: bool = False):
         self.classifier = Classifier(model, threads=threads)
+        if not (self.classifier.integer or allow_float):
+            raise ValueError(f"{model}: not an integer model (input {self.classifier.input['dtype'].__name__}); "
+                             "export it with edgefer-export --int8, or pass --allow-float to run it anyway")
         self.detector = FaceDetector(resolve_face_model(face_model), video=video, min_score=min_score)
         self.tracker = Tracker(smoothing=smoothing)
         self.margin = self.classifier.card["face_crop"]["margin"]
