@@ -18,7 +18,7 @@ def main(argv=None) -> int:
     modes.add_argument("--dynamic", dest="mode", action="store_const", const="dynamic", help="dynamic-range int8 weights")
     p.add_argument("--qat-epochs", type=int, default=1)
     p.add_argument("--qat-lr", type=float, default=1e-5)
-    p.add_argument("--representative", type=int, default=300, help="calibration images from the training split")
+    p.add_argument("--representative", type=int, default=1000, help="calibration images from the training split")
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class per split (quick runs)")
     p.add_argument("--invokes", type=int, default=200, help="invokes per latency measurement (median reported)")
     p.add_argument("--threads", default="1,2")

@@ -140,7 +140,7 @@ def latency(clf: Classifier, pixels: np.ndarray, invokes: int) -> float:
 
 
 def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float = 1e-5,
-           representative_count: int = 300, max_per_class: int | None = None, invokes: int = 200,
+           representative_count: int = 1000, max_per_class: int | None = None, invokes: int = 200,
            threads=(1, 2), compare_float: bool = True) -> dict:
     if mode not in MODES:
         raise ExportError(f"unknown mode {mode!r}; choose one of {MODES}")
