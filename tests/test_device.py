@@ -207,3 +207,13 @@ sys.exit(rc)
 def test_open_source_rejects_a_missing_file(tmp_path):
     with pytest.raises(SourceError, match="no such video file"):
         open_source(tmp_path / "missing.mp4")
+
+
+def test_picamera_absent_gives_the_install_hint():
+    try:
+        import picamera2  # noqa: F401
+        pytest.skip("picamera2 is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(SourceError, match="apt install python3-picamera2"):
+        open_source("picamera")

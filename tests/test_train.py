@@ -204,3 +204,13 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, class_folder):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "mirrored" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("arch,size", [("mobilenet", 32), ("resnet50", 32), ("vgg16", 32), ("inceptionv3", 75),
+                                       ("densenet121", 32)])
+def test_every_registered_backbone_builds_flat(arch, size):
+    from edgefer.train.backbones import build_model
+
+    model = build_model(arch, 7, size, weights=None, alpha=1.0)
+    assert model.output_shape == (None, 7) and model.input_shape == (None, size, size, 3)
+    assert not any(hasattr(layer, "layers") for layer in model.layers)  # flat: tfmot can quantize it
