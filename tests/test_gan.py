@@ -51,7 +51,9 @@ def test_gan_balance_fills_the_training_split_only(tmp_path, imbalanced):
     # nothing synthetic in validation or test: their sizes are the real ones
     assert result.card["trained_on"]["splits"]["val"] == 6 and result.metrics["support"] == 9
     assert sum(result.metrics["val"]["per_class"][c]["support"] for c in LABELS) == 6
-    quality = json.loads((run / "synthetic" / "quality.json").read_text())["angry"]
+    checks = json.loads((run / "synthetic" / "quality.json").read_text())
+    assert 0.0 <= checks["fidelity_classifier"]["val_accuracy"] <= 1.0
+    quality = checks["angry"]
     for key in ("fidelity", "near_copies", "nn_distance_synthetic_median", "diversity_synthetic", "diversity_real"):
         assert key in quality
     assert list((run / "gan").glob("samples_epoch*.png"))

@@ -41,6 +41,11 @@ def gan_balance(ds, cfg, run_dir, train_arrays):
 
     classify = real_data_classifier(native, y, n, cfg.gan_fidelity_epochs, cfg.seed) if cfg.gan_fidelity_epochs else None
     checks = quality(native, y, synth, synth_y, ds.labels, classify, seed=cfg.seed)
+    if classify is not None:  # how far to trust the fidelity figures: the judge's own accuracy on real val images
+        val_x, val_kept, _ = load_pixels(ds.splits["val"], cfg.gan_size, color, "none", desc="fidelity check")
+        checks["fidelity_classifier"] = {
+            "arch": "smallcnn", "epochs": cfg.gan_fidelity_epochs,
+            "val_accuracy": float((classify(val_x) == ds.splits["val"].labels[val_kept]).mean()) if len(val_kept) else None}
     write_json(out / "quality.json", checks)
 
     # synthetic files go through the same preprocessing as real ones (the card's contract)
