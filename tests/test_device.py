@@ -171,10 +171,16 @@ def test_models_without_card_or_with_a_lying_card_are_refused(tmp_path):
         Classifier(tmp_path / "lying.tflite")
 
 
-def test_bundled_model_is_integer_with_its_card():
-    clf = Classifier(MODEL)
+@pytest.mark.parametrize("name", ["fer2013", "fer2013-balanced"])
+def test_bundled_models_are_integer_with_their_cards(name):
+    clf = Classifier(model_path(name))
     assert clf.integer and clf.card["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-    assert MODEL.stat().st_size < 1_000_000
+    assert model_path(name).stat().st_size < 1_000_000
+
+
+def test_unknown_model_name_is_named(capsys):
+    rc, _, err = cam_main(capsys, "--model", "fer9000", "--headless", "--source", "9")
+    assert rc == 2 and "fer9000: no such model file" in err
 
 
 @needs_media

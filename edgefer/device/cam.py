@@ -17,7 +17,7 @@ from .sources import open_source
 def parser():
     p = argparse.ArgumentParser(prog="edgefer-cam", description=__doc__)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
-    p.add_argument("--model", default=None, help="int8 .tflite with its card (default: the bundled fer2013 model)")
+    p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013 (default), fer2013-balanced")
     p.add_argument("--face-model", default=None, help="BlazeFace .tflite (default: env, cache, mediapipe, download)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
@@ -34,14 +34,15 @@ def parser():
 
 
 def run(args) -> dict:
+    model = model_path(args.model)  # a bad --model is reported before any camera is opened
     latency = Latency()
+    source = open_source(args.source, reconnect=args.reconnect)
     jsonl = open(args.jsonl, "w") if args.jsonl else None
     writer, show = None, not args.headless and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    source = open_source(args.source, reconnect=args.reconnect)
     frames_with_faces = 0
     last_report = time.perf_counter()
     try:
-        with Pipeline(model_path(args.model), args.face_model, args.threads, args.min_score,
+        with Pipeline(model, args.face_model, args.threads, args.min_score,
                       smoothing=args.smoothing, allow_float=args.allow_float) as pipeline:
             lap = time.perf_counter()
             for frame in source:
