@@ -75,10 +75,10 @@ def test_resume_continues_an_interrupted_run(tmp_path, class_folder, monkeypatch
 
 
 def test_oversample_and_class_weights_balance_the_train_split():
-    from edgefer.train.trainer import _oversample_index, class_weights
+    from edgefer.train.trainer import oversample_index, class_weights
 
     y = np.array([0] * 10 + [1] * 3 + [2] * 1)
-    counts = np.bincount(y[_oversample_index(y, seed=0)])
+    counts = np.bincount(y[oversample_index(y, seed=0)])
     assert counts.tolist() == [10, 10, 10]
     w = class_weights(y, 3)
     assert w[2] > w[1] > w[0] and w[0] * 10 == pytest.approx(w[2] * 1)

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core import card as card_mod
+from ..core import preprocess
 from ..core.files import write_bytes, write_json
 from ..core.metrics import classification_report
-from ..data import load_dataset
 from ..device.classifier import Classifier, interpreter_class
 from ..train._tf import keras, tf
 from ..train.config import ConfigError, TrainConfig
-from ..train.trainer import cap_per_class, make_datasets, prepare_arrays
+from ..train.trainer import cap_per_class, dataset_for, make_datasets, prepare_arrays
 
 MODES = ("int8", "ptq", "float16", "float32", "dynamic")
 INTEGER_MODES = ("int8", "ptq")
@@ -47,7 +47,7 @@ def load_run(run_dir):
     cfg = TrainConfig(**json.loads((run_dir / "config.json").read_text())["config"])
     model = keras.models.load_model(run_dir / "model.keras", compile=False)
     shape = tuple(model.input_shape[1:])
-    want = (card["input"]["size"], card["input"]["size"], 1 if card["input"]["color"] == "gray" else 3)
+    want = (card["input"]["size"], card["input"]["size"], preprocess.channels(card["input"]["color"]))
     if shape != want:
         raise ExportError(f"{run_dir}/card.json says input {want} but model.keras takes {shape}; "
                           "the card does not belong to this model (retrain, or restore the run's card)")
@@ -122,10 +122,10 @@ def float_tensors(model_bytes: bytes) -> list[str]:
     return [t["name"] for t in interp.get_tensor_details() if t["dtype"] in (np.float32, np.float16)]
 
 
-def evaluate_tflite(path, pixels: np.ndarray, labels_true: np.ndarray, threads: int = 1) -> tuple[dict, Classifier]:
-    clf = Classifier(path, threads=threads)
+def evaluate_tflite(path, pixels: np.ndarray, labels_true: np.ndarray) -> dict:
+    clf = Classifier(path)
     preds = np.array([clf.run(x).argmax() for x in pixels])
-    return classification_report(labels_true, preds, clf.labels), clf
+    return classification_report(labels_true, preds, clf.labels)
 
 
 def latency(clf: Classifier, pixels: np.ndarray, invokes: int) -> float:
@@ -146,8 +146,7 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
         raise ExportError(f"unknown mode {mode!r}; choose one of {MODES}")
     out = Path(out)
     model, card, cfg = load_run(run_dir)
-    ds = load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
-                      val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    ds = dataset_for(cfg)
     if ds.labels != card["labels"]:
         raise ExportError(f"{cfg.data}: dataset labels {ds.labels} differ from the card's {card['labels']}")
     cap_per_class(ds, max_per_class or cfg.max_per_class, cfg.seed)
@@ -193,7 +192,7 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
         write_bytes(reference, card_mod.embed(convert(model, "float32"), dict(card, quantization={"mode": "float32"})))
         evaluated["float32"] = reference
     for name, path in evaluated.items():
-        metrics, clf = evaluate_tflite(path, test.x, test.y)
+        metrics = evaluate_tflite(path, test.x, test.y)
         lat = {}
         for n in threads:
             lat[f"{n}_thread"] = round(latency(Classifier(path, threads=n), test.x, invokes), 3)

@@ -8,6 +8,7 @@ from ..core.files import write_json
 from ..data import Split, load_pixels
 from ..train._tf import keras
 from ..train.backbones import build_model
+from ..train.trainer import oversample_index
 from .balance import quality, quotas, write_synthetic
 from .train import Gan, GanMeta
 
@@ -51,19 +52,16 @@ def gan_balance(ds, cfg, run_dir, train_arrays):
     # synthetic files go through the same preprocessing as real ones (the card's contract)
     split = Split([f["path"] for f in manifest["files"]], np.array([ds.labels.index(f["label"]) for f in manifest["files"]], dtype=int))
     x_syn, kept_syn, _ = load_pixels(split, cfg.size, cfg.color, cfg.equalize, desc="synthetic images")
-    x = [train_arrays.x, x_syn]
-    labels = [train_arrays.y, split.labels[kept_syn]]
+    syn_y = split.labels[kept_syn]
+    # classes with too few real images for the GAN: repeat real ones, as --balance oversample does
+    fallback = [c for c, (how, _) in todo.items() if how == "oversample"]
+    real = (oversample_index(train_arrays.y, cfg.seed, cfg.per_class, classes=fallback) if fallback
+            else np.arange(len(train_arrays.y)))
     soft = None
-    for cls, (how, count) in todo.items():
-        if how == "oversample":  # too few real images for the GAN: repeat real ones
-            members = np.flatnonzero(train_arrays.y == cls)
-            pick = np.random.default_rng(cfg.seed + cls).choice(members, count, replace=True)
-            x.append(train_arrays.x[pick])
-            labels.append(train_arrays.y[pick])
     if train_arrays.soft is not None:  # synthetic images get one-hot soft targets
-        extra = np.concatenate(labels[1:])
-        soft = np.concatenate([train_arrays.soft, np.eye(n, dtype=np.float32)[extra]])
-    merged = type(train_arrays)(np.concatenate(x), np.concatenate(labels), soft)
+        soft = np.concatenate([train_arrays.soft[real], np.eye(n, dtype=np.float32)[syn_y]])
+    merged = type(train_arrays)(np.concatenate([train_arrays.x[real], x_syn]),
+                                np.concatenate([train_arrays.y[real], syn_y]), soft)
     summary = {"method": "gan", "gan_dir": str(gan.dir), "generator_checkpoint": gan.checkpoint,
                "gan_epochs": fit["epochs"], "synthetic_images": int(len(kept_syn)), "notes": notes,
                "train_counts_after": np.bincount(merged.y, minlength=n).tolist(),

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from ..core import card as card_mod
 from ..core.metrics import classification_report
-from ..data import FaceDataset, load_dataset
+from ..data import FaceDataset
 from ._tf import keras
 from .config import ConfigError, TrainConfig
-from .trainer import cap_per_class, predict, prepare_arrays
+from .trainer import cap_per_class, dataset_for, predict, prepare_arrays
 
 
 def evaluate(run_dir, dataset: FaceDataset | None = None, split: str = "test") -> dict:
@@ -18,8 +18,7 @@ def evaluate(run_dir, dataset: FaceDataset | None = None, split: str = "test") -
     if not (run_dir / "model.keras").exists():
         raise ConfigError(f"{run_dir}/model.keras: no model; is {run_dir} a finished edgefer-train run?")
     cfg = TrainConfig(**json.loads((run_dir / "config.json").read_text())["config"])
-    ds = dataset or load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
-                                 val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    ds = dataset or dataset_for(cfg)
     if ds.labels != card["labels"]:
         raise ConfigError(f"dataset labels {ds.labels} differ from the model's {card['labels']}")
     inp = card["input"]

@@ -23,6 +23,7 @@ from ..core import card as card_mod
 from ..core import plots
 from ..core.files import atomic_path, check_writable, write_bytes, write_json
 from ..core.metrics import classification_report, format_report
+from ..core.preprocess import channels
 from ..data import FaceDataset, load_dataset, load_pixels
 from ..data.balance import format_balance, write_balance
 from ._tf import keras, tf
@@ -43,6 +44,12 @@ class RunResult:
     metrics: dict
     card: dict
     history: dict
+
+
+def dataset_for(cfg: TrainConfig) -> FaceDataset:
+    """The dataset a configuration names, with its split options (used by train, evaluate, export)."""
+    return load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
+                        val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
 
 
 def cap_per_class(ds: FaceDataset, cap: int | None, seed: int) -> FaceDataset:
@@ -76,7 +83,7 @@ def _targets(a: Arrays, n: int, soft: bool) -> np.ndarray:
     return np.eye(n, dtype=np.float32)[a.y]
 
 
-def _oversample_index(y: np.ndarray, seed: int, quota: int | None = None, classes=None) -> np.ndarray:
+def oversample_index(y: np.ndarray, seed: int, quota: int | None = None, classes=None) -> np.ndarray:
     """Every class (or just `classes`) repeated, with a random remainder, up to `quota` (default:
     the largest class); classes already at or above it keep their images once. The augmentation
     then makes the repeats differ."""
@@ -108,7 +115,7 @@ def augmenter(cfg: TrainConfig):
 
 def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     train = arrays["train"]
-    index = (_oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample"
+    index = (oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample"
              else np.arange(len(train.y)))
     x_train, t_train = train.x[index], _targets(train, n, cfg.soft_labels)[index]
     aug = augmenter(cfg)
@@ -207,7 +214,7 @@ def build_or_load(cfg: TrainConfig, run_dir: Path, state: dict | None, strategy,
         if state is not None:
             print(f"resuming {run_dir} after epoch {state['epoch']} of {cfg.epochs}")
             return keras.models.load_model(run_dir / "checkpoints" / "last.keras"), state
-        model = build_model(cfg.arch, n, cfg.size, 1 if cfg.color == "gray" else 3, cfg.alpha,
+        model = build_model(cfg.arch, n, cfg.size, channels(cfg.color), cfg.alpha,
                             cfg.weights, cfg.dropout, cfg.bn_momentum)
         schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
         model.compile(optimizer=keras.optimizers.Adam(schedule),
@@ -222,8 +229,7 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
     run_dir = check_writable(cfg.out)
     saved_state = check_resume(cfg, run_dir)
     keras.utils.set_random_seed(cfg.seed)
-    ds = dataset or load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
-                                 val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    ds = dataset or dataset_for(cfg)
     ds = cap_per_class(ds, cfg.max_per_class, cfg.seed)
     n = len(ds.labels)
     for note in ds.notes:
