@@ -97,6 +97,7 @@ def test_card_round_trips_and_drives_preprocessing(tmp_path):
     ({"taxonomy": "emotions"}, "taxonomy"),
     ({"input": {"size": 96, "color": "purple", "range": [0, 255], "equalize": "none"}}, "color"),
     ({"card_version": 99}, "card_version"),
+    ({"inference": {"flip_average": "yes"}}, "flip_average"),
 ])
 def test_invalid_card_is_refused_with_what_is_wrong(change, msg):
     with pytest.raises(card.BadCard, match=msg):

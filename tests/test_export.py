@@ -51,10 +51,58 @@ def test_every_mode_exports_a_self_describing_model(run_dir, tmp_path, mode):
 
 
 def test_cli_int8_prints_the_table(run_dir, tmp_path, capsys):
-    rc = main([str(run_dir), "--int8", "--out", str(tmp_path / "cli.tflite"), "--qat-epochs", "0", "--invokes", "10",
+    rc = main([str(run_dir), "--int8", "--out", str(tmp_path / "cli.tflite"), "--qat-epochs", "1", "--invokes", "10",
                "--threads", "1"])
     out = capsys.readouterr().out
     assert rc == 0 and "int8" in out and "float32" in out and "pt accuracy lost" in out
+
+
+def test_int8_without_a_qat_step_is_refused(run_dir, tmp_path, capsys):
+    # tfmot sets weight ranges on the first training step; without one the model would be noise
+    out = tmp_path / "none.tflite"
+    rc = main([str(run_dir), "--int8", "--qat-epochs", "0", "--out", str(out)])
+    assert rc == 2 and "--ptq" in capsys.readouterr().err and not out.exists()
+
+
+def test_qat_starts_from_calibrated_activation_ranges(run_dir):
+    model, card, cfg = exporter.load_run(run_dir)
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3)).astype(np.float32)
+    qat = exporter.quantization_aware(model, None, cfg, 3, 0, 1e-5, images)
+    ranges = {}
+    for layer in qat.layers:
+        for w in layer.non_trainable_weights:
+            var = w.name.split("/")[-1].split(":")[0]
+            if var in ("output_min", "output_max", "pre_activation_min", "pre_activation_max"):
+                ranges[(layer.name.removeprefix("quant_"), var)] = float(w.numpy().ravel()[0])
+    outputs = sorted({n for n, v in ranges if v == "output_max"})
+    assert outputs, "the QAT model has activation quantizers"
+    expected = exporter.activation_ranges(model, {n: "output" for n in outputs}, images)
+    for n in outputs:
+        assert (ranges[(n, "output_min")], ranges[(n, "output_max")]) == pytest.approx(expected[n], rel=1e-5)
+        assert expected[n] != (-6.0, 6.0)
+    # the softmax input (logits) range, computed by hand
+    probs = model.get_layer("probs")
+    features = exporter.keras.Model(model.inputs, probs.input)(images, training=False).numpy()
+    kernel, bias = probs.get_weights()
+    logits = features @ kernel + bias
+    assert ranges[("probs", "pre_activation_min")] == pytest.approx(min(logits.min(), 0.0), rel=1e-4, abs=1e-5)
+    assert ranges[("probs", "pre_activation_max")] == pytest.approx(max(logits.max(), 0.0), rel=1e-4, abs=1e-5)
+
+
+def test_flip_average_is_carried_by_the_card_and_used_on_device(run_dir, tmp_path):
+    out = tmp_path / "flip.tflite"
+    report = exporter.export(run_dir, out, "ptq", invokes=5, threads=(1,), flip_average=True)
+    assert card_mod.read_embedded(out)["inference"] == {"flip_average": True}
+    assert "single_pass" in report["runs"]["ptq"] and "single_pass" in report["runs"]["float32"]
+    clf = Classifier(out)
+    x = np.random.default_rng(1).integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    assert clf.flip_average
+    assert np.allclose(clf.run(x), (clf.run_once(x) + clf.run_once(x[:, ::-1])) / 2)
+    assert np.array_equal(clf.run(x), clf.run(x[:, ::-1]))   # a face and its mirror image agree
+    assert not Classifier(out, flip_average=False).flip_average
+    plain = tmp_path / "plain.tflite"
+    exporter.export(run_dir, plain, "ptq", invokes=5, threads=(1,), compare_float=False)
+    assert not Classifier(plain).flip_average
 
 
 def test_model_without_card_is_refused(run_dir, tmp_path):

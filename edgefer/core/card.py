@@ -58,6 +58,9 @@ def validate(card, source="model card") -> dict:
     need(isinstance(inp.get("range"), list) and len(inp["range"]) == 2, "'input.range' must be [low, high]")
     crop = card.get("face_crop") or {}
     need(isinstance(crop.get("margin"), (int, float)) and 0 <= crop["margin"] <= 1, "'face_crop.margin' must be 0..1")
+    inference = card.get("inference", {})
+    need(isinstance(inference, dict) and isinstance(inference.get("flip_average", False), bool),
+         "'inference.flip_average' must be true or false")
     return card
 
 

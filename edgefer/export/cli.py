@@ -22,13 +22,17 @@ def main(argv=None) -> int:
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class per split (quick runs)")
     p.add_argument("--invokes", type=int, default=200, help="invokes per latency measurement (median reported)")
     p.add_argument("--threads", default="1,2")
+    p.add_argument("--flip-average", action="store_true",
+                   help="the device averages each face with its mirror image (two invokes); for models "
+                        "trained with flips. Written into the card and used in the evaluation")
     args = p.parse_args(argv)
     try:
         from .exporter import ExportError, export, format_export
         threads = tuple(int(t) for t in args.threads.split(","))
         report = export(args.run, args.out, args.mode or "int8", qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
                         representative_count=args.representative, max_per_class=args.max_per_class,
-                        invokes=args.invokes, threads=threads)
+                        invokes=args.invokes, threads=threads,
+                        flip_average=args.flip_average)
     except (ValueError, FileNotFoundError, PermissionError) as exc:
         print(f"edgefer-export: error: {exc}", file=sys.stderr)
         return 2
