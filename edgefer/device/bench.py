@@ -15,12 +15,14 @@ from .pipeline import Pipeline
 from .sources import open_source
 
 
-def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup: int) -> dict:
+def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup: int,
+              single_pass: bool = False) -> dict:
     latency = Latency()
     source = open_source(source_spec, loop=True)
     found = 0
     try:
-        with Pipeline(model, face_model, threads) as pipeline:
+        with Pipeline(model, face_model, threads, single_pass=single_pass) as pipeline:
+            flip = pipeline.classifier.flip_average
             lap = time.perf_counter()
             for n, frame in enumerate(source):
                 capture = time.perf_counter() - lap
@@ -40,7 +42,7 @@ def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup:
     if latency.frames < frames:
         raise RuntimeError(f"{source_spec}: only {latency.frames} frames after the warm-up; need {frames}")
     summary = latency.summary()
-    return {"model": str(model), "threads": threads, "frames": summary["frames"], "stages": summary["stages"],
+    return {"model": str(model), "threads": threads, "flip_average": flip, "frames": summary["frames"], "stages": summary["stages"],
             "fps": summary["fps"], "frames_with_faces": found}
 
 
@@ -53,15 +55,17 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--single-pass", action="store_true", help="one invoke per face (ignore the card's flip averaging)")
     args = p.parse_args(argv)
     runs = []
     try:
         for model in args.model or [None]:
             for threads in (int(t) for t in args.threads.split(",")):
-                run = bench_one(args.source, model_path(model), args.face_model, threads, args.frames, args.warmup)
+                run = bench_one(args.source, model_path(model), args.face_model, threads, args.frames, args.warmup,
+                                args.single_pass)
                 runs.append(run)
                 s = run["stages"]
-                print(f"{run['model']}  threads={threads}  frames={run['frames']}  "
+                print(f"{run['model']}  threads={threads}  flip_average={run['flip_average']}  frames={run['frames']}  "
                       + "  ".join(f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/p99 {v['p99_ms']:.3f} ms" for k, v in s.items())
                       + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}", flush=True)
     except (OSError, RuntimeError, ValueError, ImportError) as exc:

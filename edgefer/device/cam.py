@@ -30,6 +30,8 @@ def parser():
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--reconnect", action="store_true", help="wait for a camera that disappears instead of exiting")
     p.add_argument("--allow-float", action="store_true", help="run a float (non-int8) model too")
+    p.add_argument("--single-pass", action="store_true",
+                   help="one invoke per face, even where the model's card asks to average it with its mirror image")
     return p
 
 
@@ -43,7 +45,8 @@ def run(args) -> dict:
     last_report = time.perf_counter()
     try:
         with Pipeline(model, args.face_model, args.threads, args.min_score,
-                      smoothing=args.smoothing, allow_float=args.allow_float) as pipeline:
+                      smoothing=args.smoothing, allow_float=args.allow_float,
+                      single_pass=args.single_pass) as pipeline:
             lap = time.perf_counter()
             for frame in source:
                 latency.add("capture", time.perf_counter() - lap)

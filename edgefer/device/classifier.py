@@ -35,9 +35,14 @@ class Classifier:
     >>> probs = clf.predict(face_crop)      # dict label -> probability
     """
 
-    def __init__(self, model_path, threads: int = 1):
+    def __init__(self, model_path, threads: int = 1, flip_average: bool | None = None):
         self.path = Path(model_path)
         self.card = card_mod.read_embedded(self.path)
+        # Averaging a face with its mirror image is decided at export (card "inference"); a caller
+        # may override it. It costs a second invoke.
+        if flip_average is None:
+            flip_average = self.card.get("inference", {}).get("flip_average", False)
+        self.flip_average = flip_average
         Interpreter, self.backend = interpreter_class()
         self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
         self.interpreter.allocate_tensors()
@@ -67,6 +72,11 @@ class Classifier:
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (size, size, C) pixels prepared per the card -> probabilities (float)."""
+        if self.flip_average:
+            return (self.run_once(pixels) + self.run_once(pixels[:, ::-1])) / 2
+        return self.run_once(pixels)
+
+    def run_once(self, pixels: np.ndarray) -> np.ndarray:
         x = preprocess.to_model_input(pixels, self.card["input"]["range"])
         self.interpreter.set_tensor(self.input["index"], self.quantize(x)[None])
         self.interpreter.invoke()

@@ -15,8 +15,10 @@ from .tracker import Tracker
 
 class Pipeline:
     def __init__(self, model, face_model=None, threads: int = 1, min_score: float = 0.5,
-                 video: bool = True, smoothing: float = 0.6, allow_float: bool = False):
-        self.classifier = Classifier(model, threads=threads)
+                 video: bool = True, smoothing: float = 0.6, allow_float: bool = False,
+                 single_pass: bool = False):
+        # single_pass: one invoke per face even where the card asks for flip averaging
+        self.classifier = Classifier(model, threads=threads, flip_average=False if single_pass else None)
         if not (self.classifier.integer or allow_float):
             raise ValueError(f"{model}: not an integer model (input {self.classifier.input['dtype'].__name__}); "
                              "export it with edgefer-export --int8, or pass --allow-float to run it anyway")

@@ -1,0 +1,96 @@
+"""Exported models against labels and faces they were not trained on.
+
+1. FER+ majority labels (10 annotators per image) on the PrivateTest images, next to FER-2013's
+   single original label of the same images: how often a model agrees with most people.
+   Images whose FER+ label a model cannot output (contempt, for a basic-7 model) are counted apart.
+2. Yale faces: full 320x243 head-and-shoulders frames, through the whole device pipeline (BlazeFace,
+   crop per card, int8 LiteRT). The four Yale conditions with an expression a FER model knows:
+   happy, sad, surprised, normal (neutral). 04_sad.png is a copy of 04_normal.png in ../shared and
+   is left out.
+
+    python benchmarks/cross_check.py --model fer2013 --model fer2013-balanced --model ferplus \\
+        --json runs/cross_check.json
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgefer.core import preprocess
+from edgefer.core.files import write_json
+from edgefer.core.taxonomy import canonical
+from edgefer.data.fer2013 import read_ferplus
+from edgefer.device.classifier import Classifier
+from edgefer.device.pipeline import Pipeline
+from edgefer.device.sources import Frame
+from edgefer.models import model_path
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+YALE = {"happy": "happy", "sad": "sad", "surprised": "surprise", "normal": "neutral"}
+
+
+def recall(truth: list[str], pred: list[str]) -> dict:
+    return {c: round(float(np.mean([p == c for t, p in zip(truth, pred) if t == c])), 3)
+            for c in sorted(set(truth))}
+
+
+def ferplus_check(clf: Classifier, test, labels: list[str]) -> dict:
+    """test: the FER+ PrivateTest split (paths of FER-2013 files, FER+ label indices into labels)."""
+    plus = [labels[i] for i in test.labels]
+    original = [canonical(Path(p).parent.name) for p in test.images]
+    pred = []
+    for path in test.images:
+        probs = clf.run(clf.prepare(preprocess.read_image(path)))
+        pred.append(clf.labels[int(np.argmax(probs))])
+    known = [i for i, t in enumerate(plus) if t in clf.labels]
+    return {
+        "images": len(known), "images_with_a_label_the_model_lacks": len(plus) - len(known),
+        "agrees_with_ferplus_majority": round(float(np.mean([pred[i] == plus[i] for i in known])), 4),
+        "agrees_with_fer2013_label": round(float(np.mean([pred[i] == original[i] for i in known])), 4),
+        "ferplus_recall": recall([plus[i] for i in known], [pred[i] for i in known]),
+    }
+
+
+def yale_check(model, face_model) -> dict:
+    files = sorted(p for p in (SHARED / "data" / "yale_faces").glob("*.png")
+                   if p.stem.split("_", 1)[1] in YALE and p.name != "04_sad.png")
+    truth, pred = [], []
+    with Pipeline(model, face_model, video=False, smoothing=0.0) as pipeline:
+        for k, path in enumerate(files):
+            rgb = cv2.cvtColor(preprocess.read_image(path), cv2.COLOR_GRAY2RGB)
+            faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
+            truth.append(YALE[path.stem.split("_", 1)[1]])
+            # the largest face is the subject
+            pred.append(max(faces, key=lambda f: f["box"][2] * f["box"][3])["label"] if faces else "no face")
+    return {"images": len(files), "faces_found": sum(p != "no face" for p in pred),
+            "accuracy": round(float(np.mean([t == p for t, p in zip(truth, pred)])), 4),
+            "recall": recall(truth, pred),
+            "predictions": {p.name: label for p, label in zip(files, pred)}}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", help="bundled name or .tflite; repeat")
+    p.add_argument("--face-model", default=str(SHARED / "models" / "blaze_face_short_range.tflite"))
+    p.add_argument("--json", default="runs/cross_check.json")
+    args = p.parse_args()
+    ferplus = read_ferplus(SHARED / "data" / "ferplus")
+    results = {}
+    for name in args.model or ["fer2013"]:
+        clf = Classifier(model_path(name))
+        results[name] = {"taxonomy": clf.card["taxonomy"], "flip_average": clf.flip_average,
+                         "ferplus_test": ferplus_check(clf, ferplus.splits["test"], ferplus.labels), "yale": yale_check(model_path(name), args.face_model)}
+        f, y = results[name]["ferplus_test"], results[name]["yale"]
+        print(f"{name:18s} FER+ majority {f['agrees_with_ferplus_majority']:.2%}  FER-2013 label "
+              f"{f['agrees_with_fer2013_label']:.2%}  on {f['images']} PrivateTest images "
+              f"(+{f['images_with_a_label_the_model_lacks']} it cannot label)  |  Yale {y['accuracy']:.2%} "
+              f"of {y['images']} (faces {y['faces_found']})  recall {y['recall']}", flush=True)
+    write_json(args.json, {"models": results})
+    print("wrote", args.json)
+
+
+if __name__ == "__main__":
+    main()
