@@ -178,6 +178,22 @@ def test_bundled_models_are_integer_with_their_cards(name):
     assert model_path(name).stat().st_size < 1_000_000
 
 
+@needs_media
+def test_flip_averaging_follows_the_card_unless_single_pass(tmp_path):
+    raw = MODEL.read_bytes()
+    bare, card = raw[: raw.rfind(b"PK\x03\x04")], card_mod.read_embedded(MODEL)
+    for flip in (True, False):
+        path = tmp_path / f"flip_{flip}.tflite"
+        path.write_bytes(card_mod.embed(bare, dict(card, inference={"flip_average": flip})))
+        with Pipeline(path, FACE_MODEL, video=False) as pipeline:
+            assert pipeline.classifier.flip_average is flip
+        with Pipeline(path, FACE_MODEL, video=False, single_pass=True) as pipeline:
+            assert pipeline.classifier.flip_average is False
+    clf = Classifier(tmp_path / "flip_True.tflite")
+    x = clf.prepare(np.random.default_rng(0).integers(0, 256, (120, 100, 3)).astype(np.uint8))
+    assert np.allclose(clf.run(x), (clf.run_once(x) + clf.run_once(x[:, ::-1])) / 2)
+
+
 def test_unknown_model_name_is_named(capsys):
     rc, _, err = cam_main(capsys, "--model", "fer9000", "--headless", "--source", "9")
     assert rc == 2 and "fer9000: no such model file" in err
@@ -189,7 +205,7 @@ def test_bench_json_contract(tmp_path):
     assert bench.main(["--source", str(CLIP), "--face-model", str(FACE_MODEL), "--threads", "1",
                        "--frames", "40", "--warmup", "5", "--json", str(out)]) == 0
     run = json.loads(out.read_text())["runs"][0]
-    assert run["threads"] == 1 and run["frames"] == 40
+    assert run["threads"] == 1 and run["frames"] == 40 and isinstance(run["flip_average"], bool)
     assert {"detect", "preprocess", "classify", "total"} <= set(run["stages"]) and run["fps"] > 0
 
 
