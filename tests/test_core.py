@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -118,6 +119,15 @@ def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):
             raise RuntimeError("disk full")
     assert json.loads(target.read_text()) == {"ok": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "card.json", {"ok": 1})
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "card.json").stat().st_mode & 0o777 == 0o644
 
 
 def test_classification_report_matches_hand_computation():
