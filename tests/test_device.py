@@ -12,6 +12,7 @@ from conftest import REPO, SHARED
 
 pytest.importorskip("mediapipe", reason="the device extra (mediapipe) is not installed")
 from edgefer.core import card as card_mod
+from edgefer.core.taxonomy import TAXONOMIES
 from edgefer.core.preprocess import read_image
 from edgefer.device import bench, cam
 from edgefer.device.classifier import Classifier
@@ -171,10 +172,11 @@ def test_models_without_card_or_with_a_lying_card_are_refused(tmp_path):
         Classifier(tmp_path / "lying.tflite")
 
 
-@pytest.mark.parametrize("name", ["fer2013", "fer2013-balanced"])
-def test_bundled_models_are_integer_with_their_cards(name):
+@pytest.mark.parametrize("name,taxonomy", [("fer2013", "basic7"), ("fer2013-balanced", "basic7"), ("ferplus", "ferplus8")])
+def test_bundled_models_are_integer_with_their_cards(name, taxonomy):
     clf = Classifier(model_path(name))
-    assert clf.integer and clf.card["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert clf.integer and clf.card["taxonomy"] == taxonomy and clf.labels == list(TAXONOMIES[taxonomy])
+    assert clf.flip_average   # the bundled models were trained with flips and ask for averaging
     assert model_path(name).stat().st_size < 1_000_000
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 # fer2013: best PublicTest accuracy. fer2013-balanced: trained on the oversampled split; ~1 pt less
 # accuracy, better on the rare expressions (disgust, fear) and higher macro-F1. See the README.
-BUNDLED = {"fer2013": "fer2013_int8.tflite", "fer2013-balanced": "fer2013_balanced_int8.tflite"}
+BUNDLED = {"fer2013": "fer2013_int8.tflite", "fer2013-balanced": "fer2013_balanced_int8.tflite",
+           "ferplus": "ferplus_int8.tflite"}
 DEFAULT = "fer2013"
 
 

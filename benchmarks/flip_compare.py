@@ -1,0 +1,44 @@
+"""Single pass against flip averaging (a face and its mirror image, probabilities averaged) for
+exported models, on the validation split (where the choice is made) and the test split, with the
+LiteRT interpreter. Each model is scored on the data of the run it was trained in.
+
+    python benchmarks/flip_compare.py runs/recipe_fer2013 edgefer/models/fer2013_int8.tflite \\
+        runs/recipe_ferplus edgefer/models/ferplus_int8.tflite --json runs/flip_val.json
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from edgefer.core.files import write_json
+from edgefer.device.classifier import Classifier
+from edgefer.export.exporter import load_run
+from edgefer.train.trainer import dataset_for, prepare_arrays
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("pairs", nargs="+", help="RUN MODEL.tflite [RUN MODEL.tflite ...]")
+    p.add_argument("--json", default="runs/flip_val.json")
+    args = p.parse_args()
+    if len(args.pairs) % 2:
+        p.error("give run directories and models in pairs")
+    results = {}
+    for run, model in zip(args.pairs[::2], args.pairs[1::2]):
+        cfg = load_run(run)[2]
+        arrays, _ = prepare_arrays(dataset_for(cfg), cfg)
+        clf = Classifier(model)
+        for split in ("val", "test"):
+            x, y = arrays[split].x, arrays[split].y
+            plain = np.array([clf.run_once(face) for face in x])
+            mirrored = np.array([clf.run_once(face[:, ::-1]) for face in x])
+            results[f"{model} {split}"] = {
+                "single_pass": round(float((plain.argmax(1) == y).mean()), 4),
+                "flip_average": round(float(((plain + mirrored).argmax(1) == y).mean()), 4)}
+            print(model, split, results[f"{model} {split}"], flush=True)
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
