@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).parent
-# fer2013: best PublicTest accuracy. fer2013-balanced: trained on the oversampled split; ~1 pt less
-# accuracy, better on the rare expressions (disgust, fear) and higher macro-F1. See the README.
+# fer2013: FER-2013, 7 classes (the default). fer2013-balanced: the earlier 96 px recipe on the
+# oversampled split (higher disgust recall). ferplus: FER+ majority labels, 8 classes with contempt.
+# Figures and recipes: the README's Results.
 BUNDLED = {"fer2013": "fer2013_int8.tflite", "fer2013-balanced": "fer2013_balanced_int8.tflite",
            "ferplus": "ferplus_int8.tflite"}
 DEFAULT = "fer2013"
