@@ -47,6 +47,7 @@ def run(args) -> dict:
         with Pipeline(model, args.face_model, args.threads, args.min_score,
                       smoothing=args.smoothing, allow_float=args.allow_float,
                       single_pass=args.single_pass) as pipeline:
+            print(pipeline.describe(), flush=True)
             lap = time.perf_counter()
             for frame in source:
                 latency.add("capture", time.perf_counter() - lap)

@@ -22,10 +22,18 @@ class Pipeline:
         if not (self.classifier.integer or allow_float):
             raise ValueError(f"{model}: not an integer model (input {self.classifier.input['dtype'].__name__}); "
                              "export it with edgefer-export --int8, or pass --allow-float to run it anyway")
-        self.detector = FaceDetector(resolve_face_model(face_model), video=video, min_score=min_score)
+        self.face_model = resolve_face_model(face_model)
+        self.detector = FaceDetector(self.face_model, video=video, min_score=min_score)
         self.tracker = Tracker(smoothing=smoothing)
         self.margin = self.classifier.card["face_crop"]["margin"]
         self.align = self.classifier.card["face_crop"].get("align", "none") == "eyes"
+
+    def describe(self) -> str:
+        """One line saying what runs: model, its contract, face model, interpreter."""
+        clf, inp = self.classifier, self.classifier.card["input"]
+        return (f"model {clf.path.name}: {len(clf.labels)} classes ({clf.card['taxonomy']}), {inp['size']} px "
+                f"{inp['color']}, {'flip averaging' if clf.flip_average else 'single pass'}, {clf.backend}; "
+                f"faces: {self.face_model}")
 
     def process(self, frame, latency: Latency | None = None) -> list[dict]:
         lap = time.perf_counter()
