@@ -55,7 +55,7 @@ def test_cam_headless_on_the_talking_face_clip(tmp_path, capsys):
     for stage in ("capture", "detect", "preprocess", "classify", "draw", "total"):
         assert {"p50_ms", "p90_ms", "p99_ms"} <= set(summary["stages"][stage])
     assert summary["fps"] > 0 and "p99 ms" in out
-    assert "model fer2013_int8.tflite: 7 classes (basic7)" in out and str(FACE_MODEL) in out
+    assert "model fer2013_balanced_int8.tflite: 7 classes (basic7)" in out and str(FACE_MODEL) in out
     recorded = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert recorded.get(cv2.CAP_PROP_FRAME_COUNT) == 225
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Reproduce a shipped model: train from ../shared, QAT-export to full-integer int8 with the card
 # inside, evaluate with LiteRT on the test split (PrivateTest), copy into the package.
-#   bash train/make_default.sh fer2013            (the default; recipe train/fer2013_default.toml)
-#   bash train/make_default.sh fer2013-balanced   (recipe train/fer2013_oversample.toml)
+#   bash train/make_default.sh fer2013-balanced   (the default; recipe train/fer2013_oversample.toml)
+#   bash train/make_default.sh fer2013            (no balancing; recipe train/fer2013_default.toml)
 #   bash train/make_default.sh ferplus            (FER+ 8 classes; recipe train/ferplus.toml)
 # Run from the repository root with ../shared beside it. Reruns resume where a run stopped.
 set -euo pipefail
 BIN=${BIN:-.venv/bin}
-NAME=${1:-fer2013}
+NAME=${1:-fer2013-balanced}
 case "$NAME" in
   fer2013)          CONFIG=train/fer2013_default.toml;    FILE=fer2013_int8.tflite ;;
   fer2013-balanced) CONFIG=train/fer2013_oversample.toml; FILE=fer2013_balanced_int8.tflite ;;

@@ -17,7 +17,7 @@ from .sources import open_source
 def parser():
     p = argparse.ArgumentParser(prog="edgefer-cam", description=__doc__)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
-    p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013 (default), fer2013-balanced, ferplus (8 classes with contempt)")
+    p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt)")
     p.add_argument("--face-model", default=None, help="BlazeFace .tflite (default: env, cache, mediapipe, download)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
