@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from edgefer.core.files import write_json
-from edgefer.device.classifier import Classifier
-from edgefer.export.exporter import load_run
+from edgefer.export.exporter import evaluate_flip, load_run
 from edgefer.train.trainer import dataset_for, prepare_arrays
 
 
@@ -28,14 +25,10 @@ def main():
     for run, model in zip(args.pairs[::2], args.pairs[1::2]):
         cfg = load_run(run)[2]
         arrays, _ = prepare_arrays(dataset_for(cfg), cfg)
-        clf = Classifier(model)
         for split in ("val", "test"):
-            x, y = arrays[split].x, arrays[split].y
-            plain = np.array([clf.run_once(face) for face in x])
-            mirrored = np.array([clf.run_once(face[:, ::-1]) for face in x])
-            results[f"{model} {split}"] = {
-                "single_pass": round(float((plain.argmax(1) == y).mean()), 4),
-                "flip_average": round(float(((plain + mirrored).argmax(1) == y).mean()), 4)}
+            single, flipped = evaluate_flip(model, arrays[split].x, arrays[split].y)
+            results[f"{model} {split}"] = {"single_pass": round(single["accuracy"], 4),
+                                           "flip_average": round(flipped["accuracy"], 4)}
             print(model, split, results[f"{model} {split}"], flush=True)
     write_json(args.json, results)
 

@@ -76,10 +76,14 @@ def test_qat_starts_from_calibrated_activation_ranges(run_dir):
                 ranges[(layer.name.removeprefix("quant_"), var)] = float(w.numpy().ravel()[0])
     outputs = sorted({n for n, v in ranges if v == "output_max"})
     assert outputs, "the QAT model has activation quantizers"
-    expected = exporter.activation_ranges(model, {n: "output" for n in outputs}, images)
+    expected = exporter.activation_ranges(model, [(n, "output") for n in outputs], images)
     for n in outputs:
-        assert (ranges[(n, "output_min")], ranges[(n, "output_max")]) == pytest.approx(expected[n], rel=1e-5)
-        assert expected[n] != (-6.0, 6.0)
+        assert (ranges[(n, "output_min")], ranges[(n, "output_max")]) == pytest.approx(expected[(n, "output")], rel=1e-5)
+        assert expected[(n, "output")] != (-6.0, 6.0)
+    # without calibration images, tfmot's own start (what benchmarks/qat_compare.py compares against)
+    untouched = exporter.quantization_aware(model, None, cfg, 3, 0, 1e-5, None)
+    assert {float(w.numpy().ravel()[0]) for l in untouched.layers for w in l.non_trainable_weights
+            if w.name.split("/")[-1].startswith("output_m")} == {-6.0, 6.0}
     # the softmax input (logits) range, computed by hand
     probs = model.get_layer("probs")
     features = exporter.keras.Model(model.inputs, probs.input)(images, training=False).numpy()

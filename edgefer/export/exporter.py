@@ -76,28 +76,27 @@ def representative(pixels: np.ndarray, count: int, seed: int = 0):
     return gen
 
 
-def activation_ranges(model, names: dict, images: np.ndarray, batch: int = 50) -> dict:
+def activation_ranges(model, tensors: list[tuple[str, str]], images: np.ndarray, batch: int = 50) -> dict:
     """Min and max of some tensors of the float model over real images, the way post-training
-    calibration measures them. names: {layer name: "output" | "pre_activation"}; the range always
-    contains 0, as TFLite requires."""
-    layers = [model.get_layer(n) for n in names]
+    calibration measures them, in one pass. tensors: (layer name, "output" | "pre_activation");
+    returns {(layer name, kind): (min, max)}, each range containing 0, as TFLite requires."""
+    layers = [model.get_layer(name) for name, _ in tensors]
     # a pre-activation is recomputed from the layer's input with its activation switched off
-    probe = keras.Model(model.inputs, [l.input if names[l.name] == "pre_activation" else l.output
-                                       for l in layers])
-    lo = {n: 0.0 for n in names}
-    hi = {n: 0.0 for n in names}
+    probe = keras.Model(model.inputs, [layer.input if kind == "pre_activation" else layer.output
+                                       for layer, (_, kind) in zip(layers, tensors)])
+    lo, hi = [0.0] * len(tensors), [0.0] * len(tensors)
     for start in range(0, len(images), batch):
         outs = probe(images[start:start + batch].astype(np.float32), training=False)
-        for name, layer, t in zip(names, layers, outs if len(layers) > 1 else [outs]):
-            if names[name] == "pre_activation":
+        for i, (layer, (_, kind), t) in enumerate(zip(layers, tensors, outs if len(layers) > 1 else [outs])):
+            if kind == "pre_activation":
                 activation, layer.activation = layer.activation, keras.activations.linear
                 try:
                     t = layer(t, training=False)
                 finally:
                     layer.activation = activation
             t = np.asarray(t)
-            lo[name], hi[name] = min(lo[name], float(t.min())), max(hi[name], float(t.max()))
-    return {n: (lo[n], hi[n]) for n in names}
+            lo[i], hi[i] = min(lo[i], float(t.min())), max(hi[i], float(t.max()))
+    return {key: (lo[i], hi[i]) for i, key in enumerate(tensors)}
 
 
 def init_activation_ranges(qat, model, images: np.ndarray) -> int:
@@ -105,34 +104,28 @@ def init_activation_ranges(qat, model, images: np.ndarray) -> int:
     decay 0.999 per step, so after one or two epochs the ranges still sit far from the real ones
     (logits and residual sums clipped): QAT then scored below plain post-training quantization.
     Start each range where calibration would put it. Returns how many ranges were set."""
-    wanted = {}   # float layer name -> which tensor, and the QAT variables that quantize it
+    wanted = {}   # (float layer name, which tensor) -> the QAT variables that quantize it
     for layer in qat.layers:
         for w in layer.non_trainable_weights:
             var = w.name.split("/")[-1].split(":")[0]
             kind, _, end = var.rpartition("_")
             if end in ("min", "max") and kind in ("output", "post_activation", "pre_activation"):
-                name = layer.name.removeprefix("quant_")
                 tensor = "pre_activation" if kind == "pre_activation" else "output"
-                wanted.setdefault((name, tensor), {})[end] = w
+                wanted.setdefault((layer.name.removeprefix("quant_"), tensor), {})[end] = w
     if not wanted:
         return 0
-    ranges = {}
-    for tensor in ("output", "pre_activation"):
-        names = {n: tensor for n, t in wanted if t == tensor}
-        if names:
-            for n, r in activation_ranges(model, names, images).items():
-                ranges[(n, tensor)] = r
-    for key, vars_ in wanted.items():
-        lo, hi = ranges[key]
-        vars_["min"].assign(np.full(vars_["min"].shape, lo, np.float32))
-        vars_["max"].assign(np.full(vars_["max"].shape, hi, np.float32))
+    for key, (lo, hi) in activation_ranges(model, list(wanted), images).items():
+        low, high = wanted[key]["min"], wanted[key]["max"]
+        low.assign(np.full(low.shape, lo, np.float32))
+        high.assign(np.full(high.shape, hi, np.float32))
     return len(wanted)
 
 
 def quantization_aware(model, arrays, cfg: TrainConfig, n_classes: int, epochs: int, lr: float,
-                       calibration: np.ndarray):
+                       calibration: np.ndarray | None):
     """QAT fine-tune. Layers tfmot cannot quantize (the in-graph normalisation) stay float in the
-    Keras model; the converter quantizes them from the representative set."""
+    Keras model; the converter quantizes them from the representative set. Activation ranges start
+    from `calibration` images (None: tfmot's own [-6, 6] start, kept for comparison)."""
     import tensorflow_model_optimization as tfmot
 
     q = tfmot.quantization.keras
@@ -146,7 +139,8 @@ def quantization_aware(model, arrays, cfg: TrainConfig, n_classes: int, epochs: 
     annotated.set_weights(model.get_weights())
     with q.quantize_scope():
         qat = q.quantize_apply(annotated)
-    init_activation_ranges(qat, model, calibration)
+    if calibration is not None:
+        init_activation_ranges(qat, model, calibration)
     qat.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.CategoricalCrossentropy(),
                 metrics=["accuracy"])
     if epochs > 0:
@@ -181,6 +175,16 @@ def evaluate_tflite(path, pixels: np.ndarray, labels_true: np.ndarray, flip_aver
     clf = Classifier(path, flip_average=flip_average)
     preds = np.array([clf.run(x).argmax() for x in pixels])
     return classification_report(labels_true, preds, clf.labels)
+
+
+def evaluate_flip(path, pixels: np.ndarray, labels_true: np.ndarray) -> tuple[dict, dict]:
+    """(single pass, flip averaged) reports from one pass over the faces and one over their mirror
+    images; averaging and summing probabilities pick the same class."""
+    clf = Classifier(path, flip_average=False)
+    plain = np.array([clf.run_once(x) for x in pixels])
+    mirrored = np.array([clf.run_once(x[:, ::-1]) for x in pixels])
+    return (classification_report(labels_true, plain.argmax(1), clf.labels),
+            classification_report(labels_true, (plain + mirrored).argmax(1), clf.labels))
 
 
 def latency(clf: Classifier, pixels: np.ndarray, invokes: int) -> float:
@@ -254,15 +258,17 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
                                               dict(full_card, quantization={"mode": "float32"})))
         evaluated["float32"] = reference
     for name, path in evaluated.items():
-        metrics = evaluate_tflite(path, test.x, test.y)
+        if flip_average:   # what the second invoke buys, from the same two passes
+            single, metrics = evaluate_flip(path, test.x, test.y)
+        else:
+            metrics = evaluate_tflite(path, test.x, test.y)
         lat = {}
         for n in threads:
             lat[f"{n}_thread"] = round(latency(Classifier(path, threads=n), test.x, invokes), 3)
         report["runs"][name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                                 "size_bytes": Path(path).stat().st_size, "latency_ms_median": lat,
                                 "report": metrics}
-        if flip_average:   # what the second invoke buys
-            single = evaluate_tflite(path, test.x, test.y, flip_average=False)
+        if flip_average:
             report["runs"][name]["single_pass"] = {"accuracy": single["accuracy"], "macro_f1": single["macro_f1"]}
     if "float32" in report["runs"] and used in report["runs"] and used != "float32":
         report["accuracy_drop_pt"] = round(100 * (report["runs"]["float32"]["accuracy"] - report["runs"][used]["accuracy"]), 2)
