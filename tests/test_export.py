@@ -109,6 +109,21 @@ def test_flip_average_is_carried_by_the_card_and_used_on_device(run_dir, tmp_pat
     assert not Classifier(plain).flip_average
 
 
+def test_flip_average_decided_at_training_reaches_the_device(tmp_path):
+    data = tmp_path / "faces"
+    for k, cls in enumerate(("happy", "sad")):
+        write_images(data / cls, [f"{cls}{i}" for i in range(10)], seed0=k * 50)
+    run = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), arch="smallcnn", weights="none", size=32,
+                            epochs=1, batch_size=8, verbose=0, val_fraction=0.2, test_fraction=0.2,
+                            tta_flip=True)).run_dir
+    report = exporter.export(run, tmp_path / "m.tflite", "ptq", invokes=5, threads=(1,), compare_float=False)
+    assert report["flip_average"] and Classifier(tmp_path / "m.tflite").flip_average
+    # the export may still decide otherwise
+    assert main([str(run), "--ptq", "--no-flip-average", "--out", str(tmp_path / "one.tflite"), "--invokes", "5",
+                 "--threads", "1"]) == 0
+    assert not Classifier(tmp_path / "one.tflite").flip_average
+
+
 def test_model_without_card_is_refused(run_dir, tmp_path):
     model, _, _ = exporter.load_run(run_dir)
     bare = tmp_path / "bare.tflite"

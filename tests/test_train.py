@@ -23,7 +23,7 @@ def tiny(tmp_path, data, **kw):
 
 
 def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
-    result = train(tiny(tmp_path, class_folder, equalize="bihist"))
+    result = train(tiny(tmp_path, class_folder, equalize="bihist", tta_flip=True))
     run = result.run_dir
     for name in ("model.keras", "card.json", "metrics.json", "config.json", "balance.json", "balance.png",
                  "confusion_matrix.png", "curves.png", "checkpoints/last.keras", "checkpoints/state.json"):
@@ -36,6 +36,7 @@ def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
     card = card_mod.load(run / "card.json")
     assert card["labels"] == ["angry", "happy", "sad"] and card["input"]["equalize"] == "bihist"
     assert card["trained_on"]["splits"] == {"train": 18, "val": 6, "test": 6}
+    assert card["inference"] == {"flip_average": True} and metrics["tta_flip"] is True  # the device does as evaluation did
     assert not list(run.glob("**/.*.tmp")) and not list(run.glob("**/.*.keras"))  # no temp files left
 
 

@@ -24,7 +24,8 @@ class BadCard(ValueError):
 
 
 def make_card(*, labels, taxonomy, size, color, equalization, margin, arch, alpha, weights,
-              dataset, splits, value_range=(0, 255), normalization="in-model", metrics=None) -> dict:
+              dataset, splits, value_range=(0, 255), normalization="in-model", metrics=None,
+              flip_average: bool = False) -> dict:
     return {
         "card_version": CARD_VERSION,
         "task": "facial-expression",
@@ -33,6 +34,8 @@ def make_card(*, labels, taxonomy, size, color, equalization, margin, arch, alph
         "input": {"size": int(size), "color": color, "range": list(value_range),
                   "equalize": equalization, "normalization": normalization},
         "face_crop": {"margin": float(margin), "square": True, "align": "none"},
+        # the device averages a face with its mirror image (two invokes)
+        "inference": {"flip_average": bool(flip_average)},
         "backbone": {"arch": arch, "alpha": alpha, "weights": weights},
         "trained_on": {"dataset": dataset, "splits": dict(splits)},
         "metrics": metrics or {},

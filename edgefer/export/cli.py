@@ -22,9 +22,10 @@ def main(argv=None) -> int:
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class per split (quick runs)")
     p.add_argument("--invokes", type=int, default=200, help="invokes per latency measurement (median reported)")
     p.add_argument("--threads", default="1,2")
-    p.add_argument("--flip-average", action="store_true",
+    p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="the device averages each face with its mirror image (two invokes); for models "
-                        "trained with flips. Written into the card and used in the evaluation")
+                        "trained with flips. Written into the card and used in the evaluation "
+                        "(default: the run's card, i.e. edgefer-train --tta-flip)")
     args = p.parse_args(argv)
     try:
         from .exporter import ExportError, export, format_export

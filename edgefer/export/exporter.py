@@ -200,7 +200,7 @@ def latency(clf: Classifier, pixels: np.ndarray, invokes: int) -> float:
 
 def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float = 1e-5,
            representative_count: int = 1000, max_per_class: int | None = None, invokes: int = 200,
-           threads=(1, 2), compare_float: bool = True, flip_average: bool = False) -> dict:
+           threads=(1, 2), compare_float: bool = True, flip_average: bool | None = None) -> dict:
     if mode not in MODES:
         raise ExportError(f"unknown mode {mode!r}; choose one of {MODES}")
     if mode == "int8" and qat_epochs < 1:
@@ -209,6 +209,8 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
         raise ExportError("--int8 needs --qat-epochs 1 or more; use --ptq for no fine-tuning")
     out = Path(out)
     model, card, cfg = load_run(run_dir)
+    if flip_average is None:   # decided at training time (tta_flip), unless the caller says otherwise
+        flip_average = card.get("inference", {}).get("flip_average", False)
     ds = dataset_for(cfg)
     if ds.labels != card["labels"]:
         raise ExportError(f"{cfg.data}: dataset labels {ds.labels} differ from the card's {card['labels']}")
@@ -238,7 +240,7 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
 
     interp = interpreter_class()[0](model_content=model_bytes)
     qin, qout = interp.get_input_details()[0], interp.get_output_details()[0]
-    full_card = dict(card, inference={"flip_average": bool(flip_average)})
+    full_card = dict(card, inference={"flip_average": flip_average})
     full_card["quantization"] = {
         "mode": used,
         "input": {"dtype": np.dtype(qin["dtype"]).name, "scale": float(qin["quantization"][0]),
@@ -249,7 +251,7 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
     write_bytes(out, card_mod.embed(model_bytes, full_card))
 
     test = arrays["test"]
-    report = {"model": str(out), "mode": used, "requested_mode": mode, "notes": notes, "flip_average": bool(flip_average),
+    report = {"model": str(out), "mode": used, "requested_mode": mode, "notes": notes, "flip_average": flip_average,
               "size_bytes": out.stat().st_size, "test_images": int(len(test.y)), "runs": {}}
     evaluated = {used: out}
     if compare_float and used != "float32":

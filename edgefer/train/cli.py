@@ -15,13 +15,14 @@ HELP = {
     "out": "run directory to write",
     "arch": "backbone: mobilenet, mobilenetv2, resnet50, vgg16, inceptionv3, densenet121, smallcnn",
     "weights": "imagenet (Keras download, cached), none, or a local no-top .h5 file",
-    "balance": "none, class-weights or oversample",
+    "balance": "none, class-weights, oversample or gan",
     "equalize": "none, hist, bihist (brightness-preserving) or clahe; recorded in the card",
     "color": "gray, gray3 (gray on 3 channels, for ImageNet backbones) or rgb",
     "margin": "face-crop margin the device adds around a detected face (card)",
     "strategy": "none, mirrored (all GPUs / logical CPUs on this host) or multiworker (TF_CONFIG)",
     "max_per_class": "at most N images per class per split (quick runs)",
     "resume": "continue an interrupted run in --out (same configuration required)",
+    "tta_flip": "average each face with its mirror image when evaluating; the card asks the device to do the same",
 }
 
 

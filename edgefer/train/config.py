@@ -59,7 +59,8 @@ class TrainConfig:
     rotation: float = 15.0
     shift: float = 0.15
     zoom: float = 0.15
-    tta_flip: bool = False           # average predictions with the mirrored face at evaluation
+    tta_flip: bool = False           # average predictions with the mirrored face at evaluation, and on
+                                     # the device (written into the card; edgefer-export --flip-average overrides)
     # running
     strategy: str = "none"           # none | mirrored | multiworker
     out: str = "runs/run"

@@ -278,7 +278,8 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
         margin=cfg.margin, arch=cfg.arch, alpha=cfg.alpha,
         weights="imagenet" if cfg.weights not in ("none", None) else "none",
         dataset=ds.name, splits={s: len(a.y) for s, a in arrays.items()},
-        metrics={"test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}})
+        metrics={"test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}},
+        flip_average=cfg.tta_flip)
     write_json(run_dir / "card.json", card_mod.validate(card))
     plots.confusion_matrix_png(metrics["confusion_matrix"], ds.labels, run_dir / "confusion_matrix.png",
                                title=f"{ds.name} test: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
