@@ -1,10 +1,12 @@
 import json
 import os
+import subprocess
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import REPO
 from edgefer.core import card, preprocess
 from edgefer.core.files import atomic_path, write_json
 from edgefer.core.metrics import classification_report
@@ -154,3 +156,10 @@ def test_eye_alignment_levels_a_tilted_eye_line():
     ys, xs = np.nonzero(crop > 128)
     left_half, right_half = ys[xs < crop.shape[1] / 2], ys[xs >= crop.shape[1] / 2]
     assert abs(left_half.mean() - right_half.mean()) < 3  # level after alignment
+
+
+def test_recipe_script_names_the_models_it_knows():
+    done = subprocess.run(["bash", str(REPO / "train" / "make_default.sh"), "fer9000"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "unknown model 'fer9000' (fer2013, fer2013-balanced, ferplus)" in done.stderr
