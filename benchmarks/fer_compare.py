@@ -42,15 +42,11 @@ def main():
     args = p.parse_args()
     frames = frames_of(args.source, args.frames + args.warmup)
 
-    latency, found = Latency(("detect", "preprocess", "classify", "total")), 0
+    latency, found = Latency(), 0
     with Pipeline(model_path(None), args.face_model, threads=1) as pipeline:
-        for i, frame in enumerate(frames):
-            t = time.perf_counter()
-            faces = pipeline.process(frame, latency if i >= args.warmup else None)
-            if i >= args.warmup:
-                latency.add("total", time.perf_counter() - t)
-                latency.frames += 1
-                found += bool(faces)
+        for frame, measured in latency.frames_of(frames, warmup=args.warmup):
+            faces = pipeline.process(frame, measured)
+            found += bool(faces) and measured is not None
     ours = latency.summary()
 
     from fer.fer import FER  # Haar cascade face detector + the fer CNN, on one thread like ours

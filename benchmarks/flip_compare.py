@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 
 from edgefer.core.files import write_json
-from edgefer.export.exporter import evaluate_flip, load_run
-from edgefer.train.trainer import dataset_for, prepare_arrays
+from edgefer.export.exporter import evaluate_tflite
+from edgefer.train import run as run_mod
 
 
 def main():
@@ -23,10 +23,9 @@ def main():
         p.error("give run directories and models in pairs")
     results = {}
     for run, model in zip(args.pairs[::2], args.pairs[1::2]):
-        cfg = load_run(run)[2]
-        arrays, _ = prepare_arrays(dataset_for(cfg), cfg)
+        arrays = run_mod.load(run, model=False).arrays(["val", "test"])
         for split in ("val", "test"):
-            single, flipped = evaluate_flip(model, arrays[split].x, arrays[split].y)
+            flipped, single = evaluate_tflite(model, arrays[split].x, arrays[split].y, flip_average=True)
             results[f"{model} {split}"] = {"single_pass": round(single["accuracy"], 4),
                                            "flip_average": round(flipped["accuracy"], 4)}
             print(model, split, results[f"{model} {split}"], flush=True)

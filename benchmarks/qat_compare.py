@@ -21,7 +21,7 @@ import numpy as np
 
 from edgefer.core.files import write_json
 from edgefer.export import exporter
-from edgefer.train.trainer import cap_per_class, dataset_for, prepare_arrays
+from edgefer.train import run as run_mod
 
 
 def score(model_bytes: bytes, card: dict, arrays) -> dict:
@@ -31,7 +31,7 @@ def score(model_bytes: bytes, card: dict, arrays) -> dict:
         path.write_bytes(card_mod.embed(model_bytes, dict(card, quantization={})))
         out = {}
         for split in ("val", "test"):
-            r = exporter.evaluate_tflite(path, arrays[split].x, arrays[split].y)
+            r = exporter.evaluate_tflite(path, arrays[split].x, arrays[split].y, flip_average=False)[0]
             out[split] = {"accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4)}
         return out
 
@@ -46,13 +46,12 @@ def main():
     p.add_argument("--json", default="runs/qat_compare.json")
     args = p.parse_args()
 
-    model, card, cfg = exporter.load_run(args.run)
-    ds = dataset_for(cfg)
-    cap_per_class(ds, cfg.max_per_class, cfg.seed)
-    arrays, _ = prepare_arrays(ds, cfg)
+    run = run_mod.load(args.run)
+    model, card, cfg = run.model, run.card, run.config
+    arrays = run.arrays()
     rep = exporter.representative(arrays["train"].x, args.representative, cfg.seed)
     calibration = np.stack([x[0][0] for x in rep()])
-    n = len(card["labels"])
+    n = len(run.spec.labels)
     rows = {}
 
     def record(name, source, started):

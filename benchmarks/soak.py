@@ -36,16 +36,10 @@ def main():
     source = open_source(args.source, loop=True)
     started = time.time()
     with Pipeline(model_path(args.model), args.face_model) as pipeline:
-        lap = time.perf_counter()
-        for n, frame in enumerate(source):
+        for n, (frame, _) in enumerate(latency.frames_of(source, limit=args.frames)):
             pipeline.process(frame, latency)
-            latency.add("total", time.perf_counter() - lap)
-            latency.frames += 1
-            lap = time.perf_counter()
             if n == 100 or n % 1000 == 0 or n == args.frames - 1:
                 samples.append({"frame": n, "rss_mb": round(rss_mb(), 1)})
-            if n + 1 >= args.frames:
-                break
     source.close()
     start = next(s for s in samples if s["frame"] == 100)["rss_mb"]
     end = samples[-1]["rss_mb"]

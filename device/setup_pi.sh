@@ -12,5 +12,5 @@ python3 -m venv --system-site-packages "$VENV"
 "$VENV/bin/pip" install --no-deps .
 # The BlazeFace model: newer mediapipe wheels carry none. Fetch it once into the cache (needs internet),
 # or copy blaze_face_short_range.tflite to ~/.cache/edgefer/ by hand.
-"$VENV/bin/python" -c "from edgefer.device.faces import resolve_face_model; print('face model:', resolve_face_model())"
+"$VENV/bin/python" -c "from edgefer.core.faces import resolve_face_model; print('face model:', resolve_face_model())"
 echo "try it:  $VENV/bin/edgefer-cam --source picamera --headless --report-every 10"

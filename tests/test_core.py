@@ -10,6 +10,7 @@ from conftest import REPO
 from edgefer.core import card, preprocess
 from edgefer.core.files import atomic_path, write_json
 from edgefer.core.metrics import classification_report
+from edgefer.core.spec import BadSpec, FaceCrop, InputSpec
 from edgefer.core.taxonomy import BASIC7, UnknownLabel, canonical, taxonomy_for
 
 
@@ -80,31 +81,69 @@ def test_crop_face_clamps_a_face_cut_by_the_border():
     assert crop.shape[0] == crop.shape[1] == 56
 
 
+def test_crop_offset_moves_the_square_up_the_face():
+    frame = np.tile(np.arange(200, dtype=np.uint8)[:, None], (1, 200))  # each row holds its y
+    centred = preprocess.crop_face(frame, (80, 80, 40, 40), margin=0.0)
+    raised = preprocess.crop_face(frame, (80, 80, 40, 40), margin=0.0, offset_y=-0.25)
+    assert centred[0, 0] == 80 and raised[0, 0] == 70 and raised.shape == (40, 40)
+
+
+def _spec(**changes):
+    return InputSpec(labels=BASIC7, taxonomy="basic7", size=96, **changes)
+
+
 def _card(**changes):
-    c = card.make_card(labels=list(BASIC7), taxonomy="basic7", size=96, color="gray3", equalization="none",
-                       margin=0.2, arch="mobilenetv2", alpha=0.35, weights="imagenet", dataset="x",
-                       splits={"train": 1})
+    c = card.make_card(_spec(), arch="mobilenetv2", alpha=0.35, weights="imagenet", dataset="x", splits={"train": 1})
     c.update(changes)
     return c
 
 
-def test_card_round_trips_and_drives_preprocessing(tmp_path):
-    write_json(tmp_path / "card.json", _card())
-    c = card.load(tmp_path / "card.json")
-    x = card.face_input(np.zeros((50, 40, 3), np.uint8), c)
+def test_card_round_trips_into_an_identical_spec(tmp_path):
+    spec = _spec(equalize="clahe", crop=FaceCrop(0.1, -0.1, "eyes"), flip_average=True)
+    write_json(tmp_path / "card.json", card.make_card(spec, arch="a", alpha=1, weights="none", dataset="x", splits={}))
+    assert card.spec(card.load(tmp_path / "card.json")) == spec
+    x = spec.model_input(spec.pixels(np.zeros((50, 40, 3), np.uint8)))
     assert x.shape == (96, 96, 3) and x.dtype == np.float32
+
+
+def test_cards_written_before_framing_load_unchanged():
+    old = {"card_version": 1, "task": "facial-expression", "taxonomy": "basic7", "labels": list(BASIC7),
+           "input": {"size": 112, "color": "gray3", "range": [0, 255], "equalize": "none", "normalization": "in-model"},
+           "face_crop": {"margin": 0.2, "square": True, "align": "none"}, "inference": {"flip_average": True}}
+    assert card.spec(old) == InputSpec(BASIC7, "basic7", 112, crop=FaceCrop(0.2), flip_average=True)
 
 
 @pytest.mark.parametrize("change,msg", [
     ({"labels": ["happy"]}, "labels"),
     ({"taxonomy": "emotions"}, "taxonomy"),
     ({"input": {"size": 96, "color": "purple", "range": [0, 255], "equalize": "none"}}, "color"),
+    ({"input": {"size": 96, "color": "gray3", "range": [-1, 1], "equalize": "none"}}, "range"),
+    ({"input": {"size": 96, "color": "gray3", "equalize": "none", "normalization": "imagenet"}}, "normalization"),
+    ({"face_crop": {"margin": 0.2, "square": False}}, "square"),
+    ({"face_crop": {"margin": 0.2, "align": "nose"}}, "align"),
+    ({"face_crop": {"margin": 0.2, "framing": "portraits"}}, "framing"),
     ({"card_version": 99}, "card_version"),
     ({"inference": {"flip_average": "yes"}}, "flip_average"),
 ])
-def test_invalid_card_is_refused_with_what_is_wrong(change, msg):
+def test_a_card_the_code_cannot_honour_is_refused_with_what_is_wrong(change, msg):
     with pytest.raises(card.BadCard, match=msg):
         card.validate(_card(**change))
+
+
+def test_a_spec_refuses_what_the_code_does_not_implement():
+    with pytest.raises(BadSpec, match="equalize"):
+        _spec(equalize="retinex")
+    with pytest.raises(BadSpec, match="margin"):
+        _spec(crop=FaceCrop(margin=3.0))
+
+
+def test_flip_averaging_is_one_function_of_the_spec():
+    faces = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 1), dtype=np.uint8)
+    run = lambda x: x[:, 0, :2, 0].astype(np.float32)  # noqa: E731  "probabilities": the top-left pixels
+    single = _spec().predict(run, faces)
+    averaged = _spec(flip_average=True).predict(run, faces)
+    assert np.array_equal(single, run(faces))
+    assert np.allclose(averaged, (run(faces) + faces[:, 0, ::-1][:, :2, 0]) / 2)
 
 
 def test_missing_card_file_is_refused(tmp_path):

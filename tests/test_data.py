@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import FER2013, SHARED, needs_shared, write_images
+from edgefer.core.spec import InputSpec
 from edgefer.data import DatasetError, detect, load_dataset, load_pixels
 from edgefer.data.balance import balance_report, format_balance, write_balance
 from edgefer.data.fer2013 import ferplus_targets
@@ -44,7 +45,8 @@ def test_real_fer2013_official_split():
     assert ds.sizes() == {"train": 28709, "val": 3589, "test": 3589}
     assert ds.labels == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     assert ds.counts()["train"][1] == 436 and ds.counts()["train"][3] == 7215  # disgust, happy
-    pixels, kept, skipped = load_pixels(ds.splits["val"].subset(range(50)), 96, "gray3", "none")
+    spec = InputSpec(tuple(ds.labels), ds.taxonomy, 96)
+    pixels, kept, skipped = load_pixels(ds.splits["val"].subset(range(50)), spec)
     assert pixels.shape == (50, 96, 96, 3) and not skipped
 
 
@@ -67,7 +69,7 @@ def test_unreadable_images_are_skipped_and_reported(class_folder):
     write_images(class_folder / "Happy", ["palette"], mode="P")
     ds = load_dataset(class_folder, val_fraction=0.0, test_fraction=0.0)
     split = ds.splits["train"]
-    pixels, kept, skipped = load_pixels(split, 32, "gray3", "none")
+    pixels, kept, skipped = load_pixels(split, InputSpec(tuple(ds.labels), ds.taxonomy, 32))
     assert len(skipped) == 2 and len(kept) == len(split) - 2
     assert {s[0].rsplit("/", 1)[1] for s in skipped} == {"broken.jpg", "notes.png"}
     assert all("unreadable image" in reason for _, reason in skipped)

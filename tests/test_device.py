@@ -16,7 +16,7 @@ from edgefer.core.taxonomy import TAXONOMIES
 from edgefer.core.preprocess import read_image
 from edgefer.device import bench, cam
 from edgefer.device.classifier import Classifier
-from edgefer.device.faces import FaceDetector, FaceModelMissing, resolve_face_model
+from edgefer.core.faces import FaceDetector, FaceModelMissing, resolve_face_model
 from edgefer.device.latency import Latency
 from edgefer.device.pipeline import Pipeline
 from edgefer.device.sources import Frame, SourceError, VideoSource, open_source
@@ -100,16 +100,33 @@ def test_tracker_keeps_identities_and_smooths():
 
 
 def test_latency_percentiles_with_fixed_memory():
+    import tracemalloc
     lat = Latency(("total",))
     for ms in range(1, 101):
         lat.add("total", ms / 1000)
     lat.frames = 100
     s = lat.summary()["stages"]["total"]
     assert s["p50_ms"] == pytest.approx(50, rel=0.02) and s["p99_ms"] == pytest.approx(99, rel=0.02)
-    size = lat.counts["total"].nbytes
-    for _ in range(5000):
-        lat.add("total", 0.001)
-    assert lat.counts["total"].nbytes == size
+    tracemalloc.start()
+    try:
+        lat.add("total", 0.002)
+        before = tracemalloc.get_traced_memory()[0]
+        for k in range(20000):   # a long run: what it keeps must not grow with the frames
+            lat.add("total", 0.001 + k * 1e-7)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 20_000   # bytes; keeping every sample would need 20,000 x 8 at least
+
+
+def test_one_timing_loop_counts_capture_total_and_frames():
+    lat = Latency()
+    seen = [(frame, measured) for frame, measured in lat.frames_of(range(10), warmup=3, limit=5)]
+    assert [f for f, _ in seen] == [0, 1, 2, 3, 4, 5, 6, 7]   # 3 warm-up frames, then 5 measured
+    assert [m is None for _, m in seen] == [True] * 3 + [False] * 5
+    summary = lat.summary()
+    assert summary["frames"] == 5
+    assert summary["stages"]["capture"]["count"] == summary["stages"]["total"]["count"] == 5
 
 
 def test_no_camera_at_that_index(capsys):
@@ -117,7 +134,7 @@ def test_no_camera_at_that_index(capsys):
     assert rc == 2 and "no camera at index 9" in err
 
 
-def test_a_camera_that_disappears_mid_run_ends_cleanly_with_the_report(monkeypatch, tmp_path):
+def test_a_camera_that_disappears_mid_run_ends_cleanly_with_the_report(monkeypatch, tmp_path, capsys):
     class DyingCamera:
         def __init__(self):
             self.n = 0
@@ -139,7 +156,12 @@ def test_a_camera_that_disappears_mid_run_ends_cleanly_with_the_report(monkeypat
     source = VideoSource("0")
     frames = list(source)
     assert len(frames) == 5  # ended, not hung, not raised
-
+    if not FACE_MODEL.exists():
+        return
+    report = tmp_path / "latency.json"   # the whole command: it ends with its report, exit 0
+    rc, out, _ = cam_main(capsys, "--source", "0", "--headless", "--face-model", FACE_MODEL, "--latency-json", report)
+    assert rc == 0 and "stopped delivering frames" in out and "p50 ms" in out
+    assert json.loads(report.read_text())["frames"] == 5
 
 def test_missing_face_model_gives_one_clear_message(tmp_path, monkeypatch):
     with pytest.raises(FaceModelMissing, match="nothere.tflite: no such face model"):
@@ -149,7 +171,7 @@ def test_missing_face_model_gives_one_clear_message(tmp_path, monkeypatch):
         resolve_face_model()
     monkeypatch.delenv("EDGEFER_FACE_MODEL")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("edgefer.device.faces.packaged_face_model", lambda: None)
+    monkeypatch.setattr("edgefer.core.faces.packaged_face_model", lambda: None)
     with pytest.raises(FaceModelMissing, match="Pass --face-model PATH"):
         resolve_face_model(download=False)
     cached = tmp_path / "cache" / "edgefer" / "blaze_face_short_range.tflite"
@@ -161,8 +183,7 @@ def test_missing_face_model_gives_one_clear_message(tmp_path, monkeypatch):
 
 
 def test_models_without_card_or_with_a_lying_card_are_refused(tmp_path):
-    raw = MODEL.read_bytes()
-    bare = raw[: raw.rfind(b"PK\x03\x04")]  # the flatbuffer without its appended card
+    bare = card_mod.model_bytes(MODEL.read_bytes())  # the flatbuffer without its appended card
     (tmp_path / "bare.tflite").write_bytes(bare)
     with pytest.raises(card_mod.BadCard, match="carries no edgefer card"):
         Classifier(tmp_path / "bare.tflite")
@@ -182,16 +203,16 @@ def test_bundled_models_are_integer_with_their_cards(name, taxonomy):
 
 
 @needs_media
-def test_flip_averaging_follows_the_card_unless_single_pass(tmp_path):
-    raw = MODEL.read_bytes()
-    bare, card = raw[: raw.rfind(b"PK\x03\x04")], card_mod.read_embedded(MODEL)
+def test_flip_averaging_follows_the_card_unless_overridden(tmp_path):
+    bare, card = card_mod.model_bytes(MODEL.read_bytes()), card_mod.read_embedded(MODEL)
     for flip in (True, False):
         path = tmp_path / f"flip_{flip}.tflite"
         path.write_bytes(card_mod.embed(bare, dict(card, inference={"flip_average": flip})))
         with Pipeline(path, FACE_MODEL, video=False) as pipeline:
             assert pipeline.classifier.flip_average is flip
-        with Pipeline(path, FACE_MODEL, video=False, single_pass=True) as pipeline:
-            assert pipeline.classifier.flip_average is False
+        for override in (True, False):
+            with Pipeline(path, FACE_MODEL, video=False, flip_average=override) as pipeline:
+                assert pipeline.classifier.flip_average is override
     clf = Classifier(tmp_path / "flip_True.tflite")
     x = clf.prepare(np.random.default_rng(0).integers(0, 256, (120, 100, 3)).astype(np.uint8))
     assert np.allclose(clf.run(x), (clf.run_once(x) + clf.run_once(x[:, ::-1])) / 2)

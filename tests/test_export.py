@@ -1,18 +1,26 @@
 import json
 import shutil
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
 
 from conftest import write_images
+from edgefer.core import card as card_mod
+from edgefer.core.errors import EdgeferError
+from edgefer.device.classifier import Classifier
+from edgefer.export import INTEGER_MODES, MODES
+from edgefer.export.cli import main
+from edgefer.train import TrainConfig, run as run_mod, train
 
-pytest.importorskip("tensorflow_model_optimization")
+pytestmark = pytest.mark.skipif(find_spec("tensorflow_model_optimization") is None,
+                                reason="the train extra (tensorflow-model-optimization) is not installed")
 
-from edgefer.core import card as card_mod  # noqa: E402
-from edgefer.device.classifier import Classifier  # noqa: E402
-from edgefer.export import exporter  # noqa: E402
-from edgefer.export.cli import main  # noqa: E402
-from edgefer.train import TrainConfig, train  # noqa: E402
+
+@pytest.fixture(scope="module")
+def exporter():
+    from edgefer.export import exporter as module  # TensorFlow loads when a test runs, not at collection
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +34,8 @@ def run_dir(tmp_path_factory):
     return train(cfg).run_dir
 
 
-@pytest.mark.parametrize("mode", exporter.MODES)
-def test_every_mode_exports_a_self_describing_model(run_dir, tmp_path, mode):
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_exports_a_self_describing_model(run_dir, tmp_path, mode, exporter):
     out = tmp_path / f"m_{mode}.tflite"
     report = exporter.export(run_dir, out, mode, qat_epochs=1, invokes=20, threads=(1, 2))
     card = card_mod.read_embedded(out)  # the card round-trips inside the one file
@@ -42,7 +50,7 @@ def test_every_mode_exports_a_self_describing_model(run_dir, tmp_path, mode):
     clf = Classifier(out)
     probs = clf.predict(np.full((40, 40, 3), 128, np.uint8))
     assert set(probs) == set(card["labels"]) and sum(probs.values()) == pytest.approx(1.0, abs=0.02)
-    if mode in exporter.INTEGER_MODES:
+    if mode in INTEGER_MODES:
         assert clf.input["dtype"] == np.int8 and clf.output["dtype"] == np.int8
         # pixels 0..255 normalised in-graph: int8 input is exactly pixel - 128
         assert card["quantization"]["input"]["scale"] == pytest.approx(1.0, rel=1e-3)
@@ -64,8 +72,9 @@ def test_int8_without_a_qat_step_is_refused(run_dir, tmp_path, capsys):
     assert rc == 2 and "--ptq" in capsys.readouterr().err and not out.exists()
 
 
-def test_qat_starts_from_calibrated_activation_ranges(run_dir):
-    model, card, cfg = exporter.load_run(run_dir)
+def test_qat_starts_from_calibrated_activation_ranges(run_dir, exporter):
+    run = run_mod.load(run_dir)
+    model, cfg = run.model, run.config
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3)).astype(np.float32)
     qat = exporter.quantization_aware(model, None, cfg, 3, 0, 1e-5, images)
     ranges = {}
@@ -93,7 +102,7 @@ def test_qat_starts_from_calibrated_activation_ranges(run_dir):
     assert ranges[("probs", "pre_activation_max")] == pytest.approx(max(logits.max(), 0.0), rel=1e-4, abs=1e-5)
 
 
-def test_flip_average_is_carried_by_the_card_and_used_on_device(run_dir, tmp_path):
+def test_flip_average_is_carried_by_the_card_and_used_on_device(run_dir, tmp_path, exporter):
     out = tmp_path / "flip.tflite"
     report = exporter.export(run_dir, out, "ptq", invokes=5, threads=(1,), flip_average=True)
     assert card_mod.read_embedded(out)["inference"] == {"flip_average": True}
@@ -109,13 +118,13 @@ def test_flip_average_is_carried_by_the_card_and_used_on_device(run_dir, tmp_pat
     assert not Classifier(plain).flip_average
 
 
-def test_flip_average_decided_at_training_reaches_the_device(tmp_path):
+def test_flip_average_decided_at_training_reaches_the_device(tmp_path, exporter):
     data = tmp_path / "faces"
     for k, cls in enumerate(("happy", "sad")):
         write_images(data / cls, [f"{cls}{i}" for i in range(10)], seed0=k * 50)
     run = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), arch="smallcnn", weights="none", size=32,
                             epochs=1, batch_size=8, verbose=0, val_fraction=0.2, test_fraction=0.2,
-                            tta_flip=True)).run_dir
+                            flip_average=True)).run_dir
     report = exporter.export(run, tmp_path / "m.tflite", "ptq", invokes=5, threads=(1,), compare_float=False)
     assert report["flip_average"] and Classifier(tmp_path / "m.tflite").flip_average
     # the export may still decide otherwise
@@ -124,16 +133,17 @@ def test_flip_average_decided_at_training_reaches_the_device(tmp_path):
     assert not Classifier(tmp_path / "one.tflite").flip_average
 
 
-def test_model_without_card_is_refused(run_dir, tmp_path):
-    model, _, _ = exporter.load_run(run_dir)
+def test_model_without_card_is_refused(run_dir, tmp_path, exporter):
+    model = run_mod.load(run_dir).model
     bare = tmp_path / "bare.tflite"
     bare.write_bytes(exporter.convert(model, "float32"))
     with pytest.raises(card_mod.BadCard, match="carries no edgefer card"):
         Classifier(bare)
 
 
-def test_card_disagreeing_with_the_model_is_refused(run_dir, tmp_path):
-    model, card, _ = exporter.load_run(run_dir)
+def test_card_disagreeing_with_the_model_is_refused(run_dir, tmp_path, exporter):
+    run = run_mod.load(run_dir)
+    model, card = run.model, run.card
     wrong = dict(card, input=dict(card["input"], size=48))
     path = tmp_path / "wrong.tflite"
     path.write_bytes(card_mod.embed(exporter.convert(model, "float32"), wrong))
@@ -142,15 +152,15 @@ def test_card_disagreeing_with_the_model_is_refused(run_dir, tmp_path):
     broken_run = tmp_path / "run"
     shutil.copytree(run_dir, broken_run)
     (broken_run / "card.json").write_text(json.dumps(wrong))
-    with pytest.raises(exporter.ExportError, match="does not belong to this model"):
-        exporter.load_run(broken_run)
+    with pytest.raises(run_mod.RunError, match="does not belong to this model"):
+        run_mod.load(broken_run)
 
 
 def test_run_without_model_or_card(run_dir, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main([str(empty), "--out", str(tmp_path / "x.tflite")]) == 2
-    assert "no model.keras" in capsys.readouterr().err
+    assert "no model card" in capsys.readouterr().err
     no_card = tmp_path / "nocard"
     shutil.copytree(run_dir, no_card)
     (no_card / "card.json").unlink()
@@ -159,14 +169,14 @@ def test_run_without_model_or_card(run_dir, tmp_path, capsys):
     assert "no model card" in err and len(err.strip().splitlines()) == 1
 
 
-def test_bad_representative_sets():
+def test_bad_representative_sets(exporter):
     with pytest.raises(exporter.ExportError, match="empty"):
         exporter.representative(np.zeros((0, 32, 32, 3), np.uint8), 10)
     with pytest.raises(exporter.ExportError, match="shape"):
         exporter.representative(np.zeros((5, 32, 32), np.uint8), 10)
 
 
-def test_int8_that_is_not_fully_integer_fails_loudly(run_dir, tmp_path, monkeypatch):
+def test_int8_that_is_not_fully_integer_fails_loudly(run_dir, tmp_path, monkeypatch, exporter):
     real_convert = exporter.convert
     monkeypatch.setattr(exporter, "convert", lambda model, mode, rep=None: real_convert(model, "float32"))
     out = tmp_path / "float_in_disguise.tflite"
@@ -175,7 +185,7 @@ def test_int8_that_is_not_fully_integer_fails_loudly(run_dir, tmp_path, monkeypa
     assert not out.exists()
 
 
-def test_backbone_tfmot_cannot_quantize_falls_back_to_ptq(run_dir, tmp_path, monkeypatch, capsys):
+def test_backbone_tfmot_cannot_quantize_falls_back_to_ptq(run_dir, tmp_path, monkeypatch, capsys, exporter):
     def unsupported(*args, **kwargs):
         raise RuntimeError("Layer custom_attention is not supported")
     monkeypatch.setattr(exporter, "quantization_aware", unsupported)
@@ -185,7 +195,7 @@ def test_backbone_tfmot_cannot_quantize_falls_back_to_ptq(run_dir, tmp_path, mon
     assert card_mod.read_embedded(tmp_path / "fallback.tflite")["quantization"]["mode"] == "ptq"
 
 
-def test_device_refuses_a_float_model_unless_allowed(run_dir, tmp_path):
+def test_device_refuses_a_float_model_unless_allowed(run_dir, tmp_path, exporter):
     pytest.importorskip("mediapipe")
     from conftest import SHARED
     from edgefer.device.pipeline import Pipeline
@@ -195,7 +205,7 @@ def test_device_refuses_a_float_model_unless_allowed(run_dir, tmp_path):
         pytest.skip(f"needs {face_model}")
     out = tmp_path / "float.tflite"
     exporter.export(run_dir, out, "float32", invokes=5, threads=(1,))
-    with pytest.raises(ValueError, match="not an integer model.*--allow-float"):
+    with pytest.raises(EdgeferError, match="not an integer model.*--allow-float"):
         Pipeline(out, face_model)
     with Pipeline(out, face_model, allow_float=True) as pipeline:
         assert not pipeline.classifier.integer

@@ -7,12 +7,14 @@ import pytest
 
 from conftest import write_images
 
-pytest.importorskip("tensorflow")
+from importlib.util import find_spec
 
-from edgefer.gan.balance import quotas, write_synthetic  # noqa: E402
-from edgefer.gan.train import Gan, GanError, GanMeta  # noqa: E402
-from edgefer.train import TrainConfig, train  # noqa: E402
-from edgefer.train.cli import main  # noqa: E402
+from edgefer.gan import GanError
+from edgefer.gan.balance import quotas, write_synthetic
+from edgefer.train import TrainConfig, train
+from edgefer.train.cli import main
+
+pytestmark = pytest.mark.skipif(find_spec("tensorflow") is None, reason="the train extra (TensorFlow) is not installed")
 
 LABELS = ["angry", "happy", "sad"]
 
@@ -60,6 +62,7 @@ def test_gan_balance_fills_the_training_split_only(tmp_path, imbalanced):
 
 
 def test_gan_resumes_from_its_checkpoint(tmp_path):
+    from edgefer.gan.train import Gan, GanMeta  # TensorFlow loads here, not at collection
     meta = GanMeta("toy", LABELS, "basic7", 16, 1, width=8)
     x = np.random.default_rng(0).integers(0, 255, (32, 16, 16, 1), dtype=np.uint8)
     y = np.arange(32) % 3
@@ -72,6 +75,7 @@ def test_gan_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_generator_made_for_another_dataset_is_refused(tmp_path, capsys, imbalanced):
+    from edgefer.gan.train import Gan, GanMeta  # TensorFlow loads here, not at collection
     Gan.open(tmp_path / "gan", GanMeta("other", ["happy", "sad"], "basic7", 48, 1, width=8))
     with pytest.raises(GanError, match="trained for labels"):
         Gan.open(tmp_path / "gan", GanMeta("toy", LABELS, "basic7", 48, 1, width=8))
@@ -91,6 +95,7 @@ def test_quotas():
 
 
 def test_a_disk_that_fills_midway_leaves_no_manifest(tmp_path, monkeypatch):
+    from edgefer.gan.train import Gan, GanMeta  # TensorFlow loads here, not at collection
     gan = Gan.open(tmp_path / "gan", GanMeta("toy", LABELS, "basic7", 16, 1, width=8))
     from PIL import Image
     saved = []

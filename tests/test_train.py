@@ -23,7 +23,7 @@ def tiny(tmp_path, data, **kw):
 
 
 def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
-    result = train(tiny(tmp_path, class_folder, equalize="bihist", tta_flip=True))
+    result = train(tiny(tmp_path, class_folder, equalize="bihist", flip_average=True))
     run = result.run_dir
     for name in ("model.keras", "card.json", "metrics.json", "config.json", "balance.json", "balance.png",
                  "confusion_matrix.png", "curves.png", "checkpoints/last.keras", "checkpoints/state.json"):
@@ -36,7 +36,7 @@ def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
     card = card_mod.load(run / "card.json")
     assert card["labels"] == ["angry", "happy", "sad"] and card["input"]["equalize"] == "bihist"
     assert card["trained_on"]["splits"] == {"train": 18, "val": 6, "test": 6}
-    assert card["inference"] == {"flip_average": True} and metrics["tta_flip"] is True  # the device does as evaluation did
+    assert card["inference"] == {"flip_average": True} and metrics["flip_average"] is True  # the device does as evaluation did
     assert not list(run.glob("**/.*.tmp")) and not list(run.glob("**/.*.keras"))  # no temp files left
 
 
@@ -76,7 +76,8 @@ def test_resume_continues_an_interrupted_run(tmp_path, class_folder, monkeypatch
 
 
 def test_oversample_and_class_weights_balance_the_train_split():
-    from edgefer.train.trainer import oversample_index, class_weights
+    from edgefer.data.balance import oversample_index
+    from edgefer.train.trainer import class_weights
 
     y = np.array([0] * 10 + [1] * 3 + [2] * 1)
     counts = np.bincount(y[oversample_index(y, seed=0)])

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import NotWritable
+
 
 @contextlib.contextmanager
 def atomic_path(path, suffix: str | None = None):
@@ -45,6 +47,19 @@ def _jsonable(value):
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+def check_file_writable(path, option: str) -> Path:
+    """Fail before any work, in one line naming `option`, if a file cannot be written at `path`."""
+    path = Path(path)
+    if path.is_dir():
+        raise NotWritable(f"{path}: is a folder; pass {option} a file path")
+    try:
+        check_writable(path.parent)
+    except NotWritable as exc:
+        raise NotWritable(f"{path}: cannot write there ({str(exc).split('(', 1)[-1].split(')')[0]}); "
+                          f"pass {option} a path in a writable folder") from None
+    return path
+
+
 def check_writable(directory) -> Path:
     """Create `directory` or fail with one line saying which and what to do."""
     directory = Path(directory)
@@ -54,5 +69,5 @@ def check_writable(directory) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise PermissionError(f"{directory}: cannot write there ({exc.strerror}); pass --out a writable folder") from exc
+        raise NotWritable(f"{directory}: cannot write there ({exc.strerror}); pass --out a writable folder") from exc
     return directory

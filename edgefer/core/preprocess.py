@@ -7,16 +7,21 @@ never sees pixels prepared differently from the ones it was trained on.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 import cv2
 
+from .errors import EdgeferError
+
 COLOR_MODES = ("gray", "gray3", "rgb")
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 EQUALIZE = ("none", "hist", "bihist", "clahe")
 
 
-class BadImage(ValueError):
+class BadImage(EdgeferError, ValueError):
     """An image file that cannot be used; the message names the file and the reason."""
 
 
@@ -42,6 +47,12 @@ def read_image(path) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadImage(f"{path}: unreadable image ({exc}); re-export it as PNG/JPEG or delete it") from exc
+
+
+def list_images(folder) -> list[str]:
+    """The image files of a folder, in name order (hidden files left out)."""
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                  if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith("."))
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -112,16 +123,17 @@ def to_model_input(pixels: np.ndarray, value_range=(0.0, 255.0)) -> np.ndarray:
     return (pixels.astype(np.float32) * ((hi - lo) / 255.0) + lo).astype(np.float32)
 
 
-def crop_face(frame: np.ndarray, box, margin: float, eyes=None) -> np.ndarray:
-    """Square crop around a face box (x, y, w, h) grown by `margin` on each side, clamped at the
-    frame border (a face cut by the border is padded by edge replication, not skipped).
+def crop_face(frame: np.ndarray, box, margin: float, eyes=None, offset_y: float = 0.0) -> np.ndarray:
+    """Square crop around a face box (x, y, w, h) grown by `margin` on each side, its centre moved
+    down by `offset_y` box sides (negative: up), clamped at the frame border (a face cut by the
+    border is padded by edge replication, not skipped).
 
     `eyes` ((right_x, right_y), (left_x, left_y)) levels the eye line first (card align "eyes")."""
     if eyes is not None:
         (rx, ry), (lx, ly) = eyes
         angle = np.degrees(np.arctan2(ly - ry, lx - rx))
         x, y, w, h = box
-        wide = crop_face(frame, box, margin + 0.25)  # room for the corners to rotate into
+        wide = crop_face(frame, box, margin + 0.25, offset_y=offset_y)  # room for the corners to rotate into
         c = wide.shape[0] / 2.0
         wide = cv2.warpAffine(wide, cv2.getRotationMatrix2D((c, c), angle, 1.0), wide.shape[1::-1],
                               borderMode=cv2.BORDER_REPLICATE)
@@ -130,7 +142,7 @@ def crop_face(frame: np.ndarray, box, margin: float, eyes=None) -> np.ndarray:
         return wide[o:o + int(round(side)), o:o + int(round(side))]
     x, y, w, h = box
     side = max(w, h) * (1.0 + 2.0 * margin)
-    cx, cy = x + w / 2.0, y + h / 2.0
+    cx, cy = x + w / 2.0, y + h / 2.0 + offset_y * max(w, h)
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     x1, y1 = x0 + int(round(side)), y0 + int(round(side))
     H, W = frame.shape[:2]

@@ -6,6 +6,8 @@ thing whatever folder it was trained from.
 """
 from __future__ import annotations
 
+from .errors import EdgeferError
+
 # FER-2013's own order (its csv `emotion` column is an index into this).
 BASIC7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # FER+'s order (the vote columns of fer2013new.csv), contempt added.
@@ -31,7 +33,7 @@ ALIASES = {
 }
 
 
-class UnknownLabel(ValueError):
+class UnknownLabel(EdgeferError, ValueError):
     pass
 
 

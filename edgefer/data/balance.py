@@ -1,9 +1,13 @@
 """Class balance: per-class counts per split, imbalance ratio, a printed table and a bar chart."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..core import plots
 from ..core.files import write_json
 from .base import FaceDataset
+
+METHODS = ("none", "class-weights", "oversample", "gan")
 
 
 def balance_report(ds: FaceDataset) -> dict:
@@ -37,3 +41,20 @@ def write_balance(ds: FaceDataset, out_dir) -> dict:
     plots.balance_png(report["counts"], ds.labels, f"{out_dir}/balance.png",
                       title=f"{ds.name}: images per class (imbalance {report['imbalance_ratio']:.1f}x)")
     return report
+
+
+def oversample_index(y: np.ndarray, seed: int, quota: int | None = None, classes=None) -> np.ndarray:
+    """Every class (or just `classes`) repeated, with a random remainder, up to `quota` (default:
+    the largest class); classes already at or above it keep their images once. The augmentation
+    then makes the repeats differ."""
+    rng = np.random.default_rng(seed)
+    quota = quota or np.bincount(y).max()
+    idx = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        if len(members) >= quota or (classes is not None and c not in classes):
+            idx.append(members)
+            continue
+        idx.append(np.concatenate([np.tile(members, quota // len(members)),
+                                   rng.choice(members, quota % len(members), replace=False)]))
+    return rng.permutation(np.concatenate(idx))

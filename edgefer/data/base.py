@@ -1,8 +1,8 @@
 """What every dataset reader returns, and the steps shared by all of them.
 
-A reader only finds images and labels (file paths, or pixel arrays for csv datasets); pixels are
-decoded later by `load_pixels()` through the shared core, so training sees faces prepared exactly
-as the device will prepare them.
+A reader only finds images and labels (file paths, or pixel arrays for csv datasets) and says
+whether its images are face crops or full frames; pixels are decoded later by `load_pixels()`
+through the model's `InputSpec`, so training sees faces prepared exactly as the device prepares them.
 """
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..core import preprocess
+from ..core.errors import EdgeferError
+from ..core.spec import InputSpec
 
 SPLITS = ("train", "val", "test")
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
-class DatasetError(ValueError):
+class DatasetError(EdgeferError, ValueError):
     """Bad dataset on disk; the message names the file or folder and the fix."""
 
 
@@ -46,6 +47,7 @@ class FaceDataset:
     splits: dict[str, Split]
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    framing: str = "crops"   # "crops": faces cropped by the dataset; "frames": training detects and crops
 
     def counts(self) -> dict[str, list[int]]:
         n = len(self.labels)
@@ -53,11 +55,6 @@ class FaceDataset:
 
     def sizes(self) -> dict[str, int]:
         return {s: len(sp) for s, sp in self.splits.items()}
-
-
-def list_images(folder) -> list[str]:
-    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                  if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith("."))
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,28 +87,48 @@ def fill_splits(dataset_splits: dict[str, Split], val_fraction: float, test_frac
     return {s: splits[s] for s in SPLITS}
 
 
-def load_pixels(split: Split, size: int, color: str, equalization: str, desc: str = "images"):
-    """Decode and prepare every image of a split.
+def load_pixels(split: Split, spec: InputSpec, desc: str = "images", face_model=None):
+    """Decode every image of a split into what the model sees, through `spec`.
 
+    Full frames (spec.framing "frames") are cropped around their largest face with the device's
+    detector and the spec's crop, exactly as on the device; a frame with no face is skipped.
     Returns (pixels uint8 (N, size, size, C), kept index into the split, skipped [(path, reason)]).
     Unreadable files are skipped and reported, not fatal: one bad JPEG should not cost a night's run.
     """
+    detector = None
+    if spec.framing == "frames":
+        from ..core.faces import FaceDetector, resolve_face_model
+        detector = FaceDetector(resolve_face_model(face_model), video=False)
+
     def one(item):
         try:
             image = item if isinstance(item, np.ndarray) else preprocess.read_image(item)
-            return preprocess.prepare(image, size, color, equalization), None
         except preprocess.BadImage as exc:
             return None, str(exc)
+        if detector is None:
+            return spec.pixels(image), None
+        rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
+        faces = detector.detect(rgb)
+        if not faces:
+            return None, f"{item if isinstance(item, str) else 'image'}: no face found; crop it by hand or delete it"
+        face = max(faces, key=lambda f: f.box[2] * f.box[3])
+        return spec.face_pixels(rgb, face.box, face.keypoints[:2]), None
 
-    out = np.zeros((len(split), size, size, preprocess.channels(color)), np.uint8)
+    out = np.zeros((len(split), *spec.shape), np.uint8)
     kept, skipped = [], []
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        results = pool.map(one, split.images, chunksize=256)
-        for i, (pixels, error) in enumerate(tqdm(results, total=len(split), desc=desc, unit="img",
-                                                  leave=False, mininterval=1.0)):
-            if error:
-                skipped.append((split.images[i], error))
-            else:
-                out[len(kept)] = pixels
-                kept.append(i)
+    # the detector is not thread-safe: full frames are cropped one at a time
+    workers = 1 if detector else min(8, (os.cpu_count() or 2) * 2)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(one, split.images, chunksize=256)
+            for i, (pixels, error) in enumerate(tqdm(results, total=len(split), desc=desc, unit="img",
+                                                      leave=False, mininterval=1.0)):
+                if error:
+                    skipped.append((split.images[i], error))
+                else:
+                    out[len(kept)] = pixels
+                    kept.append(i)
+    finally:
+        if detector:
+            detector.close()
     return out[:len(kept)], np.array(kept, dtype=int), skipped

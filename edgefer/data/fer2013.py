@@ -133,3 +133,45 @@ def read_ferplus(path, images=None, mapping=None, **_) -> FaceDataset:
         splits[split] = Split([source[i] for i in idx], label[idx], soft[idx])
     notes = [f"FER+ majority labels; {dropped} rows dropped (unknown, not a face, tied or unmapped)"]
     return FaceDataset("ferplus", labels, "ferplus8", splits, str(votes_csv), notes)
+
+
+def mix_votes(ds: FaceDataset, votes_csv, weight: float, mapping=None) -> FaceDataset:
+    """Soft targets for a FER-2013 dataset: `weight` x the FER+ vote distribution of each image
+    (mapped onto the dataset's labels; contempt, unknown and not-a-face votes left out) plus
+    (1 - weight) x its own FER-2013 label. FER-2013's single labels are noisy; ten annotators'
+    votes are what people see in a face. Images without usable votes keep their own label.
+    Images are matched by FER-2013 file name (`Training_123.jpg`) through the FER+ mapping csv."""
+    votes_csv = Path(votes_csv)
+    votes_csv = votes_csv / "fer2013new.csv" if votes_csv.is_dir() else votes_csv
+    mapping = Path(mapping) if mapping else votes_csv.parent / "ferplus_to_fer2013_folder_mapping.csv"
+    for f, what in ((votes_csv, "the FER+ fer2013new.csv"), (mapping, "the FER+ to FER-2013 mapping csv")):
+        if not f.is_file():
+            raise DatasetError(f"{f}: no such file; --votes needs {what}")
+    if not 0.0 <= weight <= 1.0:
+        raise DatasetError(f"votes weight {weight} must be within 0..1")
+    with open(votes_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    _, soft8 = ferplus_targets(np.array([[float(r[c] or 0) for c in FERPLUS_COLUMNS] for r in rows]))
+    columns = [ds.labels.index(label) if label in ds.labels else -1 for label in FERPLUS8]
+    by_name = {}
+    with open(mapping, newline="") as f:
+        for m in csv.DictReader(f):
+            by_name[Path(m["fer2013_folder_path"]).name] = int(m["fer2013_row"])
+    n, matched = len(ds.labels), 0
+    for split in ds.splits.values():
+        soft = np.eye(n, dtype=np.float32)[split.labels]
+        for i, item in enumerate(split.images):
+            row = by_name.get(Path(item).name) if isinstance(item, str) else None
+            if row is None:
+                continue
+            people = np.zeros(n, np.float32)
+            for src, dst in enumerate(columns):
+                if dst >= 0:
+                    people[dst] += soft8[row, src]
+            if people.sum() > 0:
+                soft[i] = weight * people / people.sum() + (1 - weight) * soft[i]
+                matched += 1
+        split.soft = soft
+    ds.notes.append(f"FER+ votes mixed into the labels (weight {weight}) for {matched} of "
+                    f"{sum(len(s) for s in ds.splits.values())} images")
+    return ds

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.taxonomy import UnknownLabel, canonical, taxonomy_for
-from .base import DatasetError, FaceDataset, Split, fill_splits, list_images, stratified_split
+from ..core.preprocess import list_images
+from .base import DatasetError, FaceDataset, Split, fill_splits, stratified_split
 
 # FER-2013 image folders carry the official split in the file name.
 FER2013_PREFIX = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -134,8 +135,10 @@ def read_ckplus(root, val_fraction=0.1, test_fraction=0.1, seed=0, frames=3, **_
     taxonomy, labels = taxonomy_for(set(names))
     ys = np.array([labels.index(n) for n in names], dtype=int)
     splits = _subject_splits(paths, ys, val_fraction, test_fraction, seed)
+    # the original layout holds 640x490 frames: training crops the face as the device does
     return FaceDataset("ckplus", labels, taxonomy, splits, str(root),
-                       [f"split by subject val={val_fraction} test={test_fraction} seed={seed}"])
+                       [f"split by subject val={val_fraction} test={test_fraction} seed={seed}"],
+                       framing="frames" if emotion_dir.is_dir() else "crops")
 
 
 def looks_like_ckplus(root: Path) -> bool:

@@ -66,5 +66,8 @@ def read_rafdb(root, compound=None, val_fraction=0.1, seed=0, **_) -> FaceDatase
         by_split[split][1].append(labels.index(names[code - 1]))
     splits = {s: Split(p, np.array(y, dtype=int)) for s, (p, y) in by_split.items()}
     splits = fill_splits(splits, val_fraction, 0.0, seed)
+    # aligned images are face crops; the originals are whole photos that training crops
+    original = any("aligned" not in Path(p).parent.name for s in splits.values() for p in s.images)
     return FaceDataset("rafdb-compound" if compound else "rafdb", labels, taxonomy, splits, str(root),
-                       [f"official train/test; val={val_fraction} of train, stratified, seed={seed}"])
+                       [f"official train/test; val={val_fraction} of train, stratified, seed={seed}"],
+                       framing="frames" if original else "crops")

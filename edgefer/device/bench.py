@@ -6,41 +6,34 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-from ..core.files import write_json
+from ..core.errors import EdgeferError
+from ..core.files import check_file_writable, write_json
 from ..models import model_path
 from .latency import Latency
 from .pipeline import Pipeline
 from .sources import open_source
 
 
+class TooFewFrames(EdgeferError, RuntimeError):
+    pass
+
+
 def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup: int,
-              single_pass: bool = False) -> dict:
+              flip_average: bool | None = None) -> dict:
     latency = Latency()
     source = open_source(source_spec, loop=True)
     found = 0
     try:
-        with Pipeline(model, face_model, threads, single_pass=single_pass) as pipeline:
-            flip = pipeline.classifier.flip_average
-            lap = time.perf_counter()
-            for n, frame in enumerate(source):
-                capture = time.perf_counter() - lap
-                measuring = n >= warmup
-                if measuring:
-                    latency.add("capture", capture)
-                faces = pipeline.process(frame, latency if measuring else None)
-                if measuring:
-                    latency.add("total", time.perf_counter() - lap)
-                    latency.frames += 1
-                    found += bool(faces)
-                lap = time.perf_counter()
-                if latency.frames >= frames:
-                    break
+        with Pipeline(model, face_model, threads, flip_average=flip_average) as pipeline:
+            flip = pipeline.spec.flip_average
+            for frame, measured in latency.frames_of(source, warmup=warmup, limit=frames):
+                faces = pipeline.process(frame, measured)
+                found += bool(faces) and measured is not None
     finally:
         source.close()
     if latency.frames < frames:
-        raise RuntimeError(f"{source_spec}: only {latency.frames} frames after the warm-up; need {frames}")
+        raise TooFewFrames(f"{source_spec}: only {latency.frames} frames after the warm-up; need {frames}")
     summary = latency.summary()
     return {"model": str(model), "threads": threads, "flip_average": flip, "frames": summary["frames"], "stages": summary["stages"],
             "fps": summary["fps"], "frames_with_faces": found}
@@ -55,20 +48,23 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--json", help="write the results here")
-    p.add_argument("--single-pass", action="store_true", help="one invoke per face (ignore the card's flip averaging)")
+    p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                   help="average each face with its mirror image (two invokes); default: as each model's card says")
     args = p.parse_args(argv)
     runs = []
     try:
+        if args.json:
+            check_file_writable(args.json, "--json")
         for model in args.model or [None]:
             for threads in (int(t) for t in args.threads.split(",")):
                 run = bench_one(args.source, model_path(model), args.face_model, threads, args.frames, args.warmup,
-                                args.single_pass)
+                                args.flip_average)
                 runs.append(run)
                 s = run["stages"]
                 print(f"{run['model']}  threads={threads}  flip_average={run['flip_average']}  frames={run['frames']}  "
                       + "  ".join(f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/p99 {v['p99_ms']:.3f} ms" for k, v in s.items())
                       + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}", flush=True)
-    except (OSError, RuntimeError, ValueError, ImportError) as exc:
+    except EdgeferError as exc:
         print(f"edgefer-bench: error: {exc}", file=sys.stderr)
         return 2
     if args.json:

@@ -7,7 +7,8 @@ import os
 import sys
 import time
 
-from ..core.files import write_json
+from ..core.errors import EdgeferError
+from ..core.files import check_file_writable, write_json
 from ..models import model_path
 from .latency import Latency
 from .pipeline import Pipeline, draw
@@ -30,13 +31,16 @@ def parser():
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--reconnect", action="store_true", help="wait for a camera that disappears instead of exiting")
     p.add_argument("--allow-float", action="store_true", help="run a float (non-int8) model too")
-    p.add_argument("--single-pass", action="store_true",
-                   help="one invoke per face, even where the model's card asks to average it with its mirror image")
+    p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                   help="average each face with its mirror image (two invokes); default: as the model's card says")
     return p
 
 
 def run(args) -> dict:
-    model = model_path(args.model)  # a bad --model is reported before any camera is opened
+    model = model_path(args.model)  # a bad --model or output is reported before any camera is opened
+    for option in ("record", "jsonl", "latency_json"):
+        if getattr(args, option):
+            check_file_writable(getattr(args, option), "--" + option.replace("_", "-"))
     latency = Latency()
     source = open_source(args.source, reconnect=args.reconnect)
     jsonl = open(args.jsonl, "w") if args.jsonl else None
@@ -46,11 +50,9 @@ def run(args) -> dict:
     try:
         with Pipeline(model, args.face_model, args.threads, args.min_score,
                       smoothing=args.smoothing, allow_float=args.allow_float,
-                      single_pass=args.single_pass) as pipeline:
+                      flip_average=args.flip_average) as pipeline:
             print(pipeline.describe(), flush=True)
-            lap = time.perf_counter()
-            for frame in source:
-                latency.add("capture", time.perf_counter() - lap)
+            for frame, _ in latency.frames_of(source, limit=args.max_frames):
                 faces = pipeline.process(frame, latency)
                 frames_with_faces += bool(faces)
                 if show or args.record:
@@ -67,14 +69,9 @@ def run(args) -> dict:
                     latency.add("draw", time.perf_counter() - t)
                 if jsonl:
                     jsonl.write(json.dumps({"t": round(frame.t, 3), "frame": frame.index, "faces": faces}) + "\n")
-                latency.add("total", time.perf_counter() - lap)
-                latency.frames += 1
-                lap = time.perf_counter()
-                if args.report_every and lap - last_report > args.report_every:
+                if args.report_every and time.perf_counter() - last_report > args.report_every:
                     print(Latency.table(latency.summary()), flush=True)
-                    last_report = lap
-                if args.max_frames and latency.frames >= args.max_frames:
-                    break
+                    last_report = time.perf_counter()
     except KeyboardInterrupt:
         pass
     finally:
@@ -103,7 +100,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         summary = run(args)
-    except (OSError, RuntimeError, ValueError, ImportError) as exc:
+    except EdgeferError as exc:
         print(f"edgefer-cam: error: {exc}", file=sys.stderr)
         return 2
     print(Latency.table(summary))

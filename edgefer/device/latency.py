@@ -24,6 +24,24 @@ class Latency:
         self.counts[stage][np.searchsorted(_EDGES, seconds)] += 1
         self.sums[stage] += seconds
 
+    def frames_of(self, source, warmup: int = 0, limit: int = 0):
+        """The one timing loop (edgefer-cam, edgefer-bench, the benchmarks): iterate `source`,
+        yielding (frame, this Latency, or None during the first `warmup` frames) and timing each
+        measured frame's capture (the wait for it) and total (capture plus the loop body). Stops
+        after `limit` measured frames (0: at the source's end)."""
+        lap = time.perf_counter()
+        for n, frame in enumerate(source):
+            measuring = n >= warmup
+            if measuring:
+                self.add("capture", time.perf_counter() - lap)
+            yield frame, (self if measuring else None)
+            if measuring:
+                self.add("total", time.perf_counter() - lap)
+                self.frames += 1
+                if limit and self.frames >= limit:
+                    return
+            lap = time.perf_counter()
+
     def percentile(self, stage: str, q: float) -> float:
         counts = self.counts[stage]
         n = counts.sum()

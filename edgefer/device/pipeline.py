@@ -6,33 +6,36 @@ import time
 import cv2
 import numpy as np
 
-from ..core.preprocess import crop_face
+from ..core.errors import EdgeferError
+from ..core.faces import FaceDetector, resolve_face_model
 from .classifier import Classifier
-from .faces import FaceDetector, resolve_face_model
 from .latency import Latency
 from .tracker import Tracker
+
+
+class FloatModel(EdgeferError, ValueError):
+    pass
 
 
 class Pipeline:
     def __init__(self, model, face_model=None, threads: int = 1, min_score: float = 0.5,
                  video: bool = True, smoothing: float = 0.6, allow_float: bool = False,
-                 single_pass: bool = False):
-        # single_pass: one invoke per face even where the card asks for flip averaging
-        self.classifier = Classifier(model, threads=threads, flip_average=False if single_pass else None)
+                 flip_average: bool | None = None):
+        # flip_average: None follows the model's card; True / False overrides it
+        self.classifier = Classifier(model, threads=threads, flip_average=flip_average)
+        self.spec = self.classifier.spec
         if not (self.classifier.integer or allow_float):
-            raise ValueError(f"{model}: not an integer model (input {self.classifier.input['dtype'].__name__}); "
+            raise FloatModel(f"{model}: not an integer model (input {self.classifier.input['dtype'].__name__}); "
                              "export it with edgefer-export --int8, or pass --allow-float to run it anyway")
         self.face_model = resolve_face_model(face_model)
         self.detector = FaceDetector(self.face_model, video=video, min_score=min_score)
         self.tracker = Tracker(smoothing=smoothing)
-        self.margin = self.classifier.card["face_crop"]["margin"]
-        self.align = self.classifier.card["face_crop"].get("align", "none") == "eyes"
 
     def describe(self) -> str:
         """One line saying what runs: model, its contract, face model, interpreter."""
-        clf, inp = self.classifier, self.classifier.card["input"]
-        return (f"model {clf.path.name}: {len(clf.labels)} classes ({clf.card['taxonomy']}), {inp['size']} px "
-                f"{inp['color']}, {'flip averaging' if clf.flip_average else 'single pass'}, {clf.backend}; "
+        clf, spec = self.classifier, self.spec
+        return (f"model {clf.path.name}: {len(clf.labels)} classes ({spec.taxonomy}), {spec.size} px "
+                f"{spec.color}, {'flip averaging' if spec.flip_average else 'single pass'}, {clf.backend}; "
                 f"faces: {self.face_model}")
 
     def process(self, frame, latency: Latency | None = None) -> list[dict]:
@@ -47,10 +50,8 @@ class Pipeline:
 
         faces = self.detector.detect(frame.rgb, int(frame.t * 1000))
         mark("detect")
-        inputs = []
-        for f in faces:
-            eyes = f.keypoints[:2] if self.align and len(f.keypoints) >= 2 else None
-            inputs.append(self.classifier.prepare(crop_face(frame.rgb, f.box, self.margin, eyes)))
+        inputs = [self.spec.face_pixels(frame.rgb, f.box, f.keypoints[:2] if len(f.keypoints) >= 2 else None)
+                  for f in faces]
         mark("preprocess")
         probs = [self.classifier.run(x) for x in inputs]
         mark("classify")

@@ -14,11 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..core.preprocess import BadImage, read_image
-from ..data.base import list_images
+from ..core.errors import EdgeferError
+from ..core.preprocess import BadImage, list_images, read_image
 
 
-class SourceError(RuntimeError):
+class SourceError(EdgeferError, RuntimeError):
     pass
 
 

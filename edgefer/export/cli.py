@@ -25,16 +25,17 @@ def main(argv=None) -> int:
     p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="the device averages each face with its mirror image (two invokes); for models "
                         "trained with flips. Written into the card and used in the evaluation "
-                        "(default: the run's card, i.e. edgefer-train --tta-flip)")
+                        "(default: the run's card, i.e. edgefer-train --flip-average)")
     args = p.parse_args(argv)
+    from ..core.errors import EdgeferError
     try:
-        from .exporter import ExportError, export, format_export
+        from .exporter import export, format_export
         threads = tuple(int(t) for t in args.threads.split(","))
         report = export(args.run, args.out, args.mode or "int8", qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
                         representative_count=args.representative, max_per_class=args.max_per_class,
                         invokes=args.invokes, threads=threads,
                         flip_average=args.flip_average)
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
+    except EdgeferError as exc:
         print(f"edgefer-export: error: {exc}", file=sys.stderr)
         return 2
     print(format_export(report))

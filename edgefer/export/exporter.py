@@ -12,49 +12,27 @@ Modes:
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..core import card as card_mod
-from ..core import preprocess
-from ..core.files import write_bytes, write_json
+from ..core.errors import EdgeferError
+from ..core.files import check_file_writable, write_bytes, write_json
 from ..core.metrics import classification_report
+from ..core.spec import flip_passes
 from ..device.classifier import Classifier, interpreter_class
-from ..train._tf import keras, tf
-from ..train.config import ConfigError, TrainConfig
-from ..train.trainer import cap_per_class, dataset_for, make_datasets, prepare_arrays
+from .._tf import keras, tf
+from ..train import run as run_mod
+from ..train.config import TrainConfig
+from ..train.trainer import make_datasets
+from . import INTEGER_MODES, MODES
 
-MODES = ("int8", "ptq", "float16", "float32", "dynamic")
-INTEGER_MODES = ("int8", "ptq")
 
 
-class ExportError(ValueError):
+class ExportError(EdgeferError, ValueError):
     pass
-
-
-def load_run(run_dir):
-    """(model, card, config) of a finished edgefer-train run, or ExportError naming what is missing."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "model.keras").exists():
-        raise ExportError(f"{run_dir}: no model.keras; pass the run directory edgefer-train wrote")
-    try:
-        card = card_mod.load(run_dir / "card.json")
-    except card_mod.BadCard as exc:
-        raise ExportError(str(exc)) from None
-    cfg = TrainConfig(**json.loads((run_dir / "config.json").read_text())["config"])
-    model = keras.models.load_model(run_dir / "model.keras", compile=False)
-    shape = tuple(model.input_shape[1:])
-    want = (card["input"]["size"], card["input"]["size"], preprocess.channels(card["input"]["color"]))
-    if shape != want:
-        raise ExportError(f"{run_dir}/card.json says input {want} but model.keras takes {shape}; "
-                          "the card does not belong to this model (retrain, or restore the run's card)")
-    if model.output_shape[-1] != len(card["labels"]):
-        raise ExportError(f"{run_dir}/card.json lists {len(card['labels'])} labels but the model has "
-                          f"{model.output_shape[-1]} outputs")
-    return model, card, cfg
 
 
 def representative(pixels: np.ndarray, count: int, seed: int = 0):
@@ -171,20 +149,16 @@ def float_tensors(model_bytes: bytes) -> list[str]:
     return [t["name"] for t in interp.get_tensor_details() if t["dtype"] in (np.float32, np.float16)]
 
 
-def evaluate_tflite(path, pixels: np.ndarray, labels_true: np.ndarray, flip_average: bool | None = None) -> dict:
+def evaluate_tflite(path, pixels: np.ndarray, labels_true: np.ndarray,
+                    flip_average: bool | None = None) -> tuple[dict, dict | None]:
+    """(report as the model's card asks, or as `flip_average` overrides; single-pass report or None):
+    with flip averaging on, both come from the same two passes, the faces and their mirror images."""
     clf = Classifier(path, flip_average=flip_average)
-    preds = np.array([clf.run(x).argmax() for x in pixels])
-    return classification_report(labels_true, preds, clf.labels)
-
-
-def evaluate_flip(path, pixels: np.ndarray, labels_true: np.ndarray) -> tuple[dict, dict]:
-    """(single pass, flip averaged) reports from one pass over the faces and one over their mirror
-    images; averaging and summing probabilities pick the same class."""
-    clf = Classifier(path, flip_average=False)
-    plain = np.array([clf.run_once(x) for x in pixels])
-    mirrored = np.array([clf.run_once(x[:, ::-1]) for x in pixels])
-    return (classification_report(labels_true, plain.argmax(1), clf.labels),
-            classification_report(labels_true, (plain + mirrored).argmax(1), clf.labels))
+    if not clf.spec.flip_average:
+        return classification_report(labels_true, clf.run_batch(pixels).argmax(1), clf.labels), None
+    plain, mirrored = flip_passes(clf.run_batch, pixels)
+    return (classification_report(labels_true, (plain + mirrored).argmax(1), clf.labels),
+            classification_report(labels_true, plain.argmax(1), clf.labels))
 
 
 def latency(clf: Classifier, pixels: np.ndarray, invokes: int) -> float:
@@ -208,14 +182,12 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
         # stay at [-6, 6] and the model converts to noise (11% measured)
         raise ExportError("--int8 needs --qat-epochs 1 or more; use --ptq for no fine-tuning")
     out = Path(out)
-    model, card, cfg = load_run(run_dir)
-    if flip_average is None:   # decided at training time (tta_flip), unless the caller says otherwise
-        flip_average = card.get("inference", {}).get("flip_average", False)
-    ds = dataset_for(cfg)
-    if ds.labels != card["labels"]:
-        raise ExportError(f"{cfg.data}: dataset labels {ds.labels} differ from the card's {card['labels']}")
-    cap_per_class(ds, max_per_class or cfg.max_per_class, cfg.seed)
-    arrays, _ = prepare_arrays(ds, cfg)
+    check_file_writable(out, "--out")  # before minutes of QAT and conversion, not after
+    run = run_mod.load(run_dir)
+    model, cfg = run.model, run.config
+    # flip averaging was decided at training (the run's spec) unless the caller says otherwise
+    spec = run.spec if flip_average is None else run.spec.replace(flip_average=flip_average)
+    arrays = run.arrays(max_per_class=max_per_class)
     rep = representative(arrays["train"].x, representative_count, cfg.seed)
 
     used = mode
@@ -224,7 +196,7 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
     if mode == "int8":
         try:
             calibration = np.stack([x[0][0] for x in rep()])
-            source = quantization_aware(model, arrays, cfg, len(card["labels"]), qat_epochs, qat_lr,
+            source = quantization_aware(model, arrays, cfg, len(spec.labels), qat_epochs, qat_lr,
                                         calibration)
         except (ValueError, RuntimeError, TypeError) as exc:
             used = "ptq"
@@ -240,7 +212,7 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
 
     interp = interpreter_class()[0](model_content=model_bytes)
     qin, qout = interp.get_input_details()[0], interp.get_output_details()[0]
-    full_card = dict(card, inference={"flip_average": flip_average})
+    full_card = card_mod.with_spec(run.card, spec)
     full_card["quantization"] = {
         "mode": used,
         "input": {"dtype": np.dtype(qin["dtype"]).name, "scale": float(qin["quantization"][0]),
@@ -251,7 +223,7 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
     write_bytes(out, card_mod.embed(model_bytes, full_card))
 
     test = arrays["test"]
-    report = {"model": str(out), "mode": used, "requested_mode": mode, "notes": notes, "flip_average": flip_average,
+    report = {"model": str(out), "mode": used, "requested_mode": mode, "notes": notes, "flip_average": spec.flip_average,
               "size_bytes": out.stat().st_size, "test_images": int(len(test.y)), "runs": {}}
     evaluated = {used: out}
     if compare_float and used != "float32":
@@ -260,22 +232,19 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
                                               dict(full_card, quantization={"mode": "float32"})))
         evaluated["float32"] = reference
     for name, path in evaluated.items():
-        if flip_average:   # what the second invoke buys, from the same two passes
-            single, metrics = evaluate_flip(path, test.x, test.y)
-        else:
-            metrics = evaluate_tflite(path, test.x, test.y)
+        metrics, single = evaluate_tflite(path, test.x, test.y)
         lat = {}
         for n in threads:
             lat[f"{n}_thread"] = round(latency(Classifier(path, threads=n), test.x, invokes), 3)
         report["runs"][name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                                 "size_bytes": Path(path).stat().st_size, "latency_ms_median": lat,
                                 "report": metrics}
-        if flip_average:
+        if single is not None:   # what the second invoke buys
             report["runs"][name]["single_pass"] = {"accuracy": single["accuracy"], "macro_f1": single["macro_f1"]}
     if "float32" in report["runs"] and used in report["runs"] and used != "float32":
         report["accuracy_drop_pt"] = round(100 * (report["runs"]["float32"]["accuracy"] - report["runs"][used]["accuracy"]), 2)
     # the card inside the model says what was measured on it
-    full_card["metrics"] = dict(card.get("metrics", {}), tflite_test={
+    full_card["metrics"] = dict(run.card.get("metrics", {}), tflite_test={
         "accuracy": report["runs"][used]["accuracy"], "macro_f1": report["runs"][used]["macro_f1"]})
     write_bytes(out, card_mod.embed(model_bytes, full_card))
     report["size_bytes"] = out.stat().st_size

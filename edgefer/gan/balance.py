@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.files import atomic_path, write_json
-from .train import GanError
+from . import GanError
 
 
 def quotas(counts, per_class: int | None, min_images: int, labels) -> tuple[dict, list[str]]:

@@ -3,12 +3,13 @@ for a class through a projection (Miyato & Koyama 2018): score = linear(features
 Images are in [-1, 1]; the side must be a multiple of 8 (48 for FER-2013)."""
 from __future__ import annotations
 
-from ..train._tf import keras, tf
+from .._tf import keras, tf
+from . import GanError
 
 
 def generator(n_classes: int, size: int = 48, channels: int = 1, z_dim: int = 128, width: int = 64):
     if size % 8:
-        raise ValueError(f"GAN image size must be a multiple of 8, not {size}")
+        raise GanError(f"GAN image size must be a multiple of 8, not {size}; pass --gan-size 48 (or 32, 64)")
     base = size // 8
     z = keras.Input((z_dim,), name="z")
     y = keras.Input((), dtype="int32", name="label")

@@ -17,14 +17,12 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..core.files import atomic_path, write_json
-from ..train._tf import keras, tf
+from .._tf import keras, tf
 from .model import discriminator, generator
 
-LOSSES = ("hinge", "wgan-gp")
+from . import LOSSES, GanError
 
 
-class GanError(ValueError):
-    pass
 
 
 @dataclass

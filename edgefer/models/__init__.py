@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.errors import EdgeferError
+
 HERE = Path(__file__).parent
+
+
+class ModelNotFound(EdgeferError, FileNotFoundError):
+    pass
+
 # fer2013-balanced: FER-2013, 7 classes, trained on the oversampled split; the default, chosen on
 # PublicTest (higher accuracy and macro-F1 than fer2013). fer2013: the same recipe without
 # oversampling. ferplus: FER+ majority labels, 8 classes with contempt. Figures: the README's Results.
@@ -19,5 +26,5 @@ def model_path(name_or_path: str | None = None) -> Path:
         return HERE / BUNDLED[name]
     path = Path(name)
     if not path.is_file():
-        raise FileNotFoundError(f"{name}: no such model file; pass --model FILE.tflite or one of {list(BUNDLED)}")
+        raise ModelNotFound(f"{name}: no such model file; pass --model FILE.tflite or one of {list(BUNDLED)}")
     return path

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._tf import keras
+from ..core.errors import EdgeferError
 
 
-class BackboneError(ValueError):
+class BackboneError(EdgeferError, ValueError):
     pass
 
 
@@ -36,6 +36,7 @@ BACKBONES = {
 
 
 def _normalize(x, mode: str):
+    from .._tf import keras
     if mode == "tf":
         return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(x)
     if mode == "torch":
@@ -49,6 +50,7 @@ def _normalize(x, mode: str):
 
 def _small_cnn(x):
     """A plain 4-block CNN, the baseline the FER papers compare transfer learning against."""
+    from .._tf import keras
     for filters in (32, 64, 128, 256):
         for _ in range(2):
             x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
@@ -62,6 +64,7 @@ def build_model(arch: str, num_classes: int, size: int, channels: int = 3, alpha
                 weights: str | None = "imagenet", dropout: float = 0.2, bn_momentum: float | None = 0.9):
     """Backbone + global pooling + dropout + softmax, as one flat functional model (tfmot cannot
     quantize a model nested inside another)."""
+    from .._tf import keras  # TensorFlow loads here, not when the registry is read
     if arch not in BACKBONES:
         raise BackboneError(f"unknown --arch {arch!r}; choose one of {list(BACKBONES)}")
     spec = BACKBONES[arch]

@@ -5,24 +5,27 @@ import argparse
 import sys
 from dataclasses import MISSING
 
-from .config import FIELDS, ConfigError, TrainConfig
+from ..core.errors import EdgeferError
+from .config import CHOICES, FIELDS, TrainConfig
 
 HELP = {
     "data": "dataset folder or csv (folder-per-class, FER-2013 csv, FER+ votes, RAF-DB, CK+)",
-    "dataset": "reader: auto, folder, fer2013-csv, ferplus, rafdb, rafdb-compound, ckplus",
     "images": "FER+: the FER-2013 image folder or csv its votes refer to",
     "mapping": "FER+: csv mapping vote rows to FER-2013 files",
+    "votes": "FER-2013: FER+ votes (fer2013new.csv or its folder) mixed into the labels",
     "out": "run directory to write",
-    "arch": "backbone: mobilenet, mobilenetv2, resnet50, vgg16, inceptionv3, densenet121, smallcnn",
     "weights": "imagenet (Keras download, cached), none, or a local no-top .h5 file",
-    "balance": "none, class-weights, oversample or gan",
-    "equalize": "none, hist, bihist (brightness-preserving) or clahe; recorded in the card",
-    "color": "gray, gray3 (gray on 3 channels, for ImageNet backbones) or rgb",
-    "margin": "face-crop margin the device adds around a detected face (card)",
-    "strategy": "none, mirrored (all GPUs / logical CPUs on this host) or multiworker (TF_CONFIG)",
+    "equalize": "bihist is brightness-preserving bi-histogram equalisation; recorded in the card",
+    "color": "gray3 is gray on 3 channels, for ImageNet backbones",
+    "faces": "crops: images are face crops (the crop below is then a device setting); frames: "
+             "training detects and crops faces as the device does; auto: as the dataset reader says",
+    "margin": "face crop: margin around a detected face box (card)",
+    "offset_y": "face crop: centre moved down by this share of the box, negative up (card)",
+    "camera": "augment with camera conditions: brightness, contrast, gamma, blur, noise, occlusion",
+    "strategy": "mirrored: all GPUs / logical CPUs on this host; multiworker: TF_CONFIG",
     "max_per_class": "at most N images per class per split (quick runs)",
     "resume": "continue an interrupted run in --out (same configuration required)",
-    "tta_flip": "average each face with its mirror image when evaluating; the card asks the device to do the same",
+    "flip_average": "average each face with its mirror image in evaluation; the card asks the device to do the same",
 }
 
 
@@ -39,6 +42,8 @@ def parser() -> argparse.ArgumentParser:
         else:
             annotation = str(f.type)
             kind = int if annotation.startswith("int") else float if annotation.startswith("float") else str
+            if name in CHOICES:  # listed from the registries; checked by the config, one line on error
+                help_text = f"one of {', '.join(CHOICES[name])}. " + help_text
             p.add_argument(flag, type=kind, default=None, help=help_text)
     return p
 
@@ -51,7 +56,7 @@ def main(argv=None) -> int:
         cfg = make_config(config_file, **args)
         from .trainer import train  # imports TensorFlow: after the arguments are known to be good
         result = train(cfg)
-    except (ConfigError, ValueError, PermissionError, FileNotFoundError) as exc:  # GanError, DatasetError too
+    except EdgeferError as exc:
         print(f"edgefer-train: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

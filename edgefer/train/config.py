@@ -11,8 +11,18 @@ except ImportError:  # Python 3.10
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from ..core import preprocess
+from ..core.errors import EdgeferError
+from ..core.spec import ALIGN, FRAMING, FaceCrop
+from ..data import DATASETS
+from ..data.balance import METHODS as BALANCE_METHODS
+from ..gan import LOSSES as GAN_LOSSES
+from .backbones import BACKBONES
 
-class ConfigError(ValueError):
+STRATEGIES = ("none", "mirrored", "multiworker")
+
+
+class ConfigError(EdgeferError, ValueError):
     pass
 
 
@@ -20,18 +30,23 @@ class ConfigError(ValueError):
 class TrainConfig:
     # data
     data: str = ""
-    dataset: str = "auto"            # auto | folder | fer2013-csv | ferplus | rafdb | rafdb-compound | ckplus
+    dataset: str = "auto"            # auto, or a reader of edgefer.data.DATASETS
     images: str | None = None        # FER+: the FER-2013 folder or csv the votes refer to
     mapping: str | None = None       # FER+: votes-row -> FER-2013 file mapping csv
     val_fraction: float = 0.1        # used only where the dataset has no validation split
     test_fraction: float = 0.1       # used only where the dataset has no test split
     max_per_class: int | None = None  # cap images per class per split (quick runs, tests)
     soft_labels: bool = False        # FER+ vote distributions as targets instead of majority
-    # preprocessing contract (goes into the model card)
+    votes: str | None = None         # FER-2013: FER+ votes (fer2013new.csv or its folder) mixed into the labels
+    votes_weight: float = 0.5        # share of the FER+ vote distribution in each soft target
+    # the input spec (edgefer.core.spec, written into the model card)
     size: int = 96
     color: str = "gray3"
     equalize: str = "none"
-    margin: float = 0.2              # face-crop margin the device applies around a detected box
+    faces: str = "auto"              # auto (the reader says) | crops (faces already cropped) | frames (detect and crop)
+    margin: float = 0.2              # face crop: margin around a detected box (on the device; in training for frames)
+    offset_y: float = 0.0            # face crop: centre moved down by this share of the box (negative: up)
+    align: str = "none"              # face crop: none | eyes (level the eye line)
     # model
     arch: str = "mobilenetv2"
     alpha: float = 0.35
@@ -59,8 +74,9 @@ class TrainConfig:
     rotation: float = 15.0
     shift: float = 0.15
     zoom: float = 0.15
-    tta_flip: bool = False           # average predictions with the mirrored face at evaluation, and on
-                                     # the device (written into the card; edgefer-export --flip-average overrides)
+    camera: bool = False             # camera conditions: brightness, contrast, gamma, blur, noise, occlusion
+    flip_average: bool = False       # average each face with its mirror image: in evaluation, export and
+                                     # on the device (the card carries it; export / cam / bench can override)
     # running
     strategy: str = "none"           # none | mirrored | multiworker
     out: str = "runs/run"
@@ -69,19 +85,22 @@ class TrainConfig:
 
     # keys that do not change what is trained, so --resume accepts them changed
     RUN_ONLY = ("out", "resume", "verbose")
+    # the face crop is a device setting when the dataset's faces come cropped (FER-2013)
+    CROP = ("margin", "offset_y", "align")
 
-    def fingerprint(self) -> str:
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.RUN_ONLY}
+    def trained_keys(self, framing: str) -> list[str]:
+        """The keys that change what is trained, for a dataset of crops or of full frames."""
+        return [k for k in FIELDS if k not in self.RUN_ONLY and (framing == "frames" or k not in self.CROP)]
+
+    def fingerprint(self, framing: str = "crops") -> str:
+        d = {k: getattr(self, k) for k in self.trained_keys(framing)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def check(self) -> "TrainConfig":
-        choices = {"color": ("gray", "gray3", "rgb"), "equalize": ("none", "hist", "bihist", "clahe"),
-                   "balance": ("none", "class-weights", "oversample", "gan"),
-                   "strategy": ("none", "mirrored", "multiworker"), "gan_loss": ("hinge", "wgan-gp")}
-        for key, allowed in choices.items():
+        for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key} = {getattr(self, key)!r}; choose one of {list(allowed)}")
         if not self.data:
@@ -91,10 +110,17 @@ class TrainConfig:
                               "none, or a no-top .h5")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")
         return self
 
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
+# every option with a fixed set of values, read from the registries that implement them
+CHOICES = {"dataset": ("auto", *DATASETS), "arch": tuple(BACKBONES), "color": preprocess.COLOR_MODES,
+           "equalize": preprocess.EQUALIZE, "faces": ("auto", *FRAMING), "align": ALIGN,
+           "balance": BALANCE_METHODS, "strategy": STRATEGIES, "gan_loss": GAN_LOSSES}
+# names older runs wrote into config.json
+RENAMED = {"tta_flip": "flip_average"}
 
 
 def read_config_file(path) -> dict:
@@ -116,7 +142,7 @@ def read_config_file(path) -> dict:
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known keys: {sorted(FIELDS)}")
     # relative data paths in a recipe are relative to the recipe file
-    for key in ("data", "images", "mapping", "weights"):
+    for key in ("data", "images", "mapping", "weights", "votes"):
         value = values.get(key)
         if isinstance(value, str) and value and not Path(value).is_absolute() and value not in ("imagenet", "none"):
             values[key] = str((path.parent / value).resolve())
@@ -127,6 +153,7 @@ def make_config(file=None, **overrides) -> TrainConfig:
     """Defaults < config file < overrides (None means 'not given')."""
     values = read_config_file(file) if file else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
+    values = {RENAMED.get(k, k): v for k, v in values.items()}
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise ConfigError(f"unknown option(s) {sorted(unknown)}")

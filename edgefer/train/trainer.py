@@ -4,7 +4,7 @@ RUN/
   config.json        the resolved configuration and its fingerprint
   balance.json/.png  class counts per split
   model.keras        best epoch by validation accuracy
-  card.json          the preprocessing contract (see edgefer.core.card)
+  card.json          the input spec resolved when the run started, with provenance (edgefer.core.card)
   metrics.json       test-split report (+ validation under "val")
   confusion_matrix.png, curves.png
   checkpoints/       last epoch with optimizer state + state.json, for --resume
@@ -23,10 +23,10 @@ from ..core import card as card_mod
 from ..core import plots
 from ..core.files import atomic_path, check_writable, write_bytes, write_json
 from ..core.metrics import classification_report, format_report
-from ..core.preprocess import channels
+from ..core.spec import FaceCrop, InputSpec
 from ..data import FaceDataset, load_dataset, load_pixels
-from ..data.balance import format_balance, write_balance
-from ._tf import keras, tf
+from ..data.balance import format_balance, oversample_index, write_balance
+from .._tf import keras, tf
 from .backbones import build_model
 from .config import ConfigError, TrainConfig
 
@@ -48,8 +48,19 @@ class RunResult:
 
 def dataset_for(cfg: TrainConfig) -> FaceDataset:
     """The dataset a configuration names, with its split options (used by train, evaluate, export)."""
-    return load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
-                        val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    ds = load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
+                      val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    if cfg.votes:
+        from ..data.fer2013 import mix_votes
+        mix_votes(ds, cfg.votes, cfg.votes_weight)
+    return ds
+
+
+def spec_for(cfg: TrainConfig, ds: FaceDataset) -> InputSpec:
+    """The input spec of a run, resolved once from its configuration and dataset."""
+    return InputSpec(labels=tuple(ds.labels), taxonomy=ds.taxonomy, size=cfg.size, color=cfg.color,
+                     equalize=cfg.equalize, crop=FaceCrop(cfg.margin, cfg.offset_y, cfg.align),
+                     framing=ds.framing if cfg.faces == "auto" else cfg.faces, flip_average=cfg.flip_average)
 
 
 def cap_per_class(ds: FaceDataset, cap: int | None, seed: int) -> FaceDataset:
@@ -65,11 +76,11 @@ def cap_per_class(ds: FaceDataset, cap: int | None, seed: int) -> FaceDataset:
     return ds
 
 
-def prepare_arrays(ds: FaceDataset, cfg: TrainConfig) -> tuple[dict[str, Arrays], list]:
-    """Decode every split through the shared core preprocessing (the card's contract)."""
+def prepare_arrays(ds: FaceDataset, spec: InputSpec) -> tuple[dict[str, Arrays], list]:
+    """Decode every split through the run's input spec."""
     arrays, skipped = {}, []
     for name, split in ds.splits.items():
-        x, kept, bad = load_pixels(split, cfg.size, cfg.color, cfg.equalize, desc=f"loading {name}")
+        x, kept, bad = load_pixels(split, spec, desc=f"loading {name}")
         skipped += bad
         if len(kept) == 0:
             raise ConfigError(f"{ds.source}: the {name} split has no readable images")
@@ -78,26 +89,10 @@ def prepare_arrays(ds: FaceDataset, cfg: TrainConfig) -> tuple[dict[str, Arrays]
 
 
 def _targets(a: Arrays, n: int, soft: bool) -> np.ndarray:
+    """Soft targets (FER+ votes) where the config asks for them, else one-hot labels."""
     if soft and a.soft is not None:
         return a.soft.astype(np.float32)
     return np.eye(n, dtype=np.float32)[a.y]
-
-
-def oversample_index(y: np.ndarray, seed: int, quota: int | None = None, classes=None) -> np.ndarray:
-    """Every class (or just `classes`) repeated, with a random remainder, up to `quota` (default:
-    the largest class); classes already at or above it keep their images once. The augmentation
-    then makes the repeats differ."""
-    rng = np.random.default_rng(seed)
-    quota = quota or np.bincount(y).max()
-    idx = []
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        if len(members) >= quota or (classes is not None and c not in classes):
-            idx.append(members)
-            continue
-        idx.append(np.concatenate([np.tile(members, quota // len(members)),
-                                   rng.choice(members, quota % len(members), replace=False)]))
-    return rng.permutation(np.concatenate(idx))
 
 
 def augmenter(cfg: TrainConfig):
@@ -113,11 +108,40 @@ def augmenter(cfg: TrainConfig):
     return keras.Sequential(layers, name="augment") if layers else None
 
 
+def camera_conditions(x):
+    """What a real camera does to a face that FER-2013's web photos rarely show, on a float batch
+    of 0..255 pixels: brightness / contrast / gamma, defocus blur, sensor noise and an occluding
+    patch (a hand at the chin, a microphone). Gray stays gray: one noise field for all channels."""
+    b = tf.shape(x)[0]
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    rnd = lambda shape, lo, hi: tf.random.uniform(shape, lo, hi)  # noqa: E731
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = (x - mean) * rnd([b, 1, 1, 1], 0.6, 1.4) + mean + rnd([b, 1, 1, 1], -40.0, 40.0)
+    x = 255.0 * (tf.clip_by_value(x, 0.0, 255.0) / 255.0) ** tf.exp(rnd([b, 1, 1, 1], -0.5, 0.5))
+    # defocus: a 5x5 binomial blur mixed in with a random strength, on 40% of the faces
+    k = tf.constant([1.0, 4.0, 6.0, 4.0, 1.0])
+    k = tf.tensordot(k, k, axes=0) / 256.0
+    channels = x.shape[-1]
+    kernel = tf.tile(k[:, :, None, None], [1, 1, channels, 1])
+    blurred = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME")
+    amount = tf.cast(rnd([b, 1, 1, 1], 0, 1) < 0.4, tf.float32) * rnd([b, 1, 1, 1], 0.3, 1.0)
+    x = x + amount * (blurred - x)
+    x = x + tf.random.normal([b, h, w, 1]) * rnd([b, 1, 1, 1], 0.0, 8.0)
+    # occlusion on 25% of the faces: a box of 15..35% of the side, anywhere, one flat gray
+    yy = tf.cast(tf.range(h), tf.float32)[None, :, None, None] / tf.cast(h, tf.float32)
+    xx = tf.cast(tf.range(w), tf.float32)[None, None, :, None] / tf.cast(w, tf.float32)
+    cy, cx = rnd([b, 1, 1, 1], 0, 1), rnd([b, 1, 1, 1], 0, 1)
+    half_h, half_w = rnd([b, 1, 1, 1], 0.075, 0.175), rnd([b, 1, 1, 1], 0.075, 0.175)
+    box = (tf.abs(yy - cy) < half_h) & (tf.abs(xx - cx) < half_w) & (rnd([b, 1, 1, 1], 0, 1) < 0.25)
+    x = tf.where(box, rnd([b, 1, 1, 1], 0.0, 255.0), x)
+    return tf.clip_by_value(x, 0.0, 255.0)
+
+
 def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     train = arrays["train"]
     index = (oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample"
              else np.arange(len(train.y)))
-    x_train, t_train = train.x[index], _targets(train, n, cfg.soft_labels)[index]
+    x_train, t_train = train.x[index], _targets(train, n, cfg.soft_labels or bool(cfg.votes))[index]
     aug = augmenter(cfg)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -131,6 +155,8 @@ def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     if aug is not None:
         train_ds = train_ds.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t),
                                 num_parallel_calls=tf.data.AUTOTUNE)
+    if cfg.camera:
+        train_ds = train_ds.map(lambda x, t: (camera_conditions(x), t), num_parallel_calls=tf.data.AUTOTUNE)
     val = arrays["val"]
     val_ds = (tf.data.Dataset.from_tensor_slices((val.x, _targets(val, n, False)))
               .batch(cfg.batch_size * 2).map(to_float))
@@ -183,14 +209,12 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def predict(model, x: np.ndarray, tta_flip: bool = False, batch_size: int = 256) -> np.ndarray:
-    probs = model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0)
-    if tta_flip:
-        probs = (probs + model.predict(x[:, :, ::-1].astype(np.float32), batch_size=batch_size, verbose=0)) / 2
-    return probs
+def keras_runner(model, spec: InputSpec, batch_size: int = 256):
+    """batch of uint8 pixels -> probabilities, through the spec's model input."""
+    return lambda pixels: model.predict(spec.model_input(pixels), batch_size=batch_size, verbose=0)
 
 
-def check_resume(cfg: TrainConfig, run_dir: Path) -> dict | None:
+def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
     """The saved loop state when resuming; refuses a run made with another configuration, and
     refuses to overwrite an existing run without --resume."""
     state_file = run_dir / "checkpoints" / "state.json"
@@ -201,20 +225,19 @@ def check_resume(cfg: TrainConfig, run_dir: Path) -> dict | None:
     if not cfg.resume:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     saved = json.loads((run_dir / "config.json").read_text())
-    if saved.get("fingerprint") != cfg.fingerprint():
-        changed = sorted(k for k, v in cfg.to_dict().items()
-                         if k not in cfg.RUN_ONLY and saved["config"].get(k) != v)
+    if saved.get("fingerprint") != cfg.fingerprint(framing):
+        changed = sorted(k for k in cfg.trained_keys(framing) if saved["config"].get(k) != getattr(cfg, k))
         raise ConfigError(f"{run_dir} was trained with another configuration (differs in {changed}); "
                           f"resume with the original settings or choose another --out")
     return json.loads(state_file.read_text())
 
 
-def build_or_load(cfg: TrainConfig, run_dir: Path, state: dict | None, strategy, n: int, steps_per_epoch: int):
+def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict | None, strategy, steps_per_epoch: int):
     with strategy.scope():
         if state is not None:
             print(f"resuming {run_dir} after epoch {state['epoch']} of {cfg.epochs}")
             return keras.models.load_model(run_dir / "checkpoints" / "last.keras"), state
-        model = build_model(cfg.arch, n, cfg.size, channels(cfg.color), cfg.alpha,
+        model = build_model(cfg.arch, len(spec.labels), spec.size, spec.channels, cfg.alpha,
                             cfg.weights, cfg.dropout, cfg.bn_momentum)
         schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
         model.compile(optimizer=keras.optimizers.Adam(schedule),
@@ -227,9 +250,10 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
     """Train and evaluate one run as `cfg` says; returns its metrics and card."""
     cfg.check()
     run_dir = check_writable(cfg.out)
-    saved_state = check_resume(cfg, run_dir)
-    keras.utils.set_random_seed(cfg.seed)
     ds = dataset or dataset_for(cfg)
+    spec = spec_for(cfg, ds)
+    saved_state = check_resume(cfg, run_dir, spec.framing)
+    keras.utils.set_random_seed(cfg.seed)
     ds = cap_per_class(ds, cfg.max_per_class, cfg.seed)
     n = len(ds.labels)
     for note in ds.notes:
@@ -237,7 +261,7 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
     balance = write_balance(ds, run_dir)
     print(format_balance(balance))
 
-    arrays, skipped = prepare_arrays(ds, cfg)
+    arrays, skipped = prepare_arrays(ds, spec)
     if skipped:
         write_bytes(run_dir / "skipped.txt", "".join(f"{reason}\n" for _, reason in skipped).encode())
         print(f"skipped {len(skipped)} unreadable image(s), listed in {run_dir / 'skipped.txt'}")
@@ -245,14 +269,14 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
         raise ConfigError(f"{ds.source}: the train split needs at least two classes")
     balance_info = None
     if cfg.balance == "gan":
-        from ..gan.pipeline import gan_balance  # the GAN only loads when asked for
-        arrays["train"], balance_info = gan_balance(ds, cfg, run_dir, arrays["train"])
+        from .gan_balance import gan_balance  # the GAN only loads when asked for
+        arrays["train"], balance_info = gan_balance(ds, cfg, spec, run_dir, arrays["train"])
 
     strategy = make_strategy(cfg.strategy)
     train_ds, val_ds, n_train = make_datasets(arrays, cfg, n)
     steps = int(np.ceil(n_train / cfg.batch_size))
-    model, state = build_or_load(cfg, run_dir, saved_state, strategy, n, steps)
-    write_json(run_dir / "config.json", {"fingerprint": cfg.fingerprint(), "config": cfg.to_dict()})
+    model, state = build_or_load(cfg, spec, run_dir, saved_state, strategy, steps)
+    write_json(run_dir / "config.json", {"fingerprint": cfg.fingerprint(spec.framing), "config": cfg.to_dict()})
 
     started = time.time()
     if state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
@@ -266,21 +290,18 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
     best = keras.models.load_model(run_dir / "model.keras", compile=False)
     reports = {}
     for split in ("val", "test"):
-        probs = predict(best, arrays[split].x, cfg.tta_flip)
+        probs = spec.predict(keras_runner(best, spec), arrays[split].x)
         reports[split] = classification_report(arrays[split].y, probs.argmax(1), ds.labels)
     metrics = dict(reports["test"], split="test", val=reports["val"], dataset=ds.name,
                    best_epoch=state["best_epoch"], epochs_run=state["epoch"],
                    train_seconds=round(state["train_seconds"], 1), skipped_images=len(skipped),
-                   tta_flip=cfg.tta_flip, balance=balance_info or {"method": cfg.balance})
+                   flip_average=spec.flip_average, balance=balance_info or {"method": cfg.balance})
     write_json(run_dir / "metrics.json", metrics)
     card = card_mod.make_card(
-        labels=ds.labels, taxonomy=ds.taxonomy, size=cfg.size, color=cfg.color, equalization=cfg.equalize,
-        margin=cfg.margin, arch=cfg.arch, alpha=cfg.alpha,
-        weights="imagenet" if cfg.weights not in ("none", None) else "none",
+        spec, arch=cfg.arch, alpha=cfg.alpha, weights="imagenet" if cfg.weights not in ("none", None) else "none",
         dataset=ds.name, splits={s: len(a.y) for s, a in arrays.items()},
-        metrics={"test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}},
-        flip_average=cfg.tta_flip)
-    write_json(run_dir / "card.json", card_mod.validate(card))
+        metrics={"test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}})
+    write_json(run_dir / "card.json", card)
     plots.confusion_matrix_png(metrics["confusion_matrix"], ds.labels, run_dir / "confusion_matrix.png",
                                title=f"{ds.name} test: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
     plots.curves_png(state["history"], run_dir / "curves.png")

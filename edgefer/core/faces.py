@@ -1,5 +1,8 @@
 """Faces from MediaPipe's BlazeFace (Tasks API `FaceDetector`), and where its model comes from.
 
+In the core because training crops full-frame datasets with the very detector the device runs;
+mediapipe is imported only when a detector is made.
+
 Face model resolution, first hit wins:
   1. `--face-model PATH`
   2. the EDGEFER_FACE_MODEL environment variable
@@ -16,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.files import write_bytes
+from .errors import EdgeferError
+from .files import write_bytes
 
 FACE_MODEL_ENV = "EDGEFER_FACE_MODEL"
 FACE_MODEL_NAME = "blaze_face_short_range.tflite"
@@ -24,7 +28,7 @@ FACE_MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_detector
                   "blaze_face_short_range/float16/latest/blaze_face_short_range.tflite")
 
 
-class FaceModelMissing(FileNotFoundError):
+class FaceModelMissing(EdgeferError, FileNotFoundError):
     pass
 
 

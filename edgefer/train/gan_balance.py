@@ -1,16 +1,16 @@
-"""`--balance gan`: train (or reuse) the conditional GAN on the training split, fill minority classes
-up to the quota, check the synthetic images, and add them to the training split only."""
+"""`--balance gan`: train (or reuse) the conditional GAN (edgefer.gan) on the training split, fill
+minority classes up to the quota, check the synthetic images, and add them to the training split only."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..core.files import write_json
 from ..data import Split, load_pixels
-from ..train._tf import keras
-from ..train.backbones import build_model
-from ..train.trainer import oversample_index
-from .balance import quality, quotas, write_synthetic
-from .train import Gan, GanMeta
+from ..data.balance import oversample_index
+from ..gan.balance import quality, quotas, write_synthetic
+from ..gan.train import Gan, GanMeta
+from .._tf import keras
+from .backbones import build_model
 
 
 def real_data_classifier(pixels, labels, n_classes, epochs, seed):
@@ -22,11 +22,13 @@ def real_data_classifier(pixels, labels, n_classes, epochs, seed):
     return lambda images: model.predict(images.astype(np.float32), batch_size=256, verbose=0).argmax(1)
 
 
-def gan_balance(ds, cfg, run_dir, train_arrays):
+def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     """Returns (train arrays with synthetic images added, a summary for metrics.json)."""
     n = len(ds.labels)
-    color = "rgb" if cfg.color == "rgb" else "gray"
-    native, kept, _ = load_pixels(ds.splits["train"], cfg.gan_size, color, "none", desc="GAN training images")
+    color = "rgb" if spec.color == "rgb" else "gray"
+    # the GAN sees the faces as the model does, at its own native size, colour and no equalisation
+    native_spec = spec.replace(size=cfg.gan_size, color=color, equalize="none")
+    native, kept, _ = load_pixels(ds.splits["train"], native_spec, desc="GAN training images")
     y = ds.splits["train"].labels[kept]
     meta = GanMeta(ds.name, list(ds.labels), ds.taxonomy, cfg.gan_size, 3 if color == "rgb" else 1, cfg.gan_loss,
                    width=cfg.gan_width)
@@ -43,15 +45,15 @@ def gan_balance(ds, cfg, run_dir, train_arrays):
     classify = real_data_classifier(native, y, n, cfg.gan_fidelity_epochs, cfg.seed) if cfg.gan_fidelity_epochs else None
     checks = quality(native, y, synth, synth_y, ds.labels, classify, seed=cfg.seed)
     if classify is not None:  # how far to trust the fidelity figures: the judge's own accuracy on real val images
-        val_x, val_kept, _ = load_pixels(ds.splits["val"], cfg.gan_size, color, "none", desc="fidelity check")
+        val_x, val_kept, _ = load_pixels(ds.splits["val"], native_spec, desc="fidelity check")
         checks["fidelity_classifier"] = {
             "arch": "smallcnn", "epochs": cfg.gan_fidelity_epochs,
             "val_accuracy": float((classify(val_x) == ds.splits["val"].labels[val_kept]).mean()) if len(val_kept) else None}
     write_json(out / "quality.json", checks)
 
-    # synthetic files go through the same preprocessing as real ones (the card's contract)
+    # synthetic files are faces already: the same pixel path as real ones, without a detector
     split = Split([f["path"] for f in manifest["files"]], np.array([ds.labels.index(f["label"]) for f in manifest["files"]], dtype=int))
-    x_syn, kept_syn, _ = load_pixels(split, cfg.size, cfg.color, cfg.equalize, desc="synthetic images")
+    x_syn, kept_syn, _ = load_pixels(split, spec.replace(framing="crops"), desc="synthetic images")
     syn_y = split.labels[kept_syn]
     # classes with too few real images for the GAN: repeat real ones, as --balance oversample does
     fallback = [c for c, (how, _) in todo.items() if how == "oversample"]

@@ -1,0 +1,77 @@
+"""One row per generalisation lever, same seed and epochs: train, full-integer int8 (PTQ, flip
+averaging), then the figures choices are made on — PublicTest (validation), the FER+ majority
+label of the PrivateTest images, Yale full frames through the device pipeline — and PrivateTest
+reported beside them, never chosen on.
+
+    python benchmarks/ablation.py --config train/fer2013_default.toml --size 64 --epochs 5 --json runs/ablation.json
+    python benchmarks/ablation.py ... --only votes,camera        # some rows
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from cross_check import SHARED, ferplus_check, yale_check
+from edgefer.core import card as card_mod
+from edgefer.core.files import write_bytes, write_json
+from edgefer.data.fer2013 import read_ferplus
+from edgefer.device.classifier import Classifier
+from edgefer.export.exporter import export
+from edgefer.train import make_config, train
+
+VOTES = str(SHARED / "data" / "ferplus")
+# the crop framing measured on FER-2013 faces (benchmarks/framing.py)
+FRAMED = {"margin": 0.09, "offset_y": -0.11}
+LEVERS = {
+    "baseline": {},
+    "framing": FRAMED,
+    "votes": dict(FRAMED, votes=VOTES),
+    "camera": dict(FRAMED, camera=True),
+    "votes+camera": dict(FRAMED, votes=VOTES, camera=True),
+}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="train/fer2013_default.toml")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--size", type=int, default=None, help="input side (default: the config's); smaller is faster")
+    p.add_argument("--out", default="runs/ablation")
+    p.add_argument("--only", help="comma-separated rows of " + ", ".join(LEVERS))
+    p.add_argument("--face-model", default=str(SHARED / "models" / "blaze_face_short_range.tflite"))
+    p.add_argument("--json", default="runs/ablation.json")
+    args = p.parse_args()
+    ferplus_test = read_ferplus(SHARED / "data" / "ferplus")
+    rows = {}
+    for name in (args.only.split(",") if args.only else LEVERS):
+        levers = LEVERS[name]
+        # framing is a device setting (the card's face crop): the baseline run serves the framing row
+        trained = {k: v for k, v in levers.items() if k not in FRAMED}
+        run = Path(args.out) / ("baseline" if name == "framing" else name.replace("+", "_"))
+        started = time.time()
+        result = train(make_config(args.config, out=str(run), epochs=args.epochs, size=args.size, resume=True, **trained))
+        model = run / "export" / "model_int8.tflite"
+        if not model.exists():
+            export(run, model, mode="ptq", flip_average=True, compare_float=False, invokes=20, threads=(1,))
+        if "margin" in levers:
+            data = model.read_bytes()
+            card = card_mod.read_embedded(model)
+            card["face_crop"].update({k: levers[k] for k in FRAMED})
+            model = run / "export" / "model_int8_framed.tflite"
+            write_bytes(model, card_mod.embed(card_mod.model_bytes(data), card))
+        clf = Classifier(model)
+        f = ferplus_check(clf, ferplus_test.splits["test"], ferplus_test.labels)
+        y = yale_check(model, args.face_model)
+        rows[name] = {"levers": LEVERS[name], "val_accuracy_keras": result.metrics["val"]["accuracy"],
+                      "test_accuracy_keras": result.metrics["accuracy"], "ferplus_majority": f["agrees_with_ferplus_majority"],
+                      "yale_accuracy": y["accuracy"], "yale_recall": y["recall"], "seconds": round(time.time() - started)}
+        r = rows[name]
+        print(f"ABLATION {name:14s} PublicTest {r['val_accuracy_keras']:.2%}  FER+ majority {r['ferplus_majority']:.2%}  "
+              f"Yale {r['yale_accuracy']:.2%} {r['yale_recall']}  | PrivateTest {r['test_accuracy_keras']:.2%}  "
+              f"({r['seconds']} s)", flush=True)
+        write_json(args.json, {"config": args.config, "epochs": args.epochs, "size": args.size, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
