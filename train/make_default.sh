@@ -17,7 +17,7 @@ esac
 RUN=${RUN:-runs/recipe_${NAME//-/_}}
 "$BIN/edgefer-train" --config "$CONFIG" --out "$RUN" --resume
 # QAT for one epoch from calibrated ranges, then full-integer conversion (1,000 calibration images);
-# the card asks the device to average each face with its mirror image (the models train with flips)
-"$BIN/edgefer-export" "$RUN" --int8 --qat-epochs 1 --flip-average --out "$RUN/export/$FILE"
+# the run's card (flip averaging, face crop) goes into the model as it is
+"$BIN/edgefer-export" "$RUN" --int8 --qat-epochs 1 --out "$RUN/export/$FILE"
 cp "$RUN/export/$FILE" "edgefer/models/$FILE"
 echo "shipped edgefer/models/$FILE; report: $RUN/export/export_report.json"

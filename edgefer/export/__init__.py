@@ -1,7 +1,6 @@
 """Export side: a trained run -> a self-describing (card inside) TFLite model, int8 by default."""
 
-MODES = ("int8", "ptq", "float16", "float32", "dynamic")
-INTEGER_MODES = ("int8", "ptq")
+from .modes import INTEGER_MODES, MODES
 
 
 def export(run_dir, out, mode="int8", **options):
@@ -9,4 +8,4 @@ def export(run_dir, out, mode="int8", **options):
     return _export(run_dir, out, mode, **options)
 
 
-__all__ = ["export"]
+__all__ = ["INTEGER_MODES", "MODES", "export"]

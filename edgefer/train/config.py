@@ -84,7 +84,7 @@ class TrainConfig:
     verbose: int | None = None       # Keras verbosity; default: bars on a terminal, a line per epoch otherwise
 
     # keys that do not change what is trained, so --resume accepts them changed
-    RUN_ONLY = ("out", "resume", "verbose")
+    RUN_ONLY = ("out", "resume", "verbose", "flip_average")
     # the face crop is a device setting when the dataset's faces come cropped (FER-2013)
     CROP = ("margin", "offset_y", "align")
 

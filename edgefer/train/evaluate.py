@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from ..core.metrics import classification_report
 from ..data import FaceDataset
-from . import run as run_mod
+from .run import RunError, load
 
 
 def evaluate(run_dir, dataset: FaceDataset | None = None, split: str = "test") -> dict:
-    run = run_mod.load(run_dir)
+    run = load(run_dir)
     if dataset is not None and tuple(dataset.labels) != run.spec.labels:
-        raise run_mod.RunError(f"dataset labels {dataset.labels} differ from the model's {list(run.spec.labels)}")
+        raise RunError(f"dataset labels {dataset.labels} differ from the model's {list(run.spec.labels)}")
     arrays = run.arrays([split], dataset=dataset)[split]
     return classification_report(arrays.y, run.predict(arrays.x).argmax(1), list(run.spec.labels))
