@@ -1,0 +1,39 @@
+"""The bundled models on their own test splits with the LiteRT interpreter, through the spec their
+card carries, beside the figure the export measured and wrote into the card (tflite_test).
+
+    python benchmarks/bundled_check.py --json runs/bundled_check.json
+"""
+from __future__ import annotations
+
+import argparse
+
+from cross_check import SHARED
+from edgefer.core.files import write_json
+from edgefer.data import load_dataset, load_pixels
+from edgefer.device.classifier import Classifier
+from edgefer.export.exporter import evaluate_tflite
+from edgefer.models import BUNDLED, model_path
+
+DATA = {"fer2013": SHARED / "data" / "fer2013", "ferplus": SHARED / "data" / "ferplus"}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", default="runs/bundled_check.json")
+    args = p.parse_args()
+    results = {}
+    for name in BUNDLED:
+        clf = Classifier(model_path(name))
+        ds = load_dataset(DATA[clf.card["trained_on"]["dataset"]])
+        x, kept, _ = load_pixels(ds.splits["test"], clf.spec, desc=f"{name} test")
+        report, single = evaluate_tflite(model_path(name), x, ds.splits["test"].labels[kept])
+        card_figure = clf.card["metrics"]["tflite_test"]["accuracy"]
+        results[name] = {"test_images": int(len(kept)), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
+                         "single_pass_accuracy": single and single["accuracy"], "card_tflite_test": card_figure}
+        print(f"{name:18s} test {report['accuracy']:.2%} (macro-F1 {report['macro_f1']:.3f}) on {len(kept)} images; "
+              f"the card says {card_figure:.2%}", flush=True)
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
