@@ -75,6 +75,70 @@ def test_resume_continues_an_interrupted_run(tmp_path, class_folder, monkeypatch
     assert (run / "metrics.json").exists()
 
 
+def test_a_resumed_epoch_is_the_epoch_the_uninterrupted_run_trained(tmp_path, class_folder, monkeypatch):
+    """Killed after epoch 1 and resumed, epochs 2 and 3 see the same batches and augmentations as
+    in one uninterrupted run (dropout off: its masks are the model's own randomness)."""
+    from edgefer.train import trainer
+
+    kw = dict(epochs=3, patience=10, dropout=0.0)
+    whole = train(tiny(tmp_path / "whole", class_folder, **kw)).history
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def killed_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path / "killed", class_folder, **kw))
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
+    for key in ("loss", "accuracy", "val_loss"):
+        assert resumed[key] == pytest.approx(whole[key], rel=1e-3, abs=1e-4), key
+    state = json.loads((tmp_path / "killed" / "run" / "checkpoints" / "state.json").read_text())
+    assert state["train_seconds"] > 0 and len(state["history"]["loss"]) == 3
+
+
+def test_a_finished_run_is_extended_with_more_epochs(tmp_path, class_folder):
+    train(tiny(tmp_path, class_folder, epochs=1, patience=10))
+    result = train(tiny(tmp_path, class_folder, epochs=2, patience=10, resume=True))
+    assert result.metrics["epochs_run"] == 2 and len(result.history["loss"]) == 2
+
+
+def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_epoch(tmp_path, class_folder, monkeypatch, capsys):
+    from edgefer.core import files
+    from edgefer.train import trainer
+
+    real = files.write_json
+
+    def full_disk_on_second_epoch(path, obj):
+        if str(path).endswith("state.json") and obj.get("epoch") == 2:
+            raise OSError(28, "No space left on device")
+        real(path, obj)
+
+    monkeypatch.setattr(trainer, "write_json", full_disk_on_second_epoch)
+    rc = main(["--data", str(class_folder), "--out", str(tmp_path / "run"), "--arch", "smallcnn", "--weights",
+               "none", "--size", "32", "--epochs", "3", "--batch-size", "8", "--verbose", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "No space left on device" in err[-1] and "--resume" in err[-1]
+    assert json.loads((tmp_path / "run" / "checkpoints" / "state.json").read_text())["epoch"] == 1
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(tmp_path, capsys):
+    data = tmp_path / "one_class"
+    write_images(data / "happy", ["a", "b", "c", "d"])
+    rc = main(["--data", str(data), "--out", str(tmp_path / "run"), "--arch", "smallcnn", "--weights", "none",
+               "--size", "32", "--verbose", "0"])
+    assert rc == 2 and not (tmp_path / "run").exists()
+
+
+def test_config_values_are_type_checked(tmp_path, class_folder, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text('epochs = "one"\n')
+    rc, err = _cli(capsys, "--config", config, "--data", class_folder, "--out", tmp_path / "run")
+    assert rc == 2 and "epochs = 'one': must be int" in err
+
+
 def test_oversample_and_class_weights_balance_the_train_split():
     from edgefer.data.balance import oversample_index
     from edgefer.train.trainer import class_weights

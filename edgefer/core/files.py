@@ -1,6 +1,7 @@
 """Atomic writes: an artifact is either the old complete file or the new complete file, never half."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -45,6 +46,22 @@ def _jsonable(value):
     if hasattr(value, "tolist"):  # numpy scalars and arrays
         return value.tolist()
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts such as --threads: argparse names the flag when it fails."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
+def thread_list(text: str) -> list[int]:
+    """argparse type for --threads 1,2."""
+    return [positive_int(t) for t in text.split(",")]
 
 
 def check_file_writable(path, option: str) -> Path:

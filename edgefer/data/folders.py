@@ -64,6 +64,10 @@ def read_folder(root, val_fraction=0.1, test_fraction=0.1, seed=0, **_) -> FaceD
 
     usage = [FER2013_PREFIX.get(os.path.basename(p).split("_", 1)[0]) for p in paths]
     notes = []
+    if all(usage) and set(usage) != set(FER2013_PREFIX.values()):
+        # FER-2013 names, but not all three usages: the name-based split would leave a split empty
+        notes.append(f"file names carry FER-2013 usage but only {sorted(set(usage))}: split by folder instead")
+        usage = [None]
     if all(usage):
         splits = {s: Split([p for p, u in zip(paths, usage) if u == s], ys[[u == s for u in usage]])
                   for s in ("train", "val", "test")}

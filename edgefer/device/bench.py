@@ -9,7 +9,7 @@ import os
 import sys
 
 from ..core.errors import EdgeferError
-from ..core.files import check_file_writable, write_json
+from ..core.files import check_file_writable, positive_int, thread_list, write_json
 from ..models import model_path
 from .latency import Latency
 from .pipeline import Pipeline
@@ -41,13 +41,14 @@ def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="edgefer-bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="edgefer-bench", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", required=True, help="video file or image folder")
     p.add_argument("--model", action="append", help="model file or bundled name; repeat to compare (default: bundled)")
-    p.add_argument("--face-model", default=None)
-    p.add_argument("--threads", default="1,2")
-    p.add_argument("--frames", type=int, default=300)
-    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--face-model", default=None, help="BlazeFace .tflite (default: env, cache, mediapipe, download)")
+    p.add_argument("--threads", type=thread_list, default="1,2", help="LiteRT thread counts to measure, comma-separated")
+    p.add_argument("--frames", type=positive_int, default=300, help="frames measured per run (the source is looped)")
+    p.add_argument("--warmup", type=int, default=30, help="frames run before measuring")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="average each face with its mirror image (two invokes); default: as each model's card says")
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
         if args.json:
             check_file_writable(args.json, "--json")
         for model in args.model or [None]:
-            for threads in (int(t) for t in args.threads.split(",")):
+            for threads in args.threads:
                 run = bench_one(args.source, model_path(model), args.face_model, threads, args.frames, args.warmup,
                                 args.flip_average)
                 runs.append(run)

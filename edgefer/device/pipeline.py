@@ -10,7 +10,7 @@ from ..core.errors import EdgeferError
 from ..core.faces import FaceDetector, resolve_face_model
 from .classifier import Classifier
 from .latency import Latency
-from .tracker import Tracker
+from .tracker import Track, Tracker
 
 
 class FloatModel(EdgeferError, ValueError):
@@ -20,7 +20,8 @@ class FloatModel(EdgeferError, ValueError):
 class Pipeline:
     def __init__(self, model, face_model=None, threads: int = 1, min_score: float = 0.5,
                  video: bool = True, smoothing: float = 0.6, allow_float: bool = False,
-                 flip_average: bool | None = None):
+                 flip_average: bool | None = None, track: bool = True):
+        # track=False: stills, each frame its own face set (no identities, no smoothing across frames)
         # flip_average: None follows the model's card; True / False overrides it
         self.classifier = Classifier(model, threads=threads, flip_average=flip_average)
         self.spec = self.classifier.spec
@@ -29,7 +30,7 @@ class Pipeline:
                              "export it with edgefer-export --int8, or pass --allow-float to run it anyway")
         self.face_model = resolve_face_model(face_model)
         self.detector = FaceDetector(self.face_model, video=video, min_score=min_score)
-        self.tracker = Tracker(smoothing=smoothing)
+        self.tracker = Tracker(smoothing=smoothing) if track else None
 
     def describe(self) -> str:
         """One line saying what runs: model, its contract, face model, interpreter."""
@@ -55,7 +56,8 @@ class Pipeline:
         mark("preprocess")
         probs = [self.classifier.run(x) for x in inputs]
         mark("classify")
-        tracks = self.tracker.update([f.box for f in faces], probs)
+        tracks = (self.tracker.update([f.box for f in faces], probs) if self.tracker
+                  else [Track(i, f.box, p) for i, (f, p) in enumerate(zip(faces, probs))])
         labels = self.classifier.labels
         return [{"id": t.id, "box": list(f.box), "score": round(f.score, 3),
                  "label": labels[int(np.argmax(t.probs))],

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import EdgeferError
-from ..core.preprocess import BadImage, list_images, read_image
+from ..core.preprocess import IMAGE_EXTENSIONS, BadImage, list_images, read_image
 
 
 class SourceError(EdgeferError, RuntimeError):
@@ -31,6 +31,8 @@ class Frame:
 
 
 class VideoSource:
+    stills = False   # frames of one scene: faces are tracked and smoothed
+
     def __init__(self, spec: str, reconnect: bool = False, loop: bool = False):
         self.spec, self.reconnect, self.loop = spec, reconnect, loop
         self.camera = spec.isdigit()
@@ -43,9 +45,19 @@ class VideoSource:
     def _open(self):
         cap = cv2.VideoCapture(int(self.spec) if self.camera else self.spec)
         if not cap.isOpened():
-            what = f"no camera at index {self.spec}" if self.camera else f"cannot open {self.spec}"
-            raise SourceError(f"{what}; check the device (ls /dev/video*) or pass --source a video file")
+            raise SourceError(self._cannot_open())
         return cap
+
+    def _cannot_open(self) -> str:
+        """Advice for what the source is: a camera, a video file or a network stream."""
+        if self.camera:
+            return (f"no camera at index {self.spec}; check the device (ls /dev/video*), or pass --source "
+                    "a video file, an image folder or picamera")
+        if self.is_file:
+            return (f"{self.spec}: cannot decode this video (corrupt, truncated, or a codec OpenCV lacks); "
+                    f"re-encode it, e.g. ffmpeg -i {self.spec} -c:v libx264 out.mp4")
+        return (f"{self.spec}: cannot open this stream; check that the server is up, the address, port "
+                "and path are right, and that it accepts the connection")
 
     def __iter__(self):
         index, start = 0, time.monotonic()
@@ -57,6 +69,8 @@ class VideoSource:
                     self.cap.release()
                     self.cap = self._open()
                     continue
+                if self.is_file and index == 0:
+                    raise SourceError(self._cannot_open())   # opened, but not one frame decodes
                 if self.is_file:
                     return  # the video ended
                 failures += 1
@@ -80,8 +94,14 @@ class VideoSource:
 
 
 class ImageFolderSource:
+    """A folder of images (or one image): stills, each its own face set, never smoothed together."""
+    stills = True
+
     def __init__(self, folder: str, fps: float = 25.0):
-        self.paths = list_images(folder)
+        path = Path(folder)
+        if not path.exists():
+            raise SourceError(f"{folder}: no such image or folder; pass --source an image, a folder of images, a video or a camera index")
+        self.paths = [str(path)] if path.is_file() else list_images(path)
         if not self.paths:
             raise SourceError(f"{folder}: no images in this folder")
         self.fps, self.dropped = fps, 0
@@ -102,6 +122,8 @@ class ImageFolderSource:
 
 
 class PicameraSource:
+    stills = False
+
     def __init__(self, size=(640, 480)):
         try:
             from picamera2 import Picamera2
@@ -129,6 +151,6 @@ def open_source(spec, reconnect: bool = False, loop: bool = False):
     spec = str(spec)
     if spec in ("picamera", "pi", "picamera2"):
         return PicameraSource()
-    if Path(spec).is_dir():
+    if Path(spec).is_dir() or Path(spec).suffix.lower() in IMAGE_EXTENSIONS:
         return ImageFolderSource(spec)
     return VideoSource(spec, reconnect=reconnect, loop=loop)

@@ -84,7 +84,8 @@ class TrainConfig:
     verbose: int | None = None       # Keras verbosity; default: bars on a terminal, a line per epoch otherwise
 
     # keys that do not change what is trained, so --resume accepts them changed
-    RUN_ONLY = ("out", "resume", "verbose", "flip_average")
+    # (epochs: a finished run can be extended; the learning-rate cosine is stretched to the new length)
+    RUN_ONLY = ("out", "resume", "verbose", "flip_average", "epochs")
     # the face crop is a device setting when the dataset's faces come cropped (FER-2013)
     CROP = ("margin", "offset_y", "align")
 
@@ -100,6 +101,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def check(self) -> "TrainConfig":
+        for f in fields(self):   # a config file can say epochs = "one"; say so before anything runs
+            value, kinds = getattr(self, f.name), [k.strip() for k in str(f.type).split("|")]
+            if not any(_is(value, k) for k in kinds):
+                raise ConfigError(f"{f.name} = {value!r}: must be {' or '.join(kinds)}")
         for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key} = {getattr(self, key)!r}; choose one of {list(allowed)}")
@@ -112,6 +117,16 @@ class TrainConfig:
             raise ConfigError("epochs and batch_size must be at least 1")
         FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")
         return self
+
+
+def _is(value, kind: str) -> bool:
+    if kind == "None":
+        return value is None
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, {"bool": bool, "str": str}[kind])
 
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}

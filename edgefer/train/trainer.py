@@ -12,6 +12,7 @@ RUN/
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..core import card as card_mod
 from ..core import plots
+from ..core.errors import NotWritable
 from ..core.files import atomic_path, check_writable, write_bytes, write_json
 from ..core.metrics import classification_report, format_report
 from ..core.spec import FaceCrop, InputSpec
@@ -95,16 +97,16 @@ def _targets(a: Arrays, n: int, soft: bool) -> np.ndarray:
     return np.eye(n, dtype=np.float32)[a.y]
 
 
-def augmenter(cfg: TrainConfig):
+def augmenter(cfg: TrainConfig, seed: int):
     layers = []
     if cfg.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=cfg.seed))
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if cfg.rotation:
-        layers.append(keras.layers.RandomRotation(cfg.rotation / 360.0, fill_mode="reflect", seed=cfg.seed))
+        layers.append(keras.layers.RandomRotation(cfg.rotation / 360.0, fill_mode="reflect", seed=seed))
     if cfg.shift:
-        layers.append(keras.layers.RandomTranslation(cfg.shift, cfg.shift, fill_mode="reflect", seed=cfg.seed))
+        layers.append(keras.layers.RandomTranslation(cfg.shift, cfg.shift, fill_mode="reflect", seed=seed))
     if cfg.zoom:
-        layers.append(keras.layers.RandomZoom(cfg.zoom, fill_mode="reflect", seed=cfg.seed))
+        layers.append(keras.layers.RandomZoom(cfg.zoom, fill_mode="reflect", seed=seed))
     return keras.Sequential(layers, name="augment") if layers else None
 
 
@@ -137,12 +139,23 @@ def camera_conditions(x):
     return tf.clip_by_value(x, 0.0, 255.0)
 
 
-def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
+def train_index(arrays: dict[str, Arrays], cfg: TrainConfig) -> np.ndarray:
+    """The training images of one epoch (oversampled when the config says so)."""
+    y = arrays["train"].y
+    return oversample_index(y, cfg.seed, cfg.per_class) if cfg.balance == "oversample" else np.arange(len(y))
+
+
+def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int, epoch: int = 0):
+    """(training batches of `epoch`, validation batches, images per epoch). The epoch's shuffle and
+    augmentation are seeded by (seed, epoch) alone, not by how often a pipeline was iterated: a run
+    resumed at epoch k sees the batches the uninterrupted run saw at epoch k, where a fresh
+    iterator would replay epoch 1's order and augmentations (which the model had fitted already)."""
+    epoch_seed = cfg.seed * 100_003 + epoch
+    tf.random.set_seed(epoch_seed)   # the op seeds of the augmentation maps traced below
     train = arrays["train"]
-    index = (oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample"
-             else np.arange(len(train.y)))
+    index = train_index(arrays, cfg)
     x_train, t_train = train.x[index], _targets(train, n, cfg.soft_labels or bool(cfg.votes))[index]
-    aug = augmenter(cfg)
+    aug = augmenter(cfg, epoch_seed)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
@@ -150,13 +163,14 @@ def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
         return tf.cast(x, tf.float32), t
 
     train_ds = (tf.data.Dataset.from_tensor_slices((x_train, t_train))
-                .shuffle(min(len(index), 20000), seed=cfg.seed, reshuffle_each_iteration=True)
+                .shuffle(min(len(index), 20000), seed=epoch_seed, reshuffle_each_iteration=False)
                 .batch(cfg.batch_size).map(to_float, num_parallel_calls=tf.data.AUTOTUNE))
+    # the random maps run one batch at a time: parallel calls would draw from the random state in
+    # an order that differs run to run (each batch's ops are multi-threaded all the same)
     if aug is not None:
-        train_ds = train_ds.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t),
-                                num_parallel_calls=tf.data.AUTOTUNE)
+        train_ds = train_ds.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t))
     if cfg.camera:
-        train_ds = train_ds.map(lambda x, t: (camera_conditions(x), t), num_parallel_calls=tf.data.AUTOTUNE)
+        train_ds = train_ds.map(lambda x, t: (camera_conditions(x), t))
     val = arrays["val"]
     val_ds = (tf.data.Dataset.from_tensor_slices((val.x, _targets(val, n, False)))
               .batch(cfg.batch_size * 2).map(to_float))
@@ -189,24 +203,34 @@ class RunCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.run_dir, self.state, self.patience = run_dir, state, patience
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.time()
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         for key, value in logs.items():
             self.state["history"].setdefault(key, []).append(float(value))
+        # wall time is kept per epoch, so a killed run's time still adds up after --resume
+        self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + time.time() - self.started
         val_acc = float(logs.get("val_accuracy", 0.0))
-        if val_acc > self.state["best_val_accuracy"]:
+        best = val_acc > self.state["best_val_accuracy"]
+        if best:
             self.state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, wait=0)
-            with atomic_path(self.run_dir / "model.keras", suffix=".keras") as tmp:
-                self.model.save(tmp)
         else:
             self.state["wait"] += 1
         self.state["epoch"] = epoch + 1
-        with atomic_path(self.run_dir / "checkpoints" / "last.keras", suffix=".keras") as tmp:
-            self.model.save(tmp)
-        write_json(self.run_dir / "checkpoints" / "state.json", self.state)
+        try:
+            if best:
+                with atomic_path(self.run_dir / "model.keras", suffix=".keras") as tmp:
+                    self.model.save(tmp)
+            with atomic_path(self.run_dir / "checkpoints" / "last.keras", suffix=".keras") as tmp:
+                self.model.save(tmp)
+            write_json(self.run_dir / "checkpoints" / "state.json", self.state)
+        except OSError as exc:   # disk full: the previous files are whole (atomic writes)
+            raise NotWritable(f"{self.run_dir}: epoch {epoch + 1} could not be saved ({exc.strerror or exc}); "
+                              "free space there, then continue with --resume from the last saved epoch") from None
         if self.state["wait"] >= self.patience:
             print(f"early stop: validation accuracy has not improved for {self.patience} epochs")
-            self.model.stop_training = True
 
 
 def keras_runner(model, spec: InputSpec, batch_size: int = 256):
@@ -229,17 +253,24 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
         changed = sorted(k for k in cfg.trained_keys(framing) if saved["config"].get(k) != getattr(cfg, k))
         raise ConfigError(f"{run_dir} was trained with another configuration (differs in {changed}); "
                           f"resume with the original settings or choose another --out")
-    return json.loads(state_file.read_text())
+    state = json.loads(state_file.read_text())
+    state["planned_epochs"] = saved["config"].get("epochs", cfg.epochs)
+    return state
 
 
 def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict | None, strategy, steps_per_epoch: int):
     with strategy.scope():
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
         if state is not None:
             print(f"resuming {run_dir} after epoch {state['epoch']} of {cfg.epochs}")
-            return keras.models.load_model(run_dir / "checkpoints" / "last.keras"), state
+            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
+            if state.pop("planned_epochs") != cfg.epochs:
+                # a run extended (or cut) with --epochs: the cosine runs over the new length from here
+                print(f"{run_dir}: the learning rate now follows a cosine over {cfg.epochs} epochs")
+                model.optimizer.learning_rate = schedule
+            return model, state
         model = build_model(cfg.arch, len(spec.labels), spec.size, spec.channels, cfg.alpha,
                             cfg.weights, cfg.dropout, cfg.bn_momentum)
-        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
         model.compile(optimizer=keras.optimizers.Adam(schedule),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                       metrics=["accuracy"])
@@ -249,7 +280,19 @@ def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict 
 def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
     """Train and evaluate one run as `cfg` says; returns its metrics and card."""
     cfg.check()
+    created = not Path(cfg.out).exists()
     run_dir = check_writable(cfg.out)
+    try:
+        return _train(cfg, dataset, run_dir)
+    except BaseException:
+        # a run that failed before its first checkpoint leaves nothing behind: no resumable state,
+        # so no half-made folder to trip over
+        if created and not (run_dir / "checkpoints" / "state.json").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunResult:
     ds = dataset or dataset_for(cfg)
     spec = spec_for(cfg, ds)
     saved_state = check_resume(cfg, run_dir, spec.framing)
@@ -273,19 +316,18 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
         arrays["train"], balance_info = gan_balance(ds, cfg, spec, run_dir, arrays["train"])
 
     strategy = make_strategy(cfg.strategy)
-    train_ds, val_ds, n_train = make_datasets(arrays, cfg, n)
-    steps = int(np.ceil(n_train / cfg.batch_size))
+    steps = int(np.ceil(len(train_index(arrays, cfg)) / cfg.batch_size))
     model, state = build_or_load(cfg, spec, run_dir, saved_state, strategy, steps)
     write_json(run_dir / "config.json", {"fingerprint": cfg.fingerprint(spec.framing), "config": cfg.to_dict()})
 
-    started = time.time()
-    if state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
-        verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
-                  class_weight=class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None,
-                  callbacks=[RunCheckpoint(run_dir, state, cfg.patience)], verbose=verbose)
-    state["train_seconds"] = state.get("train_seconds", 0.0) + time.time() - started
-    write_json(run_dir / "checkpoints" / "state.json", state)
+    verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    checkpoint = RunCheckpoint(run_dir, state, cfg.patience)
+    weights = class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None
+    # one fit per epoch, each on that epoch's own seeded pipeline: resumed epochs match uninterrupted ones
+    while state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
+        train_ds, val_ds, _ = make_datasets(arrays, cfg, n, epoch=state["epoch"])
+        model.fit(train_ds, validation_data=val_ds, epochs=state["epoch"] + 1, initial_epoch=state["epoch"],
+                  class_weight=weights, callbacks=[checkpoint], verbose=verbose)
 
     best = keras.models.load_model(run_dir / "model.keras", compile=False)
     reports = {}
@@ -294,7 +336,7 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
         reports[split] = classification_report(arrays[split].y, probs.argmax(1), ds.labels)
     metrics = dict(reports["test"], split="test", val=reports["val"], dataset=ds.name,
                    best_epoch=state["best_epoch"], epochs_run=state["epoch"],
-                   train_seconds=round(state["train_seconds"], 1), skipped_images=len(skipped),
+                   train_seconds=round(state.get("train_seconds", 0.0), 1), skipped_images=len(skipped),
                    flip_average=spec.flip_average, balance=balance_info or {"method": cfg.balance})
     write_json(run_dir / "metrics.json", metrics)
     card = card_mod.make_card(
