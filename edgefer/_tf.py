@@ -8,8 +8,11 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+from .core.quiet import quiet_native  # noqa: E402
+
+with quiet_native():   # CUDA probes and absl lines on machines without a GPU
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
 

@@ -238,3 +238,14 @@ def test_balance_report_counts_ratio_and_png(tmp_path, class_folder):
     assert "imbalance" in format_balance(report)
     write_balance(ds, tmp_path)
     assert (tmp_path / "balance.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fer2013_names_without_all_three_usages_are_split_by_folder(tmp_path):
+    """FER-2013 files copied with their Training_ names only: not all into train with an empty val."""
+    root = tmp_path / "faces"
+    for k, cls in enumerate(("happy", "sad")):
+        write_images(root / cls, [f"Training_{k}{i:04d}" for i in range(10)], seed0=10 * k, ext=".jpg")
+    ds = load_dataset(root)
+    assert all(ds.sizes()[s] > 0 for s in ("train", "val", "test"))
+    assert any("split by folder instead" in note for note in ds.notes)
+

@@ -268,3 +268,98 @@ def test_picamera_absent_gives_the_install_hint():
         pass
     with pytest.raises(SourceError, match="apt install python3-picamera2"):
         open_source("picamera")
+
+
+# --- bad input a user feeds the device side: one line naming the thing and the fix ----------------
+
+@needs_media
+def test_an_image_folder_is_stills_not_a_video(tmp_path, capsys):
+    """Different people in a folder: no track carried from one image to the next, no smoothing."""
+    folder = tmp_path / "yale"
+    folder.mkdir()
+    for p in sorted(YALE.glob("0[1-6]_*.png"))[:24]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    smoothed, unsmoothed = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--jsonl", smoothed)[0] == 0
+    assert cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--jsonl", unsmoothed,
+                    "--smoothing", "0")[0] == 0
+    a = [json.loads(line) for line in smoothed.read_text().splitlines()]
+    b = [json.loads(line) for line in unsmoothed.read_text().splitlines()]
+    assert [f["file"] for f in a] == sorted(p.name for p in folder.iterdir())
+    assert [[x["label"] for x in f["faces"]] for f in a] == [[x["label"] for x in f["faces"]] for f in b]
+    assert all(x["id"] == i for f in a for i, x in enumerate(f["faces"]))   # ids are per image
+    one = tmp_path / "one.jsonl"   # a single image is a still too
+    assert cam_main(capsys, "--source", folder / "01_happy.png", "--headless", "--face-model", FACE_MODEL,
+                    "--jsonl", one)[0] == 0
+    assert json.loads(one.read_text())["file"] == "01_happy.png"
+
+
+@needs_media
+def test_record_into_a_missing_folder_creates_it_and_keeps_every_frame_of_mixed_sizes(tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i, p in enumerate(sorted(YALE.glob("*_happy.png"))[:4]):
+        image = read_image(p)
+        cv2.imwrite(str(folder / f"{i}.png"), image if i % 2 else cv2.resize(image, (200, 150)))
+    video = tmp_path / "new" / "dir" / "out.mp4"
+    rc, out, _ = cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--record", video)
+    assert rc == 0 and "fitted into it" in out
+    assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) == 4
+
+
+@pytest.mark.parametrize("option", ["--record", "--jsonl", "--latency-json"])
+def test_unwritable_outputs_are_refused_before_the_camera_opens(tmp_path, capsys, option):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    rc, _, err = cam_main(capsys, "--source", "9", "--headless", option, blocker / "out")
+    assert rc == 2 and option in err and "cannot write there" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = cam_main(capsys, "--source", "9", "--headless", option, tmp_path)
+    assert rc == 2 and "is a folder" in err
+
+
+def test_bench_json_unwritable_is_refused_before_the_run(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert bench.main(["--source", "9", "--json", str(tmp_path / "f" / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--json" in err and "cannot write there" in err
+
+
+def test_sources_get_advice_for_what_they_are(tmp_path):
+    corrupt = tmp_path / "clip.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(500))
+    with pytest.raises(SourceError, match="cannot decode this video.*ffmpeg"):
+        list(open_source(corrupt))
+    with pytest.raises(SourceError, match="cannot open this stream.*server is up"):
+        open_source("rtsp://127.0.0.1:9/live")
+    with pytest.raises(SourceError, match="no camera at index 9.*ls /dev/video"):
+        open_source("9")
+    with pytest.raises(SourceError, match="no such image or folder"):
+        open_source(tmp_path / "missing.jpg")
+
+
+def test_threads_below_one_names_the_flag(capsys):
+    with pytest.raises(SystemExit):
+        cam.main(["--threads", "0"])
+    assert "argument --threads: 0 is below 1" in capsys.readouterr().err
+
+
+def test_damaged_models_are_told_apart_from_models_without_a_card(tmp_path):
+    raw = MODEL.read_bytes()
+    (tmp_path / "cut.tflite").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(card_mod.BadCard, match="cut.tflite: this model carries no edgefer card.*cut short"):
+        Classifier(tmp_path / "cut.tflite")
+    (tmp_path / "photo.tflite").write_bytes(b"\xff\xd8\xff\xe0" + bytes(1000))
+    with pytest.raises(card_mod.BadCard, match="photo.tflite: not a TFLite model"):
+        Classifier(tmp_path / "photo.tflite")
+    bare, card = card_mod.model_bytes(raw), card_mod.read_embedded(MODEL)
+    (tmp_path / "mangled.tflite").write_bytes(card_mod.embed(bare[:64] + bytes(len(bare) - 64), card))
+    with pytest.raises(card_mod.BadCard, match="mangled.tflite: the model inside is damaged"):
+        Classifier(tmp_path / "mangled.tflite")
+
+
+@needs_media
+def test_startup_is_quiet_unless_verbose(tmp_path):
+    script = (f"from edgefer.device import cam; cam.main(['--source', {str(CLIP)!r}, '--headless', "
+              f"'--max-frames', '3', '--face-model', {str(FACE_MODEL)!r}])")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0 and "XNNPACK" not in done.stderr and "absl" not in done.stderr, done.stderr[-1500:]

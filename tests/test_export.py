@@ -209,3 +209,38 @@ def test_device_refuses_a_float_model_unless_allowed(run_dir, tmp_path, exporter
         Pipeline(out, face_model)
     with Pipeline(out, face_model, allow_float=True) as pipeline:
         assert not pipeline.classifier.integer
+
+
+def test_an_unwritable_out_is_refused_before_any_work(run_dir, tmp_path, capsys, monkeypatch):
+    from edgefer.train import run as run_module
+    monkeypatch.setattr(run_module, "load", lambda *a, **k: pytest.fail("the run was opened before --out was checked"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main([str(run_dir), "--int8", "--out", str(blocker / "m.tflite")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "cannot write there" in err and len(err.strip().splitlines()) == 1
+
+
+def test_damaged_runs_are_one_line_naming_the_file(run_dir, tmp_path, capsys):
+    truncated = tmp_path / "truncated"
+    shutil.copytree(run_dir, truncated)
+    data = (truncated / "model.keras").read_bytes()
+    (truncated / "model.keras").write_bytes(data[: len(data) // 3])
+    assert main([str(truncated), "--ptq", "--out", str(tmp_path / "x.tflite")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.keras: unreadable model" in err and len(err.splitlines()) == 1
+    no_config = tmp_path / "noconfig"
+    shutil.copytree(run_dir, no_config)
+    (no_config / "config.json").unlink()
+    assert main([str(no_config), "--ptq", "--out", str(tmp_path / "x.tflite")]) == 2
+    assert "config.json: missing" in capsys.readouterr().err
+
+
+def test_the_model_is_written_after_its_report(run_dir, tmp_path, exporter, monkeypatch):
+    """Killed while evaluating: no model under its real name, so no model without a report."""
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(exporter, "evaluate_tflite", killed)
+    with pytest.raises(KeyboardInterrupt):
+        exporter.export(run_dir, tmp_path / "m.tflite", "ptq", invokes=5, threads=(1,))
+    assert not (tmp_path / "m.tflite").exists() and not (tmp_path / "export_report.json").exists()

@@ -56,6 +56,7 @@ def load(path) -> dict:
 # appended to the flatbuffer. Interpreters ignore the trailing bytes; zipfile reads the archive from
 # its end, so one file holds both the model and its contract.
 CARD_MEMBER = "edgefer_card.json"
+TFLITE_MAGIC = b"TFL3"   # a TFLite flatbuffer's file identifier, at bytes 4..8
 
 
 def embed(model_bytes: bytes, card: dict) -> bytes:
@@ -78,13 +79,18 @@ def read_embedded(path) -> dict:
     """The card inside a .tflite file; BadCard when there is none or it is invalid."""
     path = Path(path)
     try:
+        with open(path, "rb") as f:
+            head = f.read(8)
         with zipfile.ZipFile(path) as z:
             text = z.read(CARD_MEMBER)
     except FileNotFoundError:
         raise BadCard(f"{path}: no such model file") from None
-    except (zipfile.BadZipFile, KeyError):
-        raise BadCard(f"{path}: this model carries no edgefer card (labels and preprocessing); "
-                      "export it with edgefer-export, which embeds the card") from None
+    except (zipfile.BadZipFile, KeyError, OSError):
+        if head[4:8] != TFLITE_MAGIC:
+            raise BadCard(f"{path}: not a TFLite model (corrupt, truncated or another format); "
+                          "export it again with edgefer-export, or copy it again") from None
+        raise BadCard(f"{path}: this model carries no edgefer card (labels and preprocessing), or the file "
+                      "was cut short; export it with edgefer-export, which embeds the card") from None
     try:
         card = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -9,6 +9,7 @@ import os
 import sys
 
 from ..core.errors import EdgeferError
+from ..core.quiet import VERBOSE_ENV
 from ..core.files import check_file_writable, positive_int, thread_list, write_json
 from ..models import model_path
 from .latency import Latency
@@ -50,9 +51,13 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=positive_int, default=300, help="frames measured per run (the source is looped)")
     p.add_argument("--warmup", type=int, default=30, help="frames run before measuring")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--verbose", action="store_true",
+                   help="show what TensorFlow, MediaPipe and LiteRT log while they start (hidden otherwise)")
     p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="average each face with its mirror image (two invokes); default: as each model's card says")
     args = p.parse_args(argv)
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"
     runs = []
     m = machine()
     print(f"machine: {m['cpu']} ({m['arch']}, {m['cores']} cores), SIMD {' '.join(m['simd']) or 'unknown'}", flush=True)

@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from ..core.errors import EdgeferError
+from ..core.quiet import VERBOSE_ENV
 from ..core.files import check_file_writable, positive_int, write_json
 from ..models import model_path
 from .latency import Latency
@@ -34,6 +35,8 @@ def parser():
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: at the source's end)")
     p.add_argument("--reconnect", action="store_true", help="wait for a camera that disappears instead of exiting")
     p.add_argument("--allow-float", action="store_true", help="run a float (non-int8) model too")
+    p.add_argument("--verbose", action="store_true",
+                   help="show what TensorFlow, MediaPipe and LiteRT log while they start (hidden otherwise)")
     p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="average each face with its mirror image (two invokes); default: as the model's card says")
     return p
@@ -145,6 +148,8 @@ def _show(image) -> bool:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"
     try:
         summary = run(args)
     except EdgeferError as exc:

@@ -44,8 +44,12 @@ class Classifier:
         if flip_average is not None:
             self.spec = self.spec.replace(flip_average=flip_average)
         Interpreter, self.backend = interpreter_class()
-        self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:   # a card on a damaged flatbuffer
+            raise card_mod.BadCard(f"{self.path}: the model inside is damaged ({str(exc).splitlines()[0][:100]}); "
+                                   "export it again with edgefer-export, or copy it again") from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         if tuple(self.input["shape"][1:]) != self.spec.shape:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core.errors import EdgeferError
 from ..core.faces import FaceDetector, resolve_face_model
+from ..core.quiet import quiet_native
 from .classifier import Classifier
 from .latency import Latency
 from .tracker import Track, Tracker
@@ -23,6 +24,11 @@ class Pipeline:
                  flip_average: bool | None = None, track: bool = True):
         # track=False: stills, each frame its own face set (no identities, no smoothing across frames)
         # flip_average: None follows the model's card; True / False overrides it
+        with quiet_native():   # MediaPipe and LiteRT log their start-up to stderr
+            self._open(model, face_model, threads, min_score, video, allow_float, flip_average)
+        self.tracker = Tracker(smoothing=smoothing) if track else None
+
+    def _open(self, model, face_model, threads, min_score, video, allow_float, flip_average):
         self.classifier = Classifier(model, threads=threads, flip_average=flip_average)
         self.spec = self.classifier.spec
         if not (self.classifier.integer or allow_float):
@@ -30,7 +36,6 @@ class Pipeline:
                              "export it with edgefer-export --int8, or pass --allow-float to run it anyway")
         self.face_model = resolve_face_model(face_model)
         self.detector = FaceDetector(self.face_model, video=video, min_score=min_score)
-        self.tracker = Tracker(smoothing=smoothing) if track else None
 
     def describe(self) -> str:
         """One line saying what runs: model, its contract, face model, interpreter."""

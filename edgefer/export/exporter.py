@@ -220,12 +220,15 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
         "output": {"dtype": np.dtype(qout["dtype"]).name, "scale": float(qout["quantization"][0]),
                    "zero_point": int(qout["quantization"][1])},
     }
-    write_bytes(out, card_mod.embed(model_bytes, full_card))
+    # evaluated under a name the device is not pointed at; `out` itself is written last, after its
+    # report, so a killed export never leaves a complete-looking model without one
+    unfinished = out.with_name(f".{out.name}.unfinished")
+    write_bytes(unfinished, card_mod.embed(model_bytes, full_card))
 
     test = arrays["test"]
     report = {"model": str(out), "mode": used, "requested_mode": mode, "notes": notes, "flip_average": spec.flip_average,
-              "size_bytes": out.stat().st_size, "test_images": int(len(test.y)), "runs": {}}
-    evaluated = {used: out}
+              "test_images": int(len(test.y)), "runs": {}}
+    evaluated = {used: unfinished}
     if compare_float and used != "float32":
         reference = out.with_name(out.stem + ".float32-reference.tflite")
         write_bytes(reference, card_mod.embed(convert(model, "float32"),
@@ -246,9 +249,11 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
     # the card inside the model says what was measured on it
     full_card["metrics"] = dict(run.card.get("metrics", {}), tflite_test={
         "accuracy": report["runs"][used]["accuracy"], "macro_f1": report["runs"][used]["macro_f1"]})
-    write_bytes(out, card_mod.embed(model_bytes, full_card))
-    report["size_bytes"] = out.stat().st_size
+    final = card_mod.embed(model_bytes, full_card)
+    report["size_bytes"] = report["runs"][used]["size_bytes"] = len(final)
     write_json(out.parent / "export_report.json", report)
+    write_bytes(out, final)
+    unfinished.unlink()
     return report
 
 
