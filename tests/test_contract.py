@@ -193,3 +193,31 @@ def test_a_full_frame_without_a_face_is_skipped_and_named(tmp_path):
     spec = InputSpec(("happy", "sad"), "basic7", 24, framing="frames")
     pixels, kept, skipped = load_pixels(Split([str(blank)], np.array([0])), spec, face_model=face_model)
     assert len(kept) == 0 and "wall.png: no face found" in skipped[0][1]
+
+
+def test_every_flag_of_every_command_has_help():
+    import argparse
+    from edgefer.device import bench, cam
+    from edgefer.export import cli as export_cli
+    from edgefer.train import cli as train_cli
+
+    def parser_of(main):
+        captured = {}
+        original = argparse.ArgumentParser.parse_args
+
+        def grab(self, *a, **k):
+            captured["parser"] = self
+            raise SystemExit(0)
+        argparse.ArgumentParser.parse_args = grab
+        try:
+            main(["--help"])
+        except SystemExit:
+            pass
+        finally:
+            argparse.ArgumentParser.parse_args = original
+        return captured["parser"]
+
+    for main in (cam.main, bench.main, export_cli.main, train_cli.main):
+        parser = parser_of(main)
+        missing = [a.dest for a in parser._actions if not a.help]
+        assert not missing, (parser.prog, missing)
