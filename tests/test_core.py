@@ -137,6 +137,17 @@ def test_a_spec_refuses_what_the_code_does_not_implement():
         _spec(crop=FaceCrop(margin=3.0))
 
 
+def test_a_logit_bias_moves_decisions_and_travels_in_the_card():
+    spec = _spec(logit_bias=(0, 0, 0, 0, 0, 0, 3.0))
+    assert card.spec(card.with_spec(_card(), spec)) == spec
+    probs = np.array([[0.5, 0.1, 0.1, 0.1, 0.1, 0.0, 0.1]], np.float32)
+    adjusted = spec.predict(lambda x: probs, np.zeros((1, 2, 2, 1), np.uint8))
+    assert adjusted.argmax() == 6 and adjusted.sum() == pytest.approx(1.0)
+    assert "logit_bias" not in _spec().to_card()["inference"]   # absent unless set: older cards round-trip
+    with pytest.raises(card.BadCard, match="logit_bias"):
+        card.validate(_card(inference={"flip_average": False, "logit_bias": [1.0, 2.0]}))
+
+
 def test_flip_averaging_is_one_function_of_the_spec():
     faces = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 1), dtype=np.uint8)
     run = lambda x: x[:, 0, :2, 0].astype(np.float32)  # noqa: E731  "probabilities": the top-left pixels

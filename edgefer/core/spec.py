@@ -64,10 +64,12 @@ class InputSpec:
     crop: FaceCrop = field(default_factory=FaceCrop)
     framing: str = "crops"
     flip_average: bool = False   # average each face's probabilities with its mirror image's
+    logit_bias: tuple[float, ...] = ()   # per class, added to log-probabilities (class-prior adjustment)
 
     def __post_init__(self):
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "value_range", tuple(float(v) for v in self.value_range))
+        object.__setattr__(self, "logit_bias", tuple(float(v) for v in self.logit_bias))
         self.check()
 
     def check(self, source: str = "input spec") -> "InputSpec":
@@ -83,6 +85,8 @@ class InputSpec:
               "'input.range' must be [0, 255]: edgefer models take pixels and normalise inside the graph", source)
         _need(self.framing in FRAMING, f"'face_crop.framing' must be one of {list(FRAMING)}", source)
         _need(isinstance(self.flip_average, bool), "'inference.flip_average' must be true or false", source)
+        _need(len(self.logit_bias) in (0, len(self.labels)) and all(abs(b) <= 10 for b in self.logit_bias),
+              "'inference.logit_bias' must give one number (|b| <= 10) per label, or be absent", source)
         self.crop.check(source)
         return self
 
@@ -114,7 +118,8 @@ class InputSpec:
         """Probabilities of a batch (N, S, S, C): `run(batch)` -> (N, classes), averaged with the
         mirror images' when the spec says so (the one implementation of flip averaging)."""
         plain, mirrored = flip_passes(run, pixels) if self.flip_average else (run(pixels), None)
-        return plain if mirrored is None else (plain + mirrored) / 2
+        probs = plain if mirrored is None else (plain + mirrored) / 2
+        return adjust(probs, self.logit_bias) if self.logit_bias else probs
 
     # --- the card -------------------------------------------------------------------------------
     def to_card(self) -> dict:
@@ -126,7 +131,8 @@ class InputSpec:
                       "equalize": self.equalize},
             "face_crop": {"margin": float(self.crop.margin), "offset_y": float(self.crop.offset_y),
                           "align": self.crop.align, "framing": self.framing},
-            "inference": {"flip_average": self.flip_average},
+            "inference": dict({"flip_average": self.flip_average},
+                              **({"logit_bias": list(self.logit_bias)} if self.logit_bias else {})),
         }
 
     @classmethod
@@ -150,11 +156,20 @@ class InputSpec:
                        value_range=tuple(inp.get("range", (0, 255))),
                        crop=FaceCrop(crop.get("margin"), crop.get("offset_y", 0.0), crop.get("align", "none")),
                        framing=crop.get("framing", "crops"),
-                       flip_average=inference.get("flip_average", False))
+                       flip_average=inference.get("flip_average", False),
+                       logit_bias=tuple(inference.get("logit_bias", ())))
         except BadSpec as exc:
             raise BadSpec(f"{source}: {str(exc).split(': ', 1)[-1]}") from None
         except (TypeError, ValueError) as exc:
             raise BadSpec(f"{source}: malformed ({exc})") from None
+
+
+def adjust(probs: np.ndarray, logit_bias) -> np.ndarray:
+    """Probabilities with `logit_bias` added to their logarithms, renormalised: a class-prior
+    (logit) adjustment that moves the decision without retraining."""
+    logits = np.log(np.clip(probs, 1e-6, None)) + np.asarray(logit_bias, np.float32)
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def mirror(pixels: np.ndarray) -> np.ndarray:
