@@ -73,7 +73,7 @@ def test_the_device_side_imports_neither_tensorflow_nor_training_code():
 
 
 def test_imports_have_no_cycle_between_modules_or_sides():
-    inner, _ = import_graph()
+    inner, outer = import_graph()
     for m in inner:
         assert m not in reachable(inner, m), f"{m} imports itself through a cycle"
     sides = {}
@@ -85,6 +85,8 @@ def test_imports_have_no_cycle_between_modules_or_sides():
         assert side not in reachable({s: sides.get(s, set()) for s in set(sides) | set().union(*sides.values())}, side), side
     assert sides["core"] == set() and sides["data"] <= {"core"}
     assert sides["device"] <= {"core", "models"}
+    device_outside = set().union(*(outer[m] for m in inner if m.startswith(("edgefer.device", "edgefer.core"))))
+    assert "mediapipe" not in device_outside   # the device side runs BlazeFace itself, in LiteRT
 
 
 def test_collecting_the_device_tests_does_not_import_tensorflow():
@@ -160,7 +162,6 @@ def test_training_loader_and_device_give_a_face_the_identical_input(tmp_path, in
 def test_full_frames_are_cropped_in_training_as_on_the_device(tmp_path, int8_models):
     """A head-and-shoulders frame: training (spec framing 'frames') detects and crops the face with
     the device's detector and crop; the device pipeline on the same frame classifies the same input."""
-    pytest.importorskip("mediapipe")
     from edgefer.device.classifier import Classifier
     from edgefer.device.pipeline import Pipeline
     from edgefer.device.sources import Frame
@@ -184,7 +185,6 @@ def test_full_frames_are_cropped_in_training_as_on_the_device(tmp_path, int8_mod
 
 
 def test_a_full_frame_without_a_face_is_skipped_and_named(tmp_path):
-    pytest.importorskip("mediapipe")
     face_model = SHARED / "models" / "blaze_face_short_range.tflite"
     if not face_model.exists():
         pytest.skip(f"needs {face_model}")

@@ -11,9 +11,8 @@ import pytest
 
 from conftest import REPO, SHARED
 
-# find_spec, not an import: mediapipe 0.10.21 imports TensorFlow when it is installed beside it,
-# and collecting these tests must stay quick
-pytestmark = pytest.mark.skipif(find_spec("mediapipe") is None, reason="the device extra (mediapipe) is not installed")
+pytestmark = pytest.mark.skipif(find_spec("ai_edge_litert") is None and find_spec("tflite_runtime") is None,
+                                reason="the device extra (ai-edge-litert) is not installed")
 from edgefer.core import card as card_mod
 from edgefer.core.taxonomy import TAXONOMIES
 from edgefer.core.preprocess import read_image
@@ -173,16 +172,16 @@ def test_missing_face_model_gives_one_clear_message(tmp_path, monkeypatch):
     with pytest.raises(FaceModelMissing, match="EDGEFER_FACE_MODEL"):
         resolve_face_model()
     monkeypatch.delenv("EDGEFER_FACE_MODEL")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("edgefer.core.faces.packaged_face_model", lambda: None)
-    with pytest.raises(FaceModelMissing, match="Pass --face-model PATH"):
-        resolve_face_model(download=False)
-    cached = tmp_path / "cache" / "edgefer" / "blaze_face_short_range.tflite"
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"x")
-    assert resolve_face_model(download=False) == cached
+    assert resolve_face_model().name == "blaze_face_short_range.tflite"   # bundled: works offline
+    monkeypatch.setattr("edgefer.core.faces.BUNDLED_FACE_MODEL", tmp_path / "gone.tflite")
+    with pytest.raises(FaceModelMissing, match="bundled face model is missing.*--face-model PATH"):
+        resolve_face_model()
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"x")
+    with pytest.raises(FaceModelMissing, match="junk.tflite: not a usable face detector"):
+        FaceDetector(junk)
     with pytest.raises(FaceModelMissing, match="not a usable face detector"):
-        FaceDetector(cached)
+        FaceDetector(MODEL)   # an expression model is no face detector
 
 
 def test_models_without_card_or_with_a_lying_card_are_refused(tmp_path):
@@ -239,11 +238,12 @@ def test_bench_json_contract(tmp_path):
 
 
 @needs_media
-def test_device_runs_without_tensorflow(tmp_path):
-    """The whole camera pipeline with TensorFlow and the training code made unimportable."""
+def test_device_runs_without_tensorflow_or_mediapipe(tmp_path):
+    """The whole camera pipeline with TensorFlow, MediaPipe and the training code made unimportable."""
     script = f"""
 import sys
 sys.modules["tensorflow"] = None       # import tensorflow -> ModuleNotFoundError
+sys.modules["mediapipe"] = None        # nor MediaPipe: a Pi 4 cannot run its 1.x wheels
 sys.modules["edgefer.train"] = None
 from edgefer.device import cam
 rc = cam.main(["--source", {str(CLIP)!r}, "--headless", "--max-frames", "30", "--face-model", {str(FACE_MODEL)!r}])
@@ -363,3 +363,29 @@ def test_startup_is_quiet_unless_verbose(tmp_path):
               f"'--max-frames', '3', '--face-model', {str(FACE_MODEL)!r}])")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0 and "XNNPACK" not in done.stderr and "absl" not in done.stderr, done.stderr[-1500:]
+
+
+@needs_media
+def test_our_blazeface_finds_the_faces_mediapipe_finds():
+    """The LiteRT BlazeFace decoding against MediaPipe's own FaceDetector on the same model: the same
+    number of faces in every frame of the clip and every Yale image, boxes overlapping closely."""
+    pytest.importorskip("mediapipe")
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+    from edgefer.device.tracker import iou
+
+    frames = [f.rgb for f in open_source(CLIP)][::3]
+    frames += [cv2.cvtColor(read_image(p), cv2.COLOR_GRAY2RGB) for p in sorted(YALE.glob("*.png"))[::3]]
+    options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(FACE_MODEL)),
+                                         running_mode=vision.RunningMode.IMAGE)
+    overlaps = []
+    with vision.FaceDetector.create_from_options(options) as reference, FaceDetector(FACE_MODEL) as ours:
+        for rgb in frames:
+            theirs = sorted((b.origin_x, b.origin_y, b.width, b.height) for b in
+                            (d.bounding_box for d in reference.detect(mp.Image(image_format=mp.ImageFormat.SRGB,
+                                                                                data=np.ascontiguousarray(rgb))).detections))
+            mine = sorted(f.box for f in ours.detect(rgb))
+            assert len(mine) == len(theirs)
+            overlaps += [iou(a, b) for a, b in zip(mine, theirs)]
+    assert len(overlaps) >= len(frames) - 2 and np.median(overlaps) > 0.85 and min(overlaps) > 0.6
+

@@ -196,7 +196,6 @@ def test_backbone_tfmot_cannot_quantize_falls_back_to_ptq(run_dir, tmp_path, mon
 
 
 def test_device_refuses_a_float_model_unless_allowed(run_dir, tmp_path, exporter):
-    pytest.importorskip("mediapipe")
     from conftest import SHARED
     from edgefer.device.pipeline import Pipeline
 

@@ -6,27 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import card as card_mod
-from ..core.errors import EdgeferError
-
-
-class InterpreterMissing(EdgeferError, ImportError):
-    pass
-
-
-def interpreter_class():
-    """LiteRT first, then tflite-runtime (older Pi images). Never TensorFlow: the device side
-    installs without it."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-        return Interpreter, "ai-edge-litert"
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime.interpreter import Interpreter
-        return Interpreter, "tflite-runtime"
-    except ImportError:
-        raise InterpreterMissing("no TFLite interpreter: pip install ai-edge-litert "
-                                 "(or, where LiteRT has no wheel, pip install tflite-runtime)") from None
+from ..core.interpreter import interpreter_class
 
 
 class Classifier:

@@ -127,9 +127,14 @@ class PicameraSource:
     def __init__(self, size=(640, 480)):
         try:
             from picamera2 import Picamera2
-        except ImportError:
-            raise SourceError("picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
-                              "and create the venv with --system-site-packages (see device/README.md)") from None
+        except ImportError as exc:
+            if exc.name == "picamera2":
+                raise SourceError("picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
+                                  "and create the venv with --system-site-packages (see device/README.md)") from None
+            # installed, but its compiled parts do not load: most often a numpy in the venv shadowing
+            # the system numpy they were built against
+            raise SourceError(f"picamera2 is installed but does not import ({exc}); if the venv has its own "
+                              "numpy, remove it (pip uninstall numpy) so the system one is used (device/README.md)") from None
         self.camera = Picamera2()
         self.camera.configure(self.camera.create_video_configuration(main={"size": size, "format": "RGB888"}))
         self.camera.start()

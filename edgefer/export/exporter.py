@@ -22,7 +22,8 @@ from ..core.errors import EdgeferError
 from ..core.files import check_file_writable, write_bytes, write_json
 from ..core.metrics import classification_report
 from ..core.spec import flip_passes
-from ..device.classifier import Classifier, interpreter_class
+from ..core.interpreter import interpreter_class
+from ..device.classifier import Classifier
 from .._tf import keras, tf
 from ..train import run as run_mod
 from ..train.config import TrainConfig
