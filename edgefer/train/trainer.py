@@ -251,8 +251,8 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
     saved = json.loads((run_dir / "config.json").read_text())
     if saved.get("fingerprint") != cfg.fingerprint(framing):
         changed = sorted(k for k in cfg.trained_keys(framing) if saved["config"].get(k) != getattr(cfg, k))
-        raise ConfigError(f"{run_dir} was trained with another configuration (differs in {changed}); "
-                          f"resume with the original settings or choose another --out")
+        what = f"another configuration (differs in {changed})" if changed else "another edgefer version"
+        raise ConfigError(f"{run_dir} was trained with {what}; resume with the original settings or choose another --out")
     state = json.loads(state_file.read_text())
     state["planned_epochs"] = saved["config"].get("epochs", cfg.epochs)
     return state
