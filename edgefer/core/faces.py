@@ -101,7 +101,7 @@ class FaceDetector:
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._boxes)[0]
         logits = np.clip(self._interpreter.get_tensor(self._scores)[0, :, 0], -100.0, 100.0)
-        scores = 1.0 / (1.0 + np.exp(-logits))
+        scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))   # float32 exp(100) overflows
         keep = np.flatnonzero(scores >= self.min_score)
         offsets, anchors = raw[keep] / SIDE, ANCHORS[keep]
         centres, sizes = offsets[:, :2] + anchors, offsets[:, 2:4]

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Run edgefer's device side on an emulated Raspberry Pi: a 64-bit Raspberry Pi OS base (Debian
+# Bookworm, Python 3.11, or Trixie, Python 3.13) under qemu-user with a Pi 4 (Cortex-A72) or Pi 5
+# (Cortex-A76) CPU model, the packages of device/requirements-pi.txt as a Pi resolves them, then
+# edgefer-cam on the shared clip and the device tests. Needs root (apt-get, debootstrap) and the
+# Debian and PyPI registries; everything lands under $WORK.
+#   bash device/emulate_pi.sh bookworm cortex-a72      # Pi 4, Raspberry Pi OS 12
+#   bash device/emulate_pi.sh trixie cortex-a76        # Pi 5, Raspberry Pi OS 13
+# QEMU 10 (from trixie) is used because QEMU 7 shows the guest the host's /proc/cpuinfo, which
+# crashes LiteRT's CPU detection; QEMU 10 shows the emulated Arm CPU, as a Pi would.
+set -euo pipefail
+SUITE=${1:-bookworm}
+CPU=${2:-cortex-a72}
+WORK=${WORK:-/tmp/edgefer-pi}
+ROOT="$WORK/$SUITE-root"
+SITE="$WORK/$SUITE-site"
+case "$SUITE" in
+  bookworm) PY=3.11; EXTRA=python3-numpy ;;   # picamera2's numpy: the venv keeps using it
+  trixie)   PY=3.13; EXTRA=python3 ;;
+  *) echo "emulate_pi.sh: suite must be bookworm or trixie" >&2; exit 2 ;;
+esac
+mkdir -p "$WORK"
+
+QEMU="$WORK/qemu/usr/bin/qemu-aarch64-static"
+if [ ! -x "$QEMU" ]; then
+  mkdir -p "$WORK/apt/lists/partial" "$WORK/qemu"
+  echo "deb [trusted=yes] http://deb.debian.org/debian trixie main" > "$WORK/apt/sources.list"
+  apt_opts=(-o Dir::Etc::sourcelist="$WORK/apt/sources.list" -o Dir::Etc::sourceparts=- -o Dir::State::Lists="$WORK/apt/lists")
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$WORK" && apt-get "${apt_opts[@]}" download qemu-user-static qemu-user -qq)
+  for deb in "$WORK"/qemu-user*.deb; do dpkg-deb -x "$deb" "$WORK/qemu"; done
+fi
+
+if [ ! -x "$ROOT/usr/bin/python$PY" ]; then
+  command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap
+  # --foreign: unpack only (no arm64 code runs); the packages asked for are unpacked by hand
+  debootstrap --no-check-gpg --arch=arm64 --foreign --variant=minbase --include="python3,$EXTRA" \
+    "$SUITE" "$ROOT" http://deb.debian.org/debian
+  for deb in "$ROOT"/var/cache/apt/archives/*.deb; do dpkg-deb -x "$deb" "$ROOT"; done
+  # what update-alternatives would have linked: the BLAS the system numpy loads
+  for lib in blas/libblas.so.3 lapack/liblapack.so.3; do
+    [ -e "$ROOT/usr/lib/aarch64-linux-gnu/$lib" ] && ln -sf "$lib" "$ROOT/usr/lib/aarch64-linux-gnu/$(basename "$lib")"
+  done
+fi
+
+if [ ! -d "$SITE" ]; then
+  platforms=(); for n in 17 27 28 31 34 35; do platforms+=(--platform "manylinux_2_${n}_aarch64"); done
+  pinned=()
+  [ "$SUITE" = bookworm ] && pinned=("numpy==1.24.2")   # resolve against the system numpy, as the venv does
+  python3 -m pip install -q --target "$SITE" "${platforms[@]}" --platform manylinux2014_aarch64 \
+    --python-version "$PY" --implementation cp --only-binary=:all: \
+    -r device/requirements-pi.txt "${pinned[@]}" pytest
+  # Bookworm: the system numpy, not a copy in the venv (--system-site-packages)
+  [ "$SUITE" = bookworm ] && rm -rf "$SITE"/numpy "$SITE"/numpy-*.dist-info "$SITE"/numpy.libs
+fi
+
+run() { QEMU_CPU="$CPU" PYTHONPATH="$SITE:$PWD" "$QEMU" -L "$ROOT" "$ROOT/usr/bin/python$PY" "$@"; }
+run -c "import sys, platform, numpy, cv2, ai_edge_litert; print('python', sys.version.split()[0], platform.machine(),
+'numpy', numpy.__version__, 'opencv', cv2.__version__)"
+grep -m1 -E 'CPU part' <(QEMU_CPU="$CPU" "$QEMU" -L "$ROOT" "$ROOT/bin/cat" /proc/cpuinfo) || true
+run -c "import sys; from edgefer.device import cam; sys.exit(cam.main(['--source', '../shared/media/talking_face_640x360.mp4',
+'--headless', '--max-frames', '30', '--report-every', '0']))"
+# the device tests that do not replay the whole clip (emulation runs at about 1 frame a second)
+run -m pytest -q -p no:cacheprovider tests/test_device.py tests/test_core.py \
+  -k "bundled or stills or sources or damaged or face_model or threads or lying or latency or tracker or unknown or picamera or outputs or card or spec or crop or flip or image" \
+  ${PYTEST_ARGS:-}
