@@ -6,12 +6,16 @@
 # Debian and PyPI registries; everything lands under $WORK.
 #   bash device/emulate_pi.sh bookworm cortex-a72      # Pi 4, Raspberry Pi OS 12
 #   bash device/emulate_pi.sh trixie cortex-a76        # Pi 5, Raspberry Pi OS 13
+#   bash device/emulate_pi.sh all                      # the four cells, then a 2x2 table
 # QEMU 10 (from trixie) is used because QEMU 7 shows the guest the host's /proc/cpuinfo, which
 # crashes LiteRT's CPU detection; QEMU 10 shows the emulated Arm CPU, as a Pi would.
 set -euo pipefail
-SUITE=${1:-bookworm}
-CPU=${2:-cortex-a72}
 WORK=${WORK:-/tmp/edgefer-pi}
+mkdir -p "$WORK"
+
+cell() {
+SUITE=$1
+CPU=$2
 ROOT="$WORK/$SUITE-root"
 SITE="$WORK/$SUITE-site"
 case "$SUITE" in
@@ -19,7 +23,6 @@ case "$SUITE" in
   trixie)   PY=3.13; EXTRA=python3 ;;
   *) echo "emulate_pi.sh: suite must be bookworm or trixie" >&2; exit 2 ;;
 esac
-mkdir -p "$WORK"
 
 QEMU="$WORK/qemu/usr/bin/qemu-aarch64-static"
 if [ ! -x "$QEMU" ]; then
@@ -43,20 +46,38 @@ if [ ! -x "$ROOT/usr/bin/python$PY" ]; then
   done
 fi
 
-if [ ! -d "$SITE" ]; then
+if [ ! -e "$SITE/.installed" ]; then
+  rm -rf "$SITE"
   platforms=(); for n in 17 27 28 31 34 35; do platforms+=(--platform "manylinux_2_${n}_aarch64"); done
   pinned=()
   [ "$SUITE" = bookworm ] && pinned=("numpy==1.24.2")   # resolve against the system numpy, as the venv does
+  # pip here runs on the host's Python: evaluate the file's markers for the Pi's Python instead
+  python3 - "$PY" > "$WORK/requirements-$SUITE.txt" <<'PYEOF'
+import sys
+from pip._vendor.packaging.requirements import Requirement
+major_minor = sys.argv[1]
+env = {"python_version": major_minor, "python_full_version": major_minor + ".0", "platform_machine": "aarch64",
+       "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "implementation_name": "cpython"}
+for line in open("device/requirements-pi.txt"):
+    line = line.split("#", 1)[0].strip()
+    if line:
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate(env):
+            req.marker = None
+            print(req)
+PYEOF
   python3 -m pip install -q --target "$SITE" "${platforms[@]}" --platform manylinux2014_aarch64 \
     --python-version "$PY" --implementation cp --only-binary=:all: \
-    -r device/requirements-pi.txt "${pinned[@]}" pytest
+    -r "$WORK/requirements-$SUITE.txt" "${pinned[@]}" pytest
   # Bookworm: the system numpy, not a copy in the venv (--system-site-packages)
   [ "$SUITE" = bookworm ] && rm -rf "$SITE"/numpy "$SITE"/numpy-*.dist-info "$SITE"/numpy.libs
+  touch "$SITE/.installed"
 fi
 
 run() { QEMU_CPU="$CPU" PYTHONPATH="$SITE:$PWD" "$QEMU" -L "$ROOT" "$ROOT/usr/bin/python$PY" "$@"; }
-run -c "import sys, platform, numpy, cv2, ai_edge_litert; print('python', sys.version.split()[0], platform.machine(),
-'numpy', numpy.__version__, 'opencv', cv2.__version__)"
+run -c "import sys, numpy, cv2
+from importlib.metadata import version
+print('python', sys.version.split()[0], '/', numpy.__version__, '/', cv2.__version__, '/', version('ai-edge-litert'))"
 grep -m1 -E 'CPU part' <(QEMU_CPU="$CPU" "$QEMU" -L "$ROOT" "$ROOT/bin/cat" /proc/cpuinfo) || true
 run -c "import sys; from edgefer.device import cam; sys.exit(cam.main(['--source', '../shared/media/talking_face_640x360.mp4',
 '--headless', '--max-frames', '30', '--report-every', '0']))"
@@ -64,3 +85,20 @@ run -c "import sys; from edgefer.device import cam; sys.exit(cam.main(['--source
 run -m pytest -q -p no:cacheprovider tests/test_device.py tests/test_core.py \
   -k "bundled or stills or sources or damaged or face_model or threads or lying or latency or tracker or unknown or picamera or outputs or card or spec or crop or flip or image" \
   ${PYTEST_ARGS:-}
+}
+
+if [ "${1:-}" = all ]; then
+  printf '\n%-10s %-12s %-52s %-22s %s\n' release cpu "python / numpy / opencv / litert" "faces (clip, 30 frames)" "device tests"
+  for suite in bookworm trixie; do
+    for cpu in cortex-a72 cortex-a76; do
+      log="$WORK/cell-$suite-$cpu.log"
+      cell "$suite" "$cpu" > "$log" 2>&1 || true
+      versions=$(grep -m1 '^python ' "$log" | sed 's/^python //' || true)
+      faces=$(grep -m1 -o 'faces found in [0-9]* of [0-9]*' "$log" | sed 's/faces found in //' || true)
+      tests=$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -1 | sed 's/ in .*//' || true)
+      printf '%-10s %-12s %-52s %-22s %s\n' "$suite" "$cpu" "${versions:-?}" "${faces:-none}" "${tests:-did not run}"
+    done
+  done
+else
+  cell "${1:-bookworm}" "${2:-cortex-a72}"
+fi

@@ -7,7 +7,8 @@ VENV=${VENV:-$HOME/edgefer-venv}
 sudo apt-get update
 # picamera2 and libcamera are OS packages; the venv sees them through --system-site-packages.
 # OpenCV's wheel needs libgthread (libglib2.0-0).
-sudo apt-get install -y python3-venv python3-picamera2 libglib2.0-0
+# (--no-install-recommends: what a Lite image needs and no desktop stack)
+sudo apt-get install -y --no-install-recommends python3-venv python3-pip python3-picamera2 libglib2.0-0
 python3 -m venv --system-site-packages "$VENV"
 "$VENV/bin/pip" install --upgrade pip
 "$VENV/bin/pip" install -r device/requirements-pi.txt
@@ -15,4 +16,9 @@ python3 -m venv --system-site-packages "$VENV"
 "$VENV/bin/python" -c "from edgefer.core.faces import resolve_face_model; print('face model:', resolve_face_model())"
 "$VENV/bin/python" -c "import picamera2" 2>/dev/null && echo "picamera2: ok" \
   || echo "picamera2 does not import in the venv; see device/README.md (a USB webcam still works: --source 0)"
+# the systemd unit, for this user and this venv
+mkdir -p "$HOME/edgefer"
+sed -e "s|@USER@|$(id -un)|g" -e "s|@HOME@|$HOME|g" -e "s|@VENV@|$VENV|g" device/edgefer-cam.service \
+  > "$HOME/edgefer/edgefer-cam.service"
+echo "service: sudo cp $HOME/edgefer/edgefer-cam.service /etc/systemd/system/ && sudo systemctl daemon-reload && sudo systemctl enable --now edgefer-cam"
 echo "try it:  $VENV/bin/edgefer-cam --source picamera --headless --report-every 10"

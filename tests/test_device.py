@@ -389,3 +389,36 @@ def test_our_blazeface_finds_the_faces_mediapipe_finds():
             overlaps += [iou(a, b) for a, b in zip(mine, theirs)]
     assert len(overlaps) >= len(frames) - 2 and np.median(overlaps) > 0.85 and min(overlaps) > 0.6
 
+
+
+def test_picamera_that_fails_to_import_says_why(monkeypatch):
+    """Installed but broken (a venv numpy shadowing the one picamera2 was built with) is not 'absent'."""
+    import builtins
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "picamera2":
+            raise ImportError("numpy.core.multiarray failed to import", name="numpy.core.multiarray")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    with pytest.raises(SourceError, match="installed but does not import.*numpy.core.multiarray.*pip uninstall numpy"):
+        open_source("picamera")
+
+
+def test_the_service_template_is_filled_for_the_installing_user():
+    unit = (REPO / "device" / "edgefer-cam.service").read_text()
+    assert "User=@USER@" in unit and "@VENV@/bin/edgefer-cam" in unit and "--reconnect" in unit
+    assert "/home/pi" not in unit and "User=pi" not in unit
+    setup = (REPO / "device" / "setup_pi.sh").read_text()
+    assert "s|@USER@|$(id -un)|g" in setup and "--no-install-recommends" in setup
+
+
+def test_jsonl_appends_across_restarts(tmp_path, capsys):
+    if not FACE_MODEL.exists():
+        pytest.skip(f"needs {FACE_MODEL}")
+    lines = tmp_path / "frames.jsonl"
+    for _ in range(2):
+        assert cam_main(capsys, "--source", YALE / "01_happy.png", "--headless", "--face-model", FACE_MODEL,
+                        "--jsonl", lines)[0] == 0
+    assert len(lines.read_text().splitlines()) == 2

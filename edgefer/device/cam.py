@@ -29,7 +29,7 @@ def parser():
     p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight of past probabilities per face (0: off)")
     p.add_argument("--headless", action="store_true", help="no window")
     p.add_argument("--record", help="write the annotated video to this .mp4")
-    p.add_argument("--jsonl", help="write one JSON line per frame: time, faces, box, label, probabilities")
+    p.add_argument("--jsonl", help="append one JSON line per frame: time, faces, box, label, probabilities")
     p.add_argument("--latency-json", help="write the latency report here at exit")
     p.add_argument("--report-every", type=float, default=10.0, help="print the latency table every N seconds (0: only at exit)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: at the source's end)")
@@ -51,7 +51,8 @@ def run(args) -> dict:
     source = open_source(args.source, reconnect=args.reconnect)
     # stills (an image folder, one image) are separate faces: no tracking, no smoothing across them
     stills = source.stills
-    jsonl = open(args.jsonl, "w") if args.jsonl else None
+    # appended: a service restarted by systemd keeps the lines it wrote before
+    jsonl = open(args.jsonl, "a") if args.jsonl else None
     recorder = Recorder(args.record) if args.record else None
     show = not args.headless and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     frames_with_faces, last_report = 0, None

@@ -124,7 +124,7 @@ class ImageFolderSource:
 class PicameraSource:
     stills = False
 
-    def __init__(self, size=(640, 480)):
+    def __init__(self, size=(640, 480), reconnect: bool = False):
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
@@ -135,27 +135,49 @@ class PicameraSource:
             # the system numpy they were built against
             raise SourceError(f"picamera2 is installed but does not import ({exc}); if the venv has its own "
                               "numpy, remove it (pip uninstall numpy) so the system one is used (device/README.md)") from None
-        self.camera = Picamera2()
-        self.camera.configure(self.camera.create_video_configuration(main={"size": size, "format": "RGB888"}))
-        self.camera.start()
-        self.dropped = 0
+        self._make, self.size, self.reconnect, self.dropped = Picamera2, size, reconnect, 0
+        self.camera = self._open()
+
+    def _open(self):
+        camera = self._make()
+        camera.configure(camera.create_video_configuration(main={"size": self.size, "format": "RGB888"}))
+        camera.start()
+        return camera
 
     def __iter__(self):
-        index, start = 0, time.monotonic()
+        index, start, failures = 0, time.monotonic(), 0
         while True:
-            # Picamera2's "RGB888" is BGR in memory (libcamera naming); convert to RGB
-            yield Frame(self.camera.capture_array()[..., ::-1].copy(), time.monotonic() - start, index)
+            try:
+                # Picamera2's "RGB888" is BGR in memory (libcamera naming); convert to RGB
+                rgb = self.camera.capture_array()[..., ::-1].copy()
+            except (RuntimeError, OSError) as exc:   # a ribbon cable knocked loose, the camera reset
+                failures += 1
+                if not self.reconnect or failures > 50:
+                    print(f"picamera: the camera stopped delivering frames ({exc}); ending (use --reconnect to wait for it)")
+                    return
+                self.close()
+                time.sleep(0.2)
+                try:
+                    self.camera = self._open()
+                except (RuntimeError, OSError):
+                    pass
+                continue
+            failures = 0
+            yield Frame(rgb, time.monotonic() - start, index)
             index += 1
 
     def close(self):
-        self.camera.stop()
-        self.camera.close()
+        try:
+            self.camera.stop()
+            self.camera.close()
+        except (RuntimeError, OSError):
+            pass
 
 
 def open_source(spec, reconnect: bool = False, loop: bool = False):
     spec = str(spec)
     if spec in ("picamera", "pi", "picamera2"):
-        return PicameraSource()
+        return PicameraSource(reconnect=reconnect)
     if Path(spec).is_dir() or Path(spec).suffix.lower() in IMAGE_EXTENSIONS:
         return ImageFolderSource(spec)
     return VideoSource(spec, reconnect=reconnect, loop=loop)
