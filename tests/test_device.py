@@ -312,7 +312,7 @@ def test_unwritable_outputs_are_refused_before_the_camera_opens(tmp_path, capsys
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     rc, _, err = cam_main(capsys, "--source", "9", "--headless", option, blocker / "out")
-    assert rc == 2 and option in err and "cannot write there" in err and len(err.strip().splitlines()) == 1
+    assert rc == 2 and option in err and "is a file, not a folder" in err and len(err.strip().splitlines()) == 1
     rc, _, err = cam_main(capsys, "--source", "9", "--headless", option, tmp_path)
     assert rc == 2 and "is a folder" in err
 
@@ -321,7 +321,7 @@ def test_bench_json_unwritable_is_refused_before_the_run(tmp_path, capsys):
     (tmp_path / "f").write_text("")
     assert bench.main(["--source", "9", "--json", str(tmp_path / "f" / "b.json")]) == 2
     err = capsys.readouterr().err
-    assert "--json" in err and "cannot write there" in err
+    assert "--json" in err and "is a file, not a folder" in err
 
 
 def test_sources_get_advice_for_what_they_are(tmp_path):

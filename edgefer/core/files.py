@@ -69,6 +69,9 @@ def check_file_writable(path, option: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise NotWritable(f"{path}: is a folder; pass {option} a file path")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NotWritable(f"{path}: {blocker} is a file, not a folder; pass {option} a path in a writable folder")
     try:
         check_writable(path.parent)
     except NotWritable as exc:

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from ..core import card as card_mod
 from ..core.errors import EdgeferError
 from ..core.quiet import VERBOSE_ENV
 from ..core.files import check_file_writable, positive_int, write_json
@@ -44,6 +45,7 @@ def parser():
 
 def run(args) -> dict:
     model = model_path(args.model)  # a bad --model or output is reported before any camera is opened
+    card_mod.read_embedded(model)
     for option in ("record", "jsonl", "latency_json"):
         if getattr(args, option):
             check_file_writable(getattr(args, option), "--" + option.replace("_", "-"))
