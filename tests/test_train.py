@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from edgefer.core import card as card_mod
 from edgefer.train import TrainConfig, evaluate, make_config, train
 from edgefer.train.cli import main
 
-pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.skipif(find_spec("tensorflow") is None, reason="the train extra (TensorFlow) is not installed")
 
 
 def tiny(tmp_path, data, **kw):
