@@ -145,7 +145,7 @@ def test_training_loader_and_device_give_a_face_the_identical_input(tmp_path, in
     model.write_bytes(card_mod.embed(int8_models[spec.channels], card))
     face = _face_file(tmp_path)
 
-    # training: the loader's pixels, fed to the Keras model as float (make_datasets casts them)
+    # training: the loader's pixels, fed to the Keras model as float (epoch_batches casts them)
     pixels, kept, _ = load_pixels(Split([str(face)], np.array([0])), spec)
     training_input = pixels[0].astype(np.float32)
     # device: the Classifier's own path from the decoded image to the int8 tensor it sets

@@ -46,13 +46,13 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", required=True, help="video file or image folder")
     p.add_argument("--model", action="append", help="model file or bundled name; repeat to compare (default: bundled)")
-    p.add_argument("--face-model", default=None, help="BlazeFace .tflite (default: env, cache, mediapipe, download)")
+    p.add_argument("--face-model", default=None, help="BlazeFace short-range .tflite (default: $EDGEFER_FACE_MODEL, else the one in the package)")
     p.add_argument("--threads", type=thread_list, default="1,2", help="LiteRT thread counts to measure, comma-separated")
     p.add_argument("--frames", type=positive_int, default=300, help="frames measured per run (the source is looped)")
     p.add_argument("--warmup", type=int, default=30, help="frames run before measuring")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--verbose", action="store_true",
-                   help="show what TensorFlow, MediaPipe and LiteRT log while they start (hidden otherwise)")
+                   help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)")
     p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="average each face with its mirror image (two invokes); default: as each model's card says")
     args = p.parse_args(argv)
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         print(f"edgefer-bench: error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        write_json(args.json, {"source": args.source, "machine": machine(), "runs": runs})
+        write_json(args.json, {"source": args.source, "machine": m, "runs": runs})
     return 0
 
 

@@ -24,7 +24,7 @@ def parser():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
     p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt)")
-    p.add_argument("--face-model", default=None, help="BlazeFace .tflite (default: env, cache, mediapipe, download)")
+    p.add_argument("--face-model", default=None, help="BlazeFace short-range .tflite (default: $EDGEFER_FACE_MODEL, else the one in the package)")
     p.add_argument("--threads", type=positive_int, default=1, help="LiteRT threads for the expression model")
     p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
     p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight of past probabilities per face (0: off)")
@@ -37,7 +37,7 @@ def parser():
     p.add_argument("--reconnect", action="store_true", help="wait for a camera that disappears instead of exiting")
     p.add_argument("--allow-float", action="store_true", help="run a float (non-int8) model too")
     p.add_argument("--verbose", action="store_true",
-                   help="show what TensorFlow, MediaPipe and LiteRT log while they start (hidden otherwise)")
+                   help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)")
     p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="average each face with its mirror image (two invokes); default: as the model's card says")
     return p

@@ -24,7 +24,7 @@ class Pipeline:
                  flip_average: bool | None = None, track: bool = True):
         # track=False: stills, each frame its own face set (no identities, no smoothing across frames)
         # flip_average: None follows the model's card; True / False overrides it
-        with quiet_native():   # MediaPipe and LiteRT log their start-up to stderr
+        with quiet_native():   # LiteRT logs its start-up (XNNPACK) to stderr
             self._open(model, face_model, threads, min_score, video, allow_float, flip_average)
         self.tracker = Tracker(smoothing=smoothing) if track else None
 

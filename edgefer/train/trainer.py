@@ -139,43 +139,55 @@ def camera_conditions(x):
     return tf.clip_by_value(x, 0.0, 255.0)
 
 
-def train_index(arrays: dict[str, Arrays], cfg: TrainConfig) -> np.ndarray:
-    """The training images of one epoch (oversampled when the config says so)."""
-    y = arrays["train"].y
-    return oversample_index(y, cfg.seed, cfg.per_class) if cfg.balance == "oversample" else np.arange(len(y))
+def training_examples(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
+    """(the training split as (pixels, target) examples, oversampled as the config says; their
+    count). Built once per run: the arrays are copied into the pipeline here, not every epoch."""
+    train = arrays["train"]
+    index = (oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample"
+             else np.arange(len(train.y)))
+    targets = _targets(train, n, cfg.soft_labels or bool(cfg.votes))
+    return tf.data.Dataset.from_tensor_slices((train.x[index], targets[index])), len(index)
 
 
-def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int, epoch: int = 0):
-    """(training batches of `epoch`, validation batches, images per epoch). The epoch's shuffle and
-    augmentation are seeded by (seed, epoch) alone, not by how often a pipeline was iterated: a run
-    resumed at epoch k sees the batches the uninterrupted run saw at epoch k, where a fresh
-    iterator would replay epoch 1's order and augmentations (which the model had fitted already)."""
+def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
+    """The training batches of `epoch`. Their shuffle and augmentation are seeded by (seed, epoch)
+    alone, not by how often a pipeline was iterated: a run resumed at epoch k sees the batches the
+    uninterrupted run saw at epoch k, where a fresh iterator would replay epoch 1's order and
+    augmentations (which the model had fitted already)."""
     epoch_seed = cfg.seed * 100_003 + epoch
     tf.random.set_seed(epoch_seed)   # the op seeds of the augmentation maps traced below
-    train = arrays["train"]
-    index = train_index(arrays, cfg)
-    x_train, t_train = train.x[index], _targets(train, n, cfg.soft_labels or bool(cfg.votes))[index]
     aug = augmenter(cfg, epoch_seed)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-
-    def to_float(x, t):
-        return tf.cast(x, tf.float32), t
-
-    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, t_train))
-                .shuffle(min(len(index), 20000), seed=epoch_seed, reshuffle_each_iteration=False)
-                .batch(cfg.batch_size).map(to_float, num_parallel_calls=tf.data.AUTOTUNE))
+    batches = (examples.shuffle(min(count, 20000), seed=epoch_seed, reshuffle_each_iteration=False)
+               .batch(cfg.batch_size).map(_to_float, num_parallel_calls=tf.data.AUTOTUNE))
     # the random maps run one batch at a time: parallel calls would draw from the random state in
     # an order that differs run to run (each batch's ops are multi-threaded all the same)
     if aug is not None:
-        train_ds = train_ds.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t))
+        batches = batches.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t))
     if cfg.camera:
-        train_ds = train_ds.map(lambda x, t: (camera_conditions(x), t))
+        batches = batches.map(lambda x, t: (camera_conditions(x), t))
+    return _sharded(batches)
+
+
+def validation_batches(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     val = arrays["val"]
-    val_ds = (tf.data.Dataset.from_tensor_slices((val.x, _targets(val, n, False)))
-              .batch(cfg.batch_size * 2).map(to_float))
-    return (train_ds.prefetch(tf.data.AUTOTUNE).with_options(options),
-            val_ds.prefetch(tf.data.AUTOTUNE).with_options(options), len(index))
+    return _sharded(tf.data.Dataset.from_tensor_slices((val.x, _targets(val, n, False)))
+                    .batch(cfg.batch_size * 2).map(_to_float))
+
+
+def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int, epoch: int = 0):
+    """(training batches of `epoch`, validation batches, images per epoch), for a single pass (QAT)."""
+    examples, count = training_examples(arrays, cfg, n)
+    return epoch_batches(examples, count, cfg, epoch), validation_batches(arrays, cfg, n), count
+
+
+def _to_float(x, t):
+    return tf.cast(x, tf.float32), t
+
+
+def _sharded(ds):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def make_strategy(name: str):
@@ -316,7 +328,9 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
         arrays["train"], balance_info = gan_balance(ds, cfg, spec, run_dir, arrays["train"])
 
     strategy = make_strategy(cfg.strategy)
-    steps = int(np.ceil(len(train_index(arrays, cfg)) / cfg.batch_size))
+    examples, count = training_examples(arrays, cfg, n)
+    val_ds = validation_batches(arrays, cfg, n)
+    steps = int(np.ceil(count / cfg.batch_size))
     model, state = build_or_load(cfg, spec, run_dir, saved_state, strategy, steps)
     write_json(run_dir / "config.json", {"fingerprint": cfg.fingerprint(spec.framing), "config": cfg.to_dict()})
 
@@ -325,8 +339,7 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     weights = class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None
     # one fit per epoch, each on that epoch's own seeded pipeline: resumed epochs match uninterrupted ones
     while state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
-        train_ds, val_ds, _ = make_datasets(arrays, cfg, n, epoch=state["epoch"])
-        model.fit(train_ds, validation_data=val_ds, epochs=state["epoch"] + 1, initial_epoch=state["epoch"],
+        model.fit(epoch_batches(examples, count, cfg, state["epoch"]), validation_data=val_ds, epochs=state["epoch"] + 1, initial_epoch=state["epoch"],
                   class_weight=weights, callbacks=[checkpoint], verbose=verbose)
 
     best = keras.models.load_model(run_dir / "model.keras", compile=False)
