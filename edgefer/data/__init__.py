@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import DatasetError, FaceDataset, Split, load_pixels
-from .fer2013 import read_fer2013_csv, read_ferplus
+from .fer2013 import read_fer2013_csv, read_ferplus, read_ferplus_compound
 from .folders import looks_like_ckplus, read_ckplus, read_folder
 from .rafdb import read_rafdb
 
@@ -16,6 +16,7 @@ DATASETS = {
     "folder": read_folder,
     "fer2013-csv": read_fer2013_csv,
     "ferplus": read_ferplus,
+    "ferplus-compound": read_ferplus_compound,
     "rafdb": lambda root, **kw: read_rafdb(root, compound=False, **kw),
     "rafdb-compound": lambda root, **kw: read_rafdb(root, compound=True, **kw),
     "ckplus": read_ckplus,

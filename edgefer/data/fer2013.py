@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.taxonomy import BASIC7, FERPLUS8
+from ..core.taxonomy import BASIC7, COMPOUND11, FERPLUS8
 from .base import DatasetError, FaceDataset, Split
 from .folders import FER2013_PREFIX
 
@@ -83,6 +83,18 @@ def read_ferplus(path, images=None, mapping=None, **_) -> FaceDataset:
     a FER-2013 image folder) or, without one, row by row from `images` = the FER-2013 csv.
     Defaults follow the shared layout: `<dir>/ferplus_to_fer2013_folder_mapping.csv` and
     `<dir>/../fer2013`."""
+    votes_csv, images, mapping = _locate(path, images, mapping)
+    votes, usage = read_votes(votes_csv)
+    source = _image_sources(votes_csv, images, mapping, len(usage))
+    label, soft = ferplus_targets(votes)
+    # FER+ order with "happiness"/"sadness"/"anger" renamed to the kit's canonical names
+    splits, dropped = _official_splits(usage, label, source, soft)
+    notes = [f"FER+ majority labels; {dropped} rows dropped (unknown, not a face, tied or unmapped)"]
+    return FaceDataset("ferplus", list(FERPLUS8), "ferplus8", splits, str(votes_csv), notes)
+
+
+def _locate(path, images, mapping):
+    """(votes csv, FER-2013 images, mapping csv) with the shared layout's defaults filled in."""
     path = Path(path)
     votes_csv = path / "fer2013new.csv" if path.is_dir() else path
     base = votes_csv.parent
@@ -94,17 +106,32 @@ def read_ferplus(path, images=None, mapping=None, **_) -> FaceDataset:
         raise DatasetError(f"{votes_csv}: FER+ votes need the FER-2013 images; pass --images (the FER-2013 folder or csv)")
     if not votes_csv.exists():
         raise DatasetError(f"{votes_csv}: no such file; pass the FER+ fer2013new.csv")
+    return votes_csv, Path(images), mapping
 
+
+def read_votes(votes_csv) -> tuple[np.ndarray, list[str]]:
+    """FER+ votes (N, 10) in FERPLUS_COLUMNS order, and each row's FER-2013 usage."""
     with open(votes_csv, newline="") as f:
         reader = csv.DictReader(f)
         if not set(FERPLUS_COLUMNS) <= set(reader.fieldnames or ()):
             raise DatasetError(f"{votes_csv}: expected FER+ columns {FERPLUS_COLUMNS}")
         rows = list(reader)
-    votes = np.array([[float(r[c] or 0) for c in FERPLUS_COLUMNS] for r in rows])
-    usage = [r["Usage"] for r in rows]
-    label, soft = ferplus_targets(votes)
+    return np.array([[float(r[c] or 0) for c in FERPLUS_COLUMNS] for r in rows]), [r["Usage"] for r in rows]
 
-    images = Path(images)
+
+def _official_splits(usage, label, source, soft=None) -> tuple[dict, int]:
+    """Rows with a label (>= 0) and an image, in FER-2013's official split; and how many were dropped."""
+    splits, dropped = {}, 0
+    for fer_usage, split in FER2013_PREFIX.items():
+        idx = [i for i, u in enumerate(usage) if u == fer_usage and label[i] >= 0 and i in source]
+        dropped += sum(1 for u in usage if u == fer_usage) - len(idx)
+        splits[split] = Split([source[i] for i in idx], np.asarray(label)[idx],
+                              None if soft is None else soft[idx])
+    return splits, dropped
+
+
+def _image_sources(votes_csv, images, mapping, rows: int) -> dict[int, object]:
+    """Each votes row's image: a FER-2013 file through the mapping csv, or a row of the FER-2013 csv."""
     source: dict[int, object] = {}
     if mapping is not None:
         with open(mapping, newline="") as f:
@@ -117,22 +144,75 @@ def read_ferplus(path, images=None, mapping=None, **_) -> FaceDataset:
                                f"pass --images the FER-2013 folder the mapping refers to")
     elif images.is_file():
         fer_rows = read_fer2013_rows(images)
-        if len(fer_rows) != len(rows):
-            raise DatasetError(f"{images} has {len(fer_rows)} rows but {votes_csv} has {len(rows)}; FER+ maps row by row")
+        if len(fer_rows) != rows:
+            raise DatasetError(f"{images} has {len(fer_rows)} rows but {votes_csv} has {rows}; FER+ maps row by row")
         source = {i: r[1] for i, r in enumerate(fer_rows)}
     else:
         raise DatasetError(f"{images}: a FER-2013 folder needs a mapping csv (pass --mapping)")
+    return source
 
-    # FER+ order with "happiness"/"sadness"/"anger" renamed to the kit's canonical names
-    labels = list(FERPLUS8)
-    splits = {}
-    dropped = 0
-    for fer_usage, split in FER2013_PREFIX.items():
-        idx = [i for i, u in enumerate(usage) if u == fer_usage and label[i] >= 0 and i in source]
-        dropped += sum(1 for i, u in enumerate(usage) if u == fer_usage) - len(idx)
-        splits[split] = Split([source[i] for i in idx], label[idx], soft[idx])
-    notes = [f"FER+ majority labels; {dropped} rows dropped (unknown, not a face, tied or unmapped)"]
-    return FaceDataset("ferplus", labels, "ferplus8", splits, str(votes_csv), notes)
+# FER+ vote columns of the six basic emotions a compound is made of (neutral and contempt aside)
+COMPOUND_EMOTIONS = ("happy", "surprise", "sad", "angry", "disgust", "fear")
+_ADVERB = {"happy": "happily", "sad": "sadly", "fear": "fearfully", "angry": "angrily", "disgust": "disgustedly"}
+_ADJECTIVE = {"surprise": "surprised", "fear": "fearful", "angry": "angry", "disgust": "disgusted"}
+
+
+def compound_name(a: str, b: str) -> str | None:
+    """The RAF-DB compound class of two basic emotions ("happy", "surprise" -> "happily_surprised"),
+    or None for a pair RAF-DB has no class for (happy with sad, fear or anger; fear with disgust)."""
+    for first, second in ((a, b), (b, a)):
+        name = f"{_ADVERB.get(first)}_{_ADJECTIVE.get(second)}"
+        if name in COMPOUND11:
+            return name
+    return None
+
+
+def compound_labels(votes: np.ndarray, min_votes: int) -> list[str | None]:
+    """Per FER+ row, the compound its annotators saw, or None.
+
+    RAF-DB derived its compound labels from annotators' distributions over the basic emotions; the
+    same rule on FER+'s 10 votes per image: the two leading basic emotions (neutral and contempt
+    aside) each got at least `min_votes` votes, and no third emotion ties the second."""
+    columns = [FERPLUS_COLUMNS.index({"happy": "happiness", "sad": "sadness", "angry": "anger"}.get(e, e))
+               for e in COMPOUND_EMOTIONS]
+    out = []
+    for row in votes[:, columns]:
+        order = np.argsort(-row, kind="stable")
+        first, second, third = row[order[:3]]
+        if second >= min_votes and third < second:
+            out.append(compound_name(COMPOUND_EMOTIONS[order[0]], COMPOUND_EMOTIONS[order[1]]))
+        else:
+            out.append(None)
+    return out
+
+
+def read_ferplus_compound(path, images=None, mapping=None, compound_votes=3, compound_min=40, **_) -> FaceDataset:
+    """Compound expressions from FER+ votes: a FER-2013 image is "happily surprised" when at least
+    `compound_votes` of its 10 annotators chose happy and as many chose surprise (`compound_labels`).
+    The official FER-2013 split is kept; classes with fewer than `compound_min` training images are
+    dropped and reported. Classes are RAF-DB's compound names, in RAF-DB's order (taxonomy compound11).
+
+    Defaults: 3 votes (2,300 images over the RAF-DB pairs; 2 votes doubles that but lets in images
+    where 2 of 10 people saw the second emotion, 4 leaves 800); 40 training images (below it a class
+    has 1 or 2 test images, too few to measure)."""
+    votes_csv, images, mapping = _locate(path, images, mapping)
+    votes, usage = read_votes(votes_csv)
+    if not 1 <= compound_votes <= 5:
+        raise DatasetError(f"compound_votes {compound_votes}: two emotions of 10 votes each need 1..5 votes")
+    names = compound_labels(votes, compound_votes)
+    train_counts = {c: sum(1 for n, u in zip(names, usage) if n == c and u == "Training") for c in COMPOUND11}
+    labels = [c for c in COMPOUND11 if train_counts[c] >= compound_min]
+    if len(labels) < 2:
+        raise DatasetError(f"{votes_csv}: fewer than 2 compound classes have {compound_min} training images "
+                           f"at {compound_votes} votes; lower --compound-min or --compound-votes")
+    label = np.array([labels.index(n) if n in labels else -1 for n in names])
+    splits, _ = _official_splits(usage, label, _image_sources(votes_csv, images, mapping, len(usage)))
+    dropped = {c: n for c, n in train_counts.items() if c not in labels}
+    notes = [f"FER+ compound: the two leading basic emotions with >= {compound_votes} of 10 votes each; "
+             f"official FER-2013 split",
+             f"dropped (fewer than {compound_min} training images): "
+             + (", ".join(f"{c} ({n})" for c, n in dropped.items()) or "none")]
+    return FaceDataset("ferplus-compound", labels, "compound11", splits, str(votes_csv), notes)
 
 
 def mix_votes(ds: FaceDataset, votes_csv, weight: float, mapping=None) -> FaceDataset:

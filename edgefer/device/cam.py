@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
-
-import numpy as np
+from pathlib import Path
 
 from ..core import card as card_mod
 from ..core.errors import EdgeferError
@@ -15,8 +16,11 @@ from ..core.quiet import VERBOSE_ENV
 from ..core.files import check_file_writable, positive_int, write_json
 from ..models import model_path
 from .latency import Latency
+from .outputs import FaceCsv, Recorder, open_window
 from .pipeline import Pipeline, draw
+from .serve import LiveView, ViewServer, is_loopback, new_token, parse_address
 from .sources import open_source
+from .timeline import Timeline
 
 
 def parser():
@@ -28,9 +32,19 @@ def parser():
     p.add_argument("--threads", type=positive_int, default=1, help="LiteRT threads for the expression model")
     p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
     p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight of past probabilities per face (0: off)")
-    p.add_argument("--headless", action="store_true", help="no window")
+    p.add_argument("--headless", action="store_true", help="no window (there is none anyway without a display)")
+    p.add_argument("--serve", metavar="[HOST:]PORT",
+                   help="serve the live view (video, probabilities, timelines, latency) on this port, on loopback "
+                        "unless a HOST is given (0.0.0.0: every network; then a token is needed)")
+    p.add_argument("--token", help="--serve: the token every request must carry (default beyond loopback: a new one, printed)")
+    p.add_argument("--no-auth", action="store_true", help="--serve beyond loopback without a token")
     p.add_argument("--record", help="write the annotated video to this .mp4")
     p.add_argument("--jsonl", help="append one JSON line per frame: time, faces, box, label, probabilities")
+    p.add_argument("--csv", help="append one row per face per frame: time, frame, track, box, label, probabilities")
+    p.add_argument("--timeline", help="at exit, write a PNG with one timeline per tracked face (probabilities over time)")
+    p.add_argument("--loop", action="store_true", help="a video file starts again at its end (a demo, a kiosk)")
+    p.add_argument("--realtime", action="store_true",
+                   help="read a video file at its own frame rate, as a camera delivers frames (default: as fast as it goes)")
     p.add_argument("--latency-json", help="write the latency report here at exit")
     p.add_argument("--report-every", type=float, default=10.0, help="print the latency table every N seconds (0: only at exit)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: at the source's end)")
@@ -44,36 +58,55 @@ def parser():
 
 
 def run(args) -> dict:
-    model = model_path(args.model)  # a bad --model or output is reported before any camera is opened
+    model = model_path(args.model)  # a bad --model, output or address is reported before any camera is opened
     card_mod.read_embedded(model)
-    for option in ("record", "jsonl", "latency_json"):
+    for option in ("record", "jsonl", "csv", "timeline", "latency_json"):
         if getattr(args, option):
             check_file_writable(getattr(args, option), "--" + option.replace("_", "-"))
+    if args.serve:
+        parse_address(args.serve)
     latency = Latency()
-    source = open_source(args.source, reconnect=args.reconnect)
+    source = open_source(args.source, reconnect=args.reconnect, loop=args.loop, realtime=args.realtime)
     # stills (an image folder, one image) are separate faces: no tracking, no smoothing across them
     stills = source.stills
-    # appended: a service restarted by systemd keeps the lines it wrote before
-    jsonl = open(args.jsonl, "a") if args.jsonl else None
-    recorder = Recorder(args.record) if args.record else None
-    show = not args.headless and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    frames_with_faces, last_report = 0, None
-    try:
-        with Pipeline(model, args.face_model, args.threads, args.min_score, video=not stills,
-                      smoothing=args.smoothing, allow_float=args.allow_float,
-                      flip_average=args.flip_average, track=not stills) as pipeline:
-            print(pipeline.describe() + (" (stills: each image on its own)" if stills else ""), flush=True)
+    frames_with_faces, last_report, timeline = 0, None, None
+    with contextlib.ExitStack() as outputs:   # every output is closed however the run ends
+        outputs.callback(source.close)
+        pipeline = outputs.enter_context(Pipeline(
+            model, args.face_model, args.threads, args.min_score, video=not stills, smoothing=args.smoothing,
+            allow_float=args.allow_float, flip_average=args.flip_average, track=not stills))
+        print(pipeline.describe() + (" (stills: each image on its own)" if stills else ""), flush=True)
+        labels = pipeline.classifier.labels
+        # appended: a service restarted by systemd keeps the lines it wrote before
+        jsonl = outputs.enter_context(open(args.jsonl, "a")) if args.jsonl else None
+        table = outputs.enter_context(contextlib.closing(FaceCsv(args.csv, labels))) if args.csv else None
+        recorder = outputs.enter_context(contextlib.closing(Recorder(args.record))) if args.record else None
+        if args.timeline and stills:
+            print("--timeline: images of a folder are not tracked over time; the PNG is left out (--csv has every face)")
+        elif args.timeline:
+            timeline = Timeline(labels)
+        view = outputs.enter_context(contextlib.closing(start_view(args, pipeline, latency))) if args.serve else None
+        window = None if args.headless else open_window()
+        if window:
+            outputs.callback(window.close)
+        try:
             for frame, _ in latency.frames_of(source, limit=args.max_frames):
                 faces = pipeline.process(frame, latency)
                 frames_with_faces += bool(faces)
-                if show or recorder:
+                if window or recorder:
                     t = time.perf_counter()
                     image = draw(frame.rgb, faces)
                     if recorder:
                         recorder.write(image)
-                    if show:
-                        show = _show(image)
+                    if window and not window.show(image):
+                        break   # the window was closed: the run ends as with Ctrl-C
                     latency.add("draw", time.perf_counter() - t)
+                if view:
+                    view.view.publish(frame, faces)
+                if timeline:
+                    timeline.add(frame.t, faces)
+                if table:
+                    table.write(frame, faces)
                 if jsonl:
                     line = {"t": round(frame.t, 3), "frame": frame.index, "faces": faces}
                     jsonl.write(json.dumps(dict(line, file=frame.name) if stills else line) + "\n")
@@ -82,87 +115,55 @@ def run(args) -> dict:
                 if args.report_every and time.perf_counter() - last_report > args.report_every:
                     print(Latency.table(latency.summary()), flush=True)
                     last_report = time.perf_counter()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        source.close()
-        if jsonl:
-            jsonl.close()
-        if recorder:
-            recorder.close()
+        except KeyboardInterrupt:   # Ctrl-C, or SIGTERM from systemd (main() turns it into this)
+            pass
+    if timeline:
+        timeline.save_png(args.timeline, title=f"{Path(str(args.source)).name}: {pipeline.classifier.path.name}")
+        print(f"timeline: {args.timeline}")
     summary = latency.summary()
     summary["frames_with_faces"] = frames_with_faces
     summary["dropped_frames"] = getattr(source, "dropped", 0)
     return summary
 
 
-class Recorder:
-    """The annotated video. Every frame is written: one of another size (an image folder) is fitted
-    into the first frame's size with black bars, and the run says so once."""
-
-    def __init__(self, path):
-        self.path, self.writer, self.size, self.fitted = str(path), None, None, 0
-
-    def write(self, bgr):
-        import cv2
-        if self.writer is None:
-            self.size = bgr.shape[1::-1]
-            self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), 25, self.size)
-            if not self.writer.isOpened():
-                raise RecordError(f"{self.path}: OpenCV cannot write an mp4v video there; pass --record a .mp4 path")
-        if bgr.shape[1::-1] != self.size:
-            if not self.fitted:
-                print(f"--record: frames of another size than the first {self.size[0]}x{self.size[1]} are "
-                      "fitted into it with black bars")
-            self.fitted += 1
-            bgr = letterbox(bgr, self.size)
-        self.writer.write(bgr)
-
-    def close(self):
-        if self.writer is not None:
-            self.writer.release()
-
-
-class RecordError(EdgeferError, OSError):
-    pass
-
-
-def letterbox(image, size):
-    """`image` scaled to fit (width, height) `size`, centred on black."""
-    import cv2
-    w, h = size
-    scale = min(w / image.shape[1], h / image.shape[0])
-    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))))
-    out = np.zeros((h, w, 3), image.dtype)
-    y, x = (h - resized.shape[0]) // 2, (w - resized.shape[1]) // 2
-    out[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
-    return out
-
-
-def _show(image) -> bool:
-    import cv2
-    try:
-        cv2.imshow("edgefer", image)
-        return cv2.waitKey(1) & 0xFF != ord("q")
-    except cv2.error:
-        print("no window support in this OpenCV build (opencv-python-headless); continuing headless")
-        return False
+def start_view(args, pipeline, latency) -> ViewServer:
+    """The live view on --serve's address. Beyond loopback it needs a token (given, or made here)
+    unless --no-auth says otherwise."""
+    host, _ = parse_address(args.serve)
+    token = args.token
+    if token is None and not is_loopback(host) and not args.no_auth:
+        token = new_token()
+    server = ViewServer(LiveView(pipeline.about(), pipeline.classifier.labels, latency), args.serve, token)
+    print("live view: " + "  ".join(server.urls()), flush=True)
+    if token is None and not is_loopback(host):
+        print("--no-auth: anyone who can reach this machine can watch the camera")
+    return server
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.verbose:
         os.environ[VERBOSE_ENV] = "1"
+    # systemd stops a service with SIGTERM: end like Ctrl-C, so the camera is closed and outputs kept
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = run(args)
     except EdgeferError as exc:
         print(f"edgefer-cam: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:   # before the first frame: nothing to report
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(Latency.table(summary))
     print(f"faces found in {summary['frames_with_faces']} of {summary['frames']} frames")
     if args.latency_json:
         write_json(args.latency_json, summary)
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

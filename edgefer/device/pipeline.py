@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -36,6 +37,14 @@ class Pipeline:
                              "export it with edgefer-export --int8, or pass --allow-float to run it anyway")
         self.face_model = resolve_face_model(face_model)
         self.detector = FaceDetector(self.face_model, video=video, min_score=min_score)
+
+    def about(self) -> dict:
+        """What runs, for the live view."""
+        clf, spec = self.classifier, self.spec
+        return {"model": clf.path.name, "classes": ", ".join(clf.labels), "taxonomy": spec.taxonomy,
+                "input": f"{spec.size} px {spec.color}, crop margin {spec.crop.margin}, offset {spec.crop.offset_y}",
+                "flip averaging": "on" if spec.flip_average else "off", "interpreter": clf.backend,
+                "face model": Path(str(self.face_model)).name}
 
     def describe(self) -> str:
         """One line saying what runs: model, its contract, face model, interpreter."""

@@ -33,8 +33,9 @@ class Frame:
 class VideoSource:
     stills = False   # frames of one scene: faces are tracked and smoothed
 
-    def __init__(self, spec: str, reconnect: bool = False, loop: bool = False):
-        self.spec, self.reconnect, self.loop = spec, reconnect, loop
+    def __init__(self, spec: str, reconnect: bool = False, loop: bool = False, realtime: bool = False):
+        # realtime: a file is read at its own frame rate, as a camera would deliver it (the live view)
+        self.spec, self.reconnect, self.loop, self.realtime = spec, reconnect, loop, realtime
         self.camera = spec.isdigit()
         self.is_file = not self.camera and "://" not in spec
         if self.is_file and not Path(spec).is_file():
@@ -61,13 +62,14 @@ class VideoSource:
 
     def __iter__(self):
         index, start = 0, time.monotonic()
-        failures = 0
+        failures, offset, t = 0, 0.0, 0.0   # offset: the clock runs on across loops of a file
         while True:
             ok, bgr = self.cap.read()
             if not ok or bgr is None:
                 if self.is_file and self.loop and index > 0:
                     self.cap.release()
                     self.cap = self._open()
+                    offset = t + 1.0 / (self.cap.get(cv2.CAP_PROP_FPS) or 25.0)
                     continue
                 if self.is_file and index == 0:
                     raise SourceError(self._cannot_open())   # opened, but not one frame decodes
@@ -85,7 +87,9 @@ class VideoSource:
                     pass
                 continue
             failures = 0
-            t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if self.is_file else time.monotonic() - start
+            t = offset + self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if self.is_file else time.monotonic() - start
+            if self.realtime and self.is_file:
+                time.sleep(max(0.0, start + t - time.monotonic()))
             yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t, index)
             index += 1
 
@@ -174,10 +178,10 @@ class PicameraSource:
             pass
 
 
-def open_source(spec, reconnect: bool = False, loop: bool = False):
+def open_source(spec, reconnect: bool = False, loop: bool = False, realtime: bool = False):
     spec = str(spec)
     if spec in ("picamera", "pi", "picamera2"):
         return PicameraSource(reconnect=reconnect)
     if Path(spec).is_dir() or Path(spec).suffix.lower() in IMAGE_EXTENSIONS:
         return ImageFolderSource(spec)
-    return VideoSource(spec, reconnect=reconnect, loop=loop)
+    return VideoSource(spec, reconnect=reconnect, loop=loop, realtime=realtime)

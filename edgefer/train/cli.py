@@ -30,6 +30,9 @@ HELP = {
     "val_fraction": "share of train cut off for validation where the dataset has no validation split",
     "test_fraction": "share of train cut off for testing where the dataset has no test split",
     "soft_labels": "FER+: train on the vote distributions instead of the majority label",
+    "compound_votes": "ferplus-compound: an image is e.g. happily_surprised when at least N of its 10 "
+                      "annotators chose happy and as many chose surprise",
+    "compound_min": "ferplus-compound: compound classes with fewer training images are dropped (reported)",
     "votes_weight": "share of the FER+ vote distribution in each target (--votes)",
     "size": "input side in pixels (card)",
     "align": "face crop: level the eye line first (card)",

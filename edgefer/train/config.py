@@ -39,6 +39,8 @@ class TrainConfig:
     soft_labels: bool = False        # FER+ vote distributions as targets instead of majority
     votes: str | None = None         # FER-2013: FER+ votes (fer2013new.csv or its folder) mixed into the labels
     votes_weight: float = 0.5        # share of the FER+ vote distribution in each soft target
+    compound_votes: int = 3          # ferplus-compound: votes (of 10) each of the two leading emotions needs
+    compound_min: int = 40           # ferplus-compound: classes with fewer training images are dropped
     # the input spec (edgefer.core.spec, written into the model card)
     size: int = 96
     color: str = "gray3"

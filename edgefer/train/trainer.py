@@ -51,7 +51,8 @@ class RunResult:
 def dataset_for(cfg: TrainConfig) -> FaceDataset:
     """The dataset a configuration names, with its split options (used by train, evaluate, export)."""
     ds = load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
-                      val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
+                      val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
+                      compound_votes=cfg.compound_votes, compound_min=cfg.compound_min)
     if cfg.votes:
         from ..data.fer2013 import mix_votes
         mix_votes(ds, cfg.votes, cfg.votes_weight)

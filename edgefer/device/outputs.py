@@ -1,0 +1,138 @@
+"""What edgefer-cam writes and shows besides its report: the annotated video (`--record`), one CSV
+row per face per frame (`--csv`), and a window on a desktop.
+
+The window is Tk (the standard library) showing frames through Pillow: it works whichever OpenCV
+wheel won the shared `cv2/` folder (`opencv-python-headless`, which the kit depends on, has no GUI;
+mediapipe's `opencv-contrib-python` has one), so the kit uses no OpenCV GUI at all.
+"""
+from __future__ import annotations
+
+import csv
+import os
+
+import cv2
+import numpy as np
+
+from ..core.errors import EdgeferError
+
+
+class Recorder:
+    """The annotated video. Every frame is written: one of another size (an image folder) is fitted
+    into the first frame's size with black bars, and the run says so once."""
+
+    def __init__(self, path):
+        self.path, self.writer, self.size, self.fitted = str(path), None, None, 0
+
+    def write(self, bgr):
+        if self.writer is None:
+            self.size = bgr.shape[1::-1]
+            self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), 25, self.size)
+            if not self.writer.isOpened():
+                raise RecordError(f"{self.path}: OpenCV cannot write an mp4v video there; pass --record a .mp4 path")
+        if bgr.shape[1::-1] != self.size:
+            if not self.fitted:
+                print(f"--record: frames of another size than the first {self.size[0]}x{self.size[1]} are "
+                      "fitted into it with black bars")
+            self.fitted += 1
+            bgr = letterbox(bgr, self.size)
+        self.writer.write(bgr)
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.release()
+
+
+class RecordError(EdgeferError, OSError):
+    pass
+
+
+def letterbox(image, size):
+    """`image` scaled to fit (width, height) `size`, centred on black."""
+    w, h = size
+    scale = min(w / image.shape[1], h / image.shape[0])
+    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))))
+    out = np.zeros((h, w, 3), image.dtype)
+    y, x = (h - resized.shape[0]) // 2, (w - resized.shape[1]) // 2
+    out[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    return out
+
+
+class FaceCsv:
+    """One row per face per frame: time, frame, track, box, score, label and every probability.
+    Appended: a run restarted (systemd, a crash) keeps the rows it wrote; a file with another
+    header (another model's classes) is refused rather than mixed."""
+
+    def __init__(self, path, labels):
+        self.path, self.labels = str(path), list(labels)
+        header = ["t", "frame", "file", "track", "x", "y", "w", "h", "score", "label", *self.labels]
+        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, newline="") as f:
+                existing = next(csv.reader(f), [])
+            if existing != header:
+                raise CsvMismatch(f"{self.path}: holds rows of another model (columns {existing[10:]}); "
+                                  "pass --csv a new file")
+            self.file = open(self.path, "a", newline="")
+            self.writer = csv.writer(self.file)
+        else:
+            self.file = open(self.path, "w", newline="")
+            self.writer = csv.writer(self.file)
+            self.writer.writerow(header)
+
+    def write(self, frame, faces):
+        for f in faces:
+            self.writer.writerow([f"{frame.t:.3f}", frame.index, frame.name, f["id"], *f["box"], f["score"],
+                                  f["label"], *(f["probs"][c] for c in self.labels)])
+
+    def close(self):
+        self.file.close()
+
+
+class CsvMismatch(EdgeferError, ValueError):
+    pass
+
+
+class Window:
+    """A desktop window showing the annotated frames; `q`, Escape or closing it ends the run."""
+
+    def __init__(self, title="edgefer"):
+        import tkinter
+        from PIL import ImageTk
+        self._photo = ImageTk.PhotoImage
+        self.root = tkinter.Tk()
+        self.root.title(title)
+        self.label = tkinter.Label(self.root)
+        self.label.pack()
+        self.open = True
+        self.root.protocol("WM_DELETE_WINDOW", self.close)
+        for key in ("q", "<Escape>"):
+            self.root.bind(key, lambda _event: self.close())
+
+    def show(self, bgr: np.ndarray) -> bool:
+        """Show one frame; False once the window was closed."""
+        from PIL import Image
+        if self.open:
+            image = self._photo(Image.fromarray(np.ascontiguousarray(bgr[..., ::-1])))
+            self.label.configure(image=image)
+            self.label.image = image   # Tk keeps no reference of its own
+            self.root.update()
+        return self.open
+
+    def close(self):
+        if self.open:
+            self.open = False
+            self.root.destroy()
+
+
+def open_window(title="edgefer"):
+    """A Window where there is a display and Tk, else None and one line saying what to do."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return None
+    try:
+        return Window(title)
+    except ImportError:
+        print("no window: this Python has no Tk (sudo apt install python3-tk); continuing headless "
+              "(--serve shows the live view in a browser)")
+    except Exception as exc:   # tkinter.TclError: a display that cannot be opened
+        print(f"no window: the display cannot be opened ({exc}); continuing headless "
+              "(--serve shows the live view in a browser)")
+    return None

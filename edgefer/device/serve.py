@@ -1,0 +1,263 @@
+"""`edgefer-cam --serve`: the live view, served by the device process itself with the standard
+library's threaded HTTP server (as picamera2's MJPEG streaming example does): nothing to install on
+a Pi, and a phone's browser on the same network opens it.
+
+  /             the page: the annotated video, and beside it each face's probabilities, a rolling
+                30 s timeline per face, FPS, the per-stage latency table and what runs
+  /stream.mjpg  the annotated video (MJPEG)
+  /state.json   what the page shows, as JSON
+
+Under load: the pipeline only hands over a reference to its newest frame. One encoder thread draws
+and encodes a JPEG, and only while someone watches; every viewer is sent the newest JPEG and skips
+those it was too slow for, so a slow or stalled viewer holds one JPEG and its own thread, never the
+pipeline, and memory does not grow with viewers' delays. A viewer that takes nothing for 10 s is
+dropped.
+
+Security: any route but these three is 404, any method but GET and HEAD 405, and nothing on disk is
+served. Beyond loopback every route needs the token (`?token=` or `Authorization: Bearer`).
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import cv2
+
+from ..core.errors import EdgeferError
+from .pipeline import draw
+from .timeline import COLORS, Timeline
+
+PAGE = (Path(__file__).with_name("live.html")).read_bytes
+BOUNDARY = b"edgefer-frame"
+
+
+class ServeError(EdgeferError, ValueError):
+    pass
+
+
+class LiveView:
+    """What the pipeline shows: its newest frame and faces, a rolling timeline per face, latency."""
+
+    def __init__(self, about: dict, labels, latency, keep: float = 30.0, quality: int = 80):
+        self.about, self.labels, self.latency, self.quality = about, list(labels), latency, quality
+        self.timeline = Timeline(labels, keep=keep)
+        self._cond = threading.Condition()
+        self._pending = None            # (rgb, faces) of the newest frame, while someone watches
+        self._jpeg, self._seq = None, 0
+        self._faces, self._t, self._frames = [], 0.0, 0
+        self.viewers, self.closed = 0, False
+        self.encoded = 0
+        threading.Thread(target=self._encode, name="edgefer-jpeg", daemon=True).start()
+
+    def publish(self, frame, faces):
+        """Called by the pipeline for every frame: cheap, never waits for a viewer."""
+        with self._cond:
+            self.timeline.add(frame.t, faces)
+            self._faces, self._t, self._frames = faces, frame.t, self._frames + 1
+            if self.viewers:
+                self._pending = (frame.rgb, faces)
+                self._cond.notify_all()
+
+    def _encode(self):
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending is not None or self.closed)
+                if self.closed:
+                    return
+                rgb, faces = self._pending
+                self._pending = None
+            ok, jpeg = cv2.imencode(".jpg", draw(rgb, faces), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            with self._cond:
+                self._jpeg, self._seq = jpeg.tobytes(), self._seq + 1
+                self.encoded += 1
+                self._cond.notify_all()
+
+    def next_jpeg(self, seen: int, timeout: float = 1.0):
+        """(sequence number, JPEG) newer than `seen`, or (seen, None) after `timeout` or at close."""
+        with self._cond:
+            if self._cond.wait_for(lambda: self._seq != seen or self.closed, timeout) and not self.closed:
+                return self._seq, self._jpeg
+            return seen, None
+
+    def watch(self, delta: int):
+        with self._cond:
+            self.viewers += delta
+
+    def state(self) -> dict:
+        with self._cond:
+            state = {"t": round(self._t, 2), "frames": self._frames, "viewers": self.viewers,
+                     "faces": self._faces, "timeline": self.timeline.to_json()}
+        state.update(about=self.about, labels=self.labels, colors=COLORS[:len(self.labels)],
+                     keep=self.timeline.keep, latency=self.latency.summary())
+        return state
+
+    def close(self):
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`PORT`, `HOST:PORT` or `[IPv6]:PORT` -> (host, port); a bare port binds to loopback."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port)
+        if not 0 <= port <= 65535:
+            raise ValueError
+    except ValueError:
+        raise ServeError(f"--serve {text!r}: expected PORT or HOST:PORT, e.g. 8000 or 0.0.0.0:8000") from None
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ViewServer:
+    """The HTTP server in its own threads; `close()` stops it and wakes every viewer."""
+
+    def __init__(self, view: LiveView, address: str, token: str | None):
+        host, port = parse_address(address)
+        server_class = _Server6 if ":" in host else _Server
+        try:
+            self.httpd = server_class((host, port), _handler(view, token))
+        except OSError as exc:
+            raise ServeError(f"--serve {address}: cannot listen there ({exc.strerror}); "
+                             "choose another port, or a host address of this machine") from None
+        self.view, self.token, self.host = view, token, host
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, name="edgefer-http", daemon=True).start()
+
+    def urls(self) -> list[str]:
+        """Where to open the page: loopback as bound; a wildcard bind also by hostname and LAN address."""
+        query = f"/?token={self.token}" if self.token else "/"
+        hosts = [self.host]
+        if self.host in ("0.0.0.0", "::", ""):
+            hosts = [h for h in (_lan_address(), socket.gethostname() + ".local") if h]
+        return [f"http://{'[' + h + ']' if ':' in h else h}:{self.port}{query}" for h in hosts]
+
+    def close(self):
+        self.view.close()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True      # a viewer's thread never keeps the process alive
+    allow_reuse_address = True  # a service restarted at once can bind again
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def _lan_address() -> str | None:
+    """This machine's address on its default route (no packet is sent), or None offline."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            return s.getsockname()[0]
+    except OSError:
+        return None
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _handler(view: LiveView, token: str | None):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "edgefer"
+        timeout = 10   # seconds a viewer may take nothing before it is dropped
+
+        def log_message(self, *args):   # a request log line per MJPEG frame would drown the report
+            pass
+
+        def do_GET(self):
+            self._route(body=True)
+
+        def do_HEAD(self):
+            self._route(body=False)
+
+        def _not_allowed(self):
+            self.send_response(405)
+            self.send_header("Allow", "GET, HEAD")
+            self._text(b"method not allowed: the live view only answers GET and HEAD\n")
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+
+        def _route(self, body: bool):
+            url = urlsplit(self.path)
+            if token is not None and not self._authorised(url.query):
+                self.send_response(401)
+                return self._text(b"token missing or wrong: open the URL edgefer-cam printed, with its ?token=\n")
+            if url.path == "/":
+                return self._send(PAGE(), "text/html; charset=utf-8", body)
+            if url.path == "/state.json":
+                return self._send(json.dumps(view.state()).encode(), "application/json", body)
+            if url.path == "/stream.mjpg":
+                return self._stream(body)
+            self.send_response(404)
+            self._text(b"not found: the live view serves /, /stream.mjpg and /state.json\n")
+
+        def _authorised(self, query: str) -> bool:
+            given = parse_qs(query).get("token", [""])[0]
+            header = self.headers.get("Authorization", "")
+            if header.startswith("Bearer "):
+                given = header[len("Bearer "):]
+            return hmac.compare_digest(given.encode(), token.encode())
+
+        def _headers(self, content_type: str, length: int | None = None):
+            self.send_header("Content-Type", content_type)
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")   # the token is in the URL
+            self.send_header("Content-Security-Policy",
+                             "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+            if length is not None:
+                self.send_header("Content-Length", str(length))
+            self.end_headers()
+
+        def _text(self, message: bytes):
+            self._headers("text/plain; charset=utf-8", len(message))
+            self.wfile.write(message)
+
+        def _send(self, data: bytes, content_type: str, body: bool):
+            self.send_response(200)
+            self._headers(content_type, len(data))
+            if body:
+                self.wfile.write(data)
+
+        def _stream(self, body: bool):
+            self.send_response(200)
+            self._headers(f"multipart/x-mixed-replace; boundary={BOUNDARY.decode()}")
+            if not body:
+                return
+            view.watch(+1)
+            seen = 0
+            try:
+                while not view.closed:
+                    seen, jpeg = view.next_jpeg(seen)
+                    if jpeg is None:
+                        continue
+                    self.wfile.write(b"--" + BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                     + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+            except (OSError, ValueError):   # the viewer left, or stalled past the timeout
+                pass
+            finally:
+                view.watch(-1)
+
+    return Handler

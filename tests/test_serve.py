@@ -1,0 +1,299 @@
+"""The live view (`edgefer-cam --serve`) against the real clip: HTTP behaviour, then a real browser
+(Debian's Chromium headless, driven by Selenium); the CSV and timeline report; the Tk window under
+Xvfb. Chromium, ChromeDriver and Xvfb come from apt (.ci/run installs them); tests that need one
+skip with the reason where it is missing."""
+import csv
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, SHARED
+
+pytestmark = pytest.mark.skipif(find_spec("ai_edge_litert") is None and find_spec("tflite_runtime") is None,
+                                reason="the device extra (ai-edge-litert) is not installed")
+from edgefer.device import cam
+from edgefer.device.serve import LiveView, ViewServer, parse_address, ServeError
+from edgefer.device.latency import Latency
+from edgefer.device.sources import Frame
+from edgefer.device.timeline import Timeline
+
+CLIP = SHARED / "media" / "talking_face_640x360.mp4"
+needs_clip = pytest.mark.skipif(not CLIP.exists(), reason=f"needs the shared clip {CLIP}")
+ARTIFACTS = Path(os.environ.get("EDGEFER_TEST_ARTIFACTS", REPO / "runs" / "test_artifacts"))
+TOKEN = "test-token-123"
+
+
+def start_cam(*args, timeout=60):
+    """edgefer-cam in its own process; returns (process, base URL) once it prints where it serves."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgefer.device.cam", *map(str, args)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, lines = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        match = re.search(r"live view: http://\S+?:(\d+)/", line)
+        if match:
+            return proc, f"http://127.0.0.1:{match.group(1)}"
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("edgefer-cam did not start serving:\n" + "".join(lines))
+
+
+def stop_cam(proc):
+    proc.send_signal(signal.SIGTERM)   # what systemd sends
+    out, _ = proc.communicate(timeout=30)
+    return proc.returncode, out
+
+
+def get(url, path, headers=None, method="GET"):
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request(method, path, headers=headers or {})
+    response = conn.getresponse()
+    body = response.read() if not response.getheader("Content-Type", "").startswith("multipart") else b""
+    conn.close()
+    return response.status, body
+
+
+def read_mjpeg_frames(url, path, n):
+    """The first `n` JPEGs of an MJPEG stream, as bytes."""
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=20)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    assert response.status == 200 and "multipart/x-mixed-replace" in response.getheader("Content-Type")
+    frames = []
+    while len(frames) < n:
+        line = response.fp.readline()
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+            response.fp.readline()
+            frames.append(response.fp.read(length))
+    conn.close()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def served():
+    """The clip, looped at its own frame rate, served beyond loopback with a token."""
+    if not CLIP.exists():
+        pytest.skip(f"needs the shared clip {CLIP}")
+    proc, url = start_cam("--source", CLIP, "--loop", "--realtime", "--headless", "--report-every", "0",
+                          "--serve", "0.0.0.0:0", "--token", TOKEN)
+    yield url
+    rc, out = stop_cam(proc)
+    assert rc == 0, out
+
+
+def test_routes_tokens_and_methods(served):
+    assert get(served, f"/?token={TOKEN}")[0] == 200
+    assert get(served, "/", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    for path in ("/", "/state.json", "/stream.mjpg", f"/?token=wrong", "/state.json?token="):
+        assert get(served, path)[0] == 401, path
+    for path in ("/../../etc/passwd", "/edgefer/device/live.html", "/cam.py", "/favicon.ico", "/state.json/x"):
+        assert get(served, f"{path}?token={TOKEN}")[0] == 404, path
+    for method in ("POST", "PUT", "DELETE"):
+        assert get(served, f"/state.json?token={TOKEN}", method=method)[0] == 405
+    status, body = get(served, f"/state.json?token={TOKEN}")
+    state = json.loads(body)
+    assert state["labels"] == list(state["faces"][0]["probs"]) and state["latency"]["stages"]["classify"]["count"] > 0
+    assert state["about"]["model"].endswith(".tflite")
+
+
+def test_four_viewers_at_once_and_one_that_never_reads(served):
+    stalled = socket.create_connection(("127.0.0.1", int(served.rsplit(":", 1)[1])))
+    stalled.sendall(f"GET /stream.mjpg?token={TOKEN} HTTP/1.0\r\n\r\n".encode())   # and never reads
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as pool:
+        streams = list(pool.map(lambda _: read_mjpeg_frames(served, f"/stream.mjpg?token={TOKEN}", 5), range(4)))
+    for frames in streams:
+        assert len(frames) == 5 and all(f[:2] == b"\xff\xd8" for f in frames)   # JPEG start-of-image
+        assert len({f for f in frames}) > 1    # the video moves
+    _, body = get(served, f"/state.json?token={TOKEN}")
+    frames_before = json.loads(body)["frames"]
+    time.sleep(1.0)
+    _, body = get(served, f"/state.json?token={TOKEN}")
+    assert json.loads(body)["frames"] > frames_before   # the stalled viewer does not hold the pipeline
+    stalled.close()
+
+
+def test_bad_addresses_are_named():
+    assert parse_address("8000") == ("127.0.0.1", 8000)
+    assert parse_address("0.0.0.0:8000") == ("0.0.0.0", 8000)
+    assert parse_address("[::1]:8000") == ("::1", 8000)
+    for bad in ("http", "1:2:x", "99999"):
+        with pytest.raises(ServeError, match="--serve"):
+            parse_address(bad)
+
+
+def test_loopback_needs_no_token_and_the_encoder_sleeps_without_viewers():
+    latency = Latency()
+    view = LiveView({"model": "m"}, ["a", "b"], latency)
+    server = ViewServer(view, "127.0.0.1:0", token=None)
+    try:
+        assert server.urls() == [f"http://127.0.0.1:{server.port}/"]
+        rgb = np.zeros((48, 64, 3), np.uint8)
+        for i in range(20):
+            view.publish(Frame(rgb, i / 25, i), [{"id": 0, "box": [1, 1, 10, 10], "score": 0.9, "label": "a",
+                                                 "probs": {"a": 0.7, "b": 0.3}}])
+        time.sleep(0.2)
+        assert view.encoded == 0     # nobody watched: nothing was encoded
+        status, body = get(f"http://127.0.0.1:{server.port}", "/state.json")
+        assert status == 200 and json.loads(body)["frames"] == 20
+    finally:
+        server.close()
+
+
+def test_beyond_loopback_a_token_is_made_unless_no_auth(monkeypatch, capsys):
+    class FakeServer:
+        def __init__(self, view, address, token):
+            self.token, self.view = token, view
+            view.close()
+
+        def urls(self):
+            return ["http://x/"]
+
+    class FakePipeline:
+        classifier = type("C", (), {"labels": ["a", "b"]})
+
+        def about(self):
+            return {}
+
+    monkeypatch.setattr(cam, "ViewServer", FakeServer)
+    args = cam.parser().parse_args(["--serve", "0.0.0.0:9"])
+    assert len(cam.start_view(args, FakePipeline(), Latency()).token) >= 16
+    args = cam.parser().parse_args(["--serve", "0.0.0.0:9", "--no-auth"])
+    assert cam.start_view(args, FakePipeline(), Latency()).token is None
+    assert "anyone who can reach this machine" in capsys.readouterr().out
+    args = cam.parser().parse_args(["--serve", "9"])
+    assert cam.start_view(args, FakePipeline(), Latency()).token is None
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def test_the_page_in_a_real_browser(served):
+    if find_spec("selenium") is None:
+        pytest.skip("selenium is not installed (the dev extra)")
+    browser, driver_path = chromium(), shutil.which("chromedriver")
+    if not (browser and driver_path):
+        pytest.skip("needs Chromium and ChromeDriver (apt install chromium chromium-driver; .ci/run does)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        driver.get(f"{served}/?token={TOKEN}")
+
+        def read():
+            return driver.execute_script("""
+                const img = document.getElementById('video');
+                const c = document.createElement('canvas'); c.width = 64; c.height = 36;
+                let pixels = null;
+                if (img.naturalWidth) { const g = c.getContext('2d'); g.drawImage(img, 0, 0, 64, 36);
+                    pixels = Array.from(g.getImageData(0, 0, 64, 36).data.filter((_, i) => i % 4 == 0)); }
+                return {width: img.naturalWidth, pixels: pixels,
+                        bars: Array.from(document.querySelectorAll('.face .fill')).map(e => e.style.width),
+                        latency: document.getElementById('latency').innerText,
+                        about: document.getElementById('about').innerText};""")
+
+        deadline = time.monotonic() + 30
+        first = read()
+        while (not first["width"] or not first["bars"]) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            first = read()
+        assert first["width"] == 640, "the video element shows no decoded frame"
+        assert np.std(first["pixels"]) > 10    # a picture, not a blank
+        assert "classify" in first["latency"] and "tflite" in first["about"]
+        time.sleep(2.0)
+        second = read()
+        assert second["pixels"] != first["pixels"], "the video does not move"
+        assert second["bars"] != first["bars"], "the probability bars do not change"
+        assert second["latency"] != first["latency"], "the latency table does not change"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "live_view.png"))
+
+        driver.get(f"{served}/?token=wrong")   # the page itself is refused
+        assert "token missing or wrong" in driver.find_element("tag name", "body").text
+    finally:
+        driver.quit()
+
+
+@needs_clip
+def test_video_report_csv_and_timeline(tmp_path, capsys):
+    table, png = tmp_path / "faces.csv", tmp_path / "timeline.png"
+    rc = cam.main(["--source", str(CLIP), "--headless", "--csv", str(table), "--timeline", str(png),
+                   "--max-frames", "100"])
+    assert rc == 0
+    rows = list(csv.DictReader(open(table)))
+    assert len(rows) == 100 and rows[0]["track"] == "0"
+    labels = list(rows[0])[10:]
+    assert abs(sum(float(rows[0][c]) for c in labels) - 1) < 0.02 and rows[0]["label"] in labels
+    assert [float(r["t"]) for r in rows] == sorted(float(r["t"]) for r in rows)
+    from PIL import Image
+    assert Image.open(png).size[0] == 1100
+    # a rerun appends; another model's columns are refused with the file named
+    assert cam.main(["--source", str(CLIP), "--headless", "--csv", str(table), "--max-frames", "10"]) == 0
+    assert len(list(csv.DictReader(open(table)))) == 110
+    capsys.readouterr()
+    assert cam.main(["--source", str(CLIP), "--headless", "--csv", str(table), "--model", "ferplus",
+                     "--max-frames", "1"]) == 2
+    assert str(table) in capsys.readouterr().err
+
+
+def test_timeline_bins_by_time_and_forgets_beyond_keep():
+    timeline = Timeline(["a", "b"], bin_seconds=0.5, keep=2.0)
+    for i in range(100):    # 4 s at 25 fps
+        timeline.add(i / 25, [{"id": 3, "probs": {"a": 1.0, "b": 0.0}}])
+    t, p = timeline.series(3)
+    assert len(t) <= 5 and t[-1] == 3.5 and np.allclose(p[:, 0], 1.0)
+    assert timeline.dominant_share(3) == {"a": 1.0}
+
+
+@needs_clip
+def test_a_window_under_xvfb():
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("needs Xvfb (apt install xvfb; .ci/run does)")
+    if find_spec("tkinter") is None:
+        pytest.skip("this Python has no tkinter")
+    display = ":97"
+    server = subprocess.Popen([xvfb, display, "-screen", "0", "1024x768x24"], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        env = dict(os.environ, DISPLAY=display)
+        code = ("from edgefer.device.outputs import open_window; import numpy as np; "
+                "w = open_window('edgefer'); assert w is not None; "
+                "shown = [w.show(np.full((120, 160, 3), 90, np.uint8)) for _ in range(5)]; "
+                "w.root.update(); print('shown', all(shown), w.root.winfo_viewable(), w.label.winfo_width()); "
+                "w.close(); print('closed', w.show(np.zeros((2, 2, 3), np.uint8)))")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        shown = re.search(r"shown (\w+) (\d) (\d+)", out.stdout)
+        assert shown and shown.groups()[:2] == ("True", "1") and int(shown.group(3)) >= 160, out.stdout + out.stderr
+        assert "closed False" in out.stdout
+        run = subprocess.run([sys.executable, "-m", "edgefer.device.cam", "--source", str(CLIP), "--max-frames", "20"],
+                             env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert run.returncode == 0 and "no window" not in run.stdout, run.stdout + run.stderr
+        assert "draw" in run.stdout     # frames were drawn for the window
+    finally:
+        server.terminate()
