@@ -14,7 +14,8 @@ from edgefer.device.classifier import Classifier
 from edgefer.export.exporter import evaluate_tflite
 from edgefer.models import BUNDLED, model_path
 
-DATA = {"fer2013": SHARED / "data" / "fer2013", "ferplus": SHARED / "data" / "ferplus"}
+DATA = {"fer2013": (SHARED / "data" / "fer2013", "auto"), "ferplus": (SHARED / "data" / "ferplus", "auto"),
+        "ferplus-compound": (SHARED / "data" / "ferplus", "ferplus-compound")}
 
 
 def main():
@@ -24,7 +25,7 @@ def main():
     results = {}
     for name in BUNDLED:
         clf = Classifier(model_path(name))
-        ds = load_dataset(DATA[clf.card["trained_on"]["dataset"]])
+        ds = load_dataset(*DATA[clf.card["trained_on"]["dataset"]])
         x, kept, _ = load_pixels(ds.splits["test"], clf.spec, desc=f"{name} test")
         report, single = evaluate_tflite(model_path(name), x, ds.splits["test"].labels[kept])
         card_figure = clf.card["metrics"]["tflite_test"]["accuracy"]

@@ -17,8 +17,18 @@ python3 -m venv --system-site-packages "$VENV"
 "$VENV/bin/python" -c "import picamera2" 2>/dev/null && echo "picamera2: ok" \
   || echo "picamera2 does not import in the venv; see device/README.md (a USB webcam still works: --source 0)"
 # the systemd unit, for this user and this venv
+# SERVE=HOST:PORT (e.g. 0.0.0.0:8000): the service also serves the live view, with a token kept here
+SERVE=${SERVE:-}
+SERVE_ARGS=""
 mkdir -p "$HOME/edgefer"
-sed -e "s|@USER@|$(id -un)|g" -e "s|@HOME@|$HOME|g" -e "s|@VENV@|$VENV|g" device/edgefer-cam.service \
-  > "$HOME/edgefer/edgefer-cam.service"
+if [ -n "$SERVE" ]; then
+  SERVE_ARGS=" --serve $SERVE"
+  if [ ! -f "$HOME/edgefer/token.env" ]; then
+    (umask 077 && echo "EDGEFER_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')" > "$HOME/edgefer/token.env")
+  fi
+  echo "live view: http://$(hostname).local:${SERVE##*:}/?token=$(cut -d= -f2- "$HOME/edgefer/token.env")"
+fi
+sed -e "s|@USER@|$(id -un)|g" -e "s|@HOME@|$HOME|g" -e "s|@VENV@|$VENV|g" -e "s|@SERVE@|$SERVE_ARGS|g" \
+  device/edgefer-cam.service > "$HOME/edgefer/edgefer-cam.service"
 echo "service: sudo cp $HOME/edgefer/edgefer-cam.service /etc/systemd/system/ && sudo systemctl daemon-reload && sudo systemctl enable --now edgefer-cam"
-echo "try it:  $VENV/bin/edgefer-cam --source picamera --headless --report-every 10"
+echo "try it:  $VENV/bin/edgefer-cam --source picamera --headless --report-every 10 --serve 0.0.0.0:8000"

@@ -169,6 +169,47 @@ def test_real_ferplus_through_the_shared_mapping():
     assert all(p.startswith(str(FER2013)) and "PrivateTest_" in p for p in ds.splits["test"].images[:50])
 
 
+def test_compound_names_and_the_top_two_reader():
+    from edgefer.core.taxonomy import compound_name, top_two_compound
+    assert compound_name("surprise", "happy") == compound_name("happy", "surprise") == "happily_surprised"
+    assert compound_name("angry", "sad") == "sadly_angry" and compound_name("fear", "disgust") is None
+    probs = {"neutral": 0.5, "happy": 0.3, "surprise": 0.15, "sad": 0.05}
+    assert top_two_compound(probs, 0.1) == "happily_surprised"   # neutral is no part of a compound
+    assert top_two_compound(probs, 0.2) is None
+    assert top_two_compound({"happy": 0.5, "sad": 0.4}, 0.1) is None   # no RAF-DB class for the pair
+
+
+def test_ferplus_compound_rule_split_and_dropped_classes(tmp_path):
+    #         usage           name         neu hap sur sad ang dis fea con unk NF
+    rows = [("Training", "fer0.png", 0, 4, 4, 0, 0, 0, 0, 0, 2, 0),    # happily surprised
+            ("Training", "fer1.png", 2, 3, 3, 0, 0, 0, 0, 0, 2, 0),    # happily surprised (3 + 3)
+            ("Training", "fer2.png", 0, 0, 3, 0, 0, 0, 5, 0, 2, 0),    # fearfully surprised
+            ("Training", "fer3.png", 0, 5, 2, 0, 0, 0, 0, 0, 3, 0),    # surprise 2 < 3 votes: none
+            ("Training", "fer4.png", 0, 3, 3, 3, 0, 0, 0, 0, 1, 0),    # a third emotion ties the second: none
+            ("Training", "fer5.png", 0, 4, 0, 4, 0, 0, 0, 0, 2, 0),    # happy + sad: no RAF-DB class
+            ("Training", "fer6.png", 0, 0, 0, 4, 4, 0, 0, 0, 2, 0),    # sadly angry, one training image
+            ("PublicTest", "fer7.png", 0, 4, 4, 0, 0, 0, 0, 0, 2, 0),  # happily surprised
+            ("PrivateTest", "fer8.png", 0, 0, 4, 0, 0, 0, 4, 0, 2, 0)]  # fearfully surprised
+    votes = _ferplus_csv(tmp_path / "fer2013new.csv", rows)
+    fer = _fer_csv(tmp_path / "fer2013.csv", [(3, _pix(i), r[0]) for i, r in enumerate(rows)])
+    ds = load_dataset(votes, "ferplus-compound", images=fer, compound_min=1)
+    assert ds.taxonomy == "compound11" and ds.name == "ferplus-compound"
+    assert ds.labels == ["happily_surprised", "sadly_angry", "fearfully_surprised"]   # RAF-DB's order
+    assert ds.counts() == {"train": [2, 1, 1], "val": [1, 0, 0], "test": [0, 0, 1]}
+    with pytest.raises(DatasetError, match="fewer than 2 compound classes"):
+        load_dataset(votes, "ferplus-compound", images=fer, compound_min=2)
+
+
+@needs_shared
+def test_real_ferplus_compound_keeps_the_official_split():
+    ds = load_dataset(SHARED / "data" / "ferplus", "ferplus-compound")
+    assert ds.labels[0] == "happily_surprised" and "fearfully_surprised" in ds.labels
+    assert "happily_disgusted" not in ds.labels and "happily_disgusted (8)" in ds.notes[1]
+    counts = ds.counts()
+    assert all(n >= 40 for n in counts["train"]) and sum(counts["test"]) > 200
+    assert all("PrivateTest_" in p for p in ds.splits["test"].images)
+
+
 # --- RAF-DB -------------------------------------------------------------------------------------
 def _rafdb(root, entries):
     (root / "EmoLabel").mkdir(parents=True)

@@ -196,10 +196,17 @@ def test_models_without_card_or_with_a_lying_card_are_refused(tmp_path):
         Classifier(tmp_path / "lying.tflite")
 
 
-@pytest.mark.parametrize("name,taxonomy", [("fer2013", "basic7"), ("fer2013-balanced", "basic7"), ("ferplus", "ferplus8")])
-def test_bundled_models_are_integer_with_their_cards(name, taxonomy):
+COMPOUND9 = ["happily_surprised", "sadly_fearful", "sadly_angry", "sadly_surprised", "sadly_disgusted",
+             "fearfully_angry", "fearfully_surprised", "angrily_surprised", "angrily_disgusted"]
+
+
+@pytest.mark.parametrize("name,taxonomy,labels", [("fer2013", "basic7", TAXONOMIES["basic7"]),
+                                                  ("fer2013-balanced", "basic7", TAXONOMIES["basic7"]),
+                                                  ("ferplus", "ferplus8", TAXONOMIES["ferplus8"]),
+                                                  ("compound", "compound11", COMPOUND9)])
+def test_bundled_models_are_integer_with_their_cards(name, taxonomy, labels):
     clf = Classifier(model_path(name))
-    assert clf.integer and clf.card["taxonomy"] == taxonomy and clf.labels == list(TAXONOMIES[taxonomy])
+    assert clf.integer and clf.card["taxonomy"] == taxonomy and clf.labels == list(labels)
     assert clf.flip_average   # the bundled models were trained with flips and ask for averaging
     assert model_path(name).stat().st_size < 1_000_000
 
@@ -412,6 +419,42 @@ def test_the_service_template_is_filled_for_the_installing_user():
     assert "/home/pi" not in unit and "User=pi" not in unit
     setup = (REPO / "device" / "setup_pi.sh").read_text()
     assert "s|@USER@|$(id -un)|g" in setup and "--no-install-recommends" in setup
+
+
+@pytest.mark.parametrize("serve", ["", "0.0.0.0:8000"])
+def test_setup_pi_writes_a_unit_that_edgefer_cam_parses(tmp_path, serve):
+    """The unit setup_pi.sh writes, with and without the live view: its command line parses, and
+    with SERVE the token file is private to the user. (The apt and pip steps are stubbed.)"""
+    import os
+    import shlex
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    for tool in ("sudo", "apt-get"):
+        (stub / tool).write_text("#!/bin/sh\nexit 0\n")
+        (stub / tool).chmod(0o755)
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for tool in ("pip", "python"):
+        (venv / "bin" / tool).write_text("#!/bin/sh\nexit 0\n")
+        (venv / "bin" / tool).chmod(0o755)
+    script = (REPO / "device" / "setup_pi.sh").read_text().replace('python3 -m venv --system-site-packages "$VENV"', ":")
+    (tmp_path / "setup.sh").write_text(script)
+    env = dict(os.environ, HOME=str(tmp_path), VENV=str(venv), SERVE=serve, PATH=f"{stub}:{os.environ['PATH']}")
+    out = subprocess.run(["bash", str(tmp_path / "setup.sh")], cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    unit = (tmp_path / "edgefer" / "edgefer-cam.service").read_text()
+    command = next(l for l in unit.splitlines() if l.startswith("ExecStart="))[len("ExecStart="):]
+    argv = shlex.split(command)
+    assert argv[0] == f"{venv}/bin/edgefer-cam" and "@" not in command
+    args = cam.parser().parse_args(argv[1:])
+    assert args.source == "picamera" and args.headless and args.reconnect
+    token_file = tmp_path / "edgefer" / "token.env"
+    if serve:
+        assert args.serve == serve and (token_file.stat().st_mode & 0o077) == 0
+        assert f"EnvironmentFile=-{tmp_path}/edgefer/token.env" in unit
+        assert "?token=" + token_file.read_text().strip().split("=", 1)[1] in out.stdout
+    else:
+        assert args.serve is None and not token_file.exists()
 
 
 def test_jsonl_appends_across_restarts(tmp_path, capsys):

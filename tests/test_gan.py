@@ -38,7 +38,7 @@ def gan_config(tmp_path, data, **kw):
 
 
 def test_gan_balance_fills_the_training_split_only(tmp_path, imbalanced):
-    result = train(gan_config(tmp_path, imbalanced))
+    result = train(gan_config(tmp_path, imbalanced, gan_gate=0.0))   # every sample passes the gate
     run = result.run_dir
     info = result.metrics["balance"]
     manifest = json.loads((run / "synthetic" / "manifest.json").read_text())
@@ -48,17 +48,31 @@ def test_gan_balance_fills_the_training_split_only(tmp_path, imbalanced):
     # train: happy 13 after the val cut; every class filled up to it; sad (4 left) was oversampled instead
     assert info["train_counts_after"] == [13, 13, 13]
     assert any("sad: only 4 training images" in note for note in info["notes"])
-    assert manifest["oversampled"] == {"sad": 9}
+    assert manifest["oversampled"]["sad"]["images"] == 9 and "fewer than --gan-min-images" in manifest["oversampled"]["sad"]["why"]
     assert {f["label"] for f in manifest["files"]} == {"angry"}
     # nothing synthetic in validation or test: their sizes are the real ones
     assert result.card["trained_on"]["splits"]["val"] == 6 and result.metrics["support"] == 9
     assert sum(result.metrics["val"]["per_class"][c]["support"] for c in LABELS) == 6
     checks = json.loads((run / "synthetic" / "quality.json").read_text())
-    assert 0.0 <= checks["fidelity_classifier"]["val_accuracy"] <= 1.0
+    assert 0.0 <= checks["judges"]["gate_val_accuracy"] <= 1.0 and 0.0 <= checks["tstr"]["val_accuracy"] <= 1.0
     quality = checks["angry"]
-    for key in ("fidelity", "near_copies", "nn_distance_synthetic_median", "diversity_synthetic", "diversity_real"):
+    for key in ("fidelity", "tstr_recall", "near_copies", "nn_distance_synthetic_median", "diversity_synthetic",
+                "diversity_real"):
         assert key in quality
+    assert quality["gate"]["pass_rate"] == 1.0 and quality["gate"]["kept"] == info["synthetic_images"]
+    assert "fidelity" in checks["happy"] and "tstr_recall" in checks["happy"]   # every class, not just the filled
     assert list((run / "gan").glob("samples_epoch*.png"))
+
+
+def test_a_gate_nothing_passes_falls_back_to_oversampling_and_says_so(tmp_path, imbalanced):
+    result = train(gan_config(tmp_path, imbalanced, gan_gate=1.01, gan_guide=0.0, gan_augment=False))
+    info = result.metrics["balance"]
+    manifest = json.loads((result.run_dir / "synthetic" / "manifest.json").read_text())
+    assert info["train_counts_after"] == [13, 13, 13] and manifest["count"] == 0
+    assert "gate kept 0" in manifest["oversampled"]["angry"]["why"]
+    assert any(note.startswith("angry: ") and "real images repeated" in note for note in info["notes"])
+    checks = json.loads((result.run_dir / "synthetic" / "quality.json").read_text())
+    assert checks["angry"]["gate"]["pass_rate"] == 0.0
 
 
 def test_gan_resumes_from_its_checkpoint(tmp_path):
@@ -109,5 +123,5 @@ def test_a_disk_that_fills_midway_leaves_no_manifest(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Image.Image, "save", save)
     with pytest.raises(OSError, match="No space left"):
-        write_synthetic(gan, {1: ("gan", 10)}, LABELS, tmp_path / "synthetic")
+        write_synthetic({1: gan.sample(np.full(10, 1), seed=0)}, LABELS, tmp_path / "synthetic", gan, {})
     assert not (tmp_path / "synthetic" / "manifest.json").exists()

@@ -4,6 +4,7 @@
 #   bash train/make_default.sh fer2013-balanced   (the default; recipe train/fer2013_oversample.toml)
 #   bash train/make_default.sh fer2013            (no balancing; recipe train/fer2013_default.toml)
 #   bash train/make_default.sh ferplus            (FER+ 8 classes; recipe train/ferplus.toml)
+#   bash train/make_default.sh compound           (FER+ compound, 9 classes; recipe train/compound.toml)
 # Run from the repository root with ../shared beside it. Reruns resume where a run stopped.
 set -euo pipefail
 BIN=${BIN:-.venv/bin}
@@ -12,7 +13,8 @@ case "$NAME" in
   fer2013)          CONFIG=train/fer2013_default.toml;    FILE=fer2013_int8.tflite ;;
   fer2013-balanced) CONFIG=train/fer2013_oversample.toml; FILE=fer2013_balanced_int8.tflite ;;
   ferplus)          CONFIG=train/ferplus.toml;            FILE=ferplus_int8.tflite ;;
-  *) echo "make_default.sh: unknown model '$NAME' (fer2013, fer2013-balanced, ferplus)" >&2; exit 2 ;;
+  compound)         CONFIG=train/compound.toml;           FILE=compound_int8.tflite ;;
+  *) echo "make_default.sh: unknown model '$NAME' (fer2013, fer2013-balanced, ferplus, compound)" >&2; exit 2 ;;
 esac
 RUN=${RUN:-runs/recipe_${NAME//-/_}}
 "$BIN/edgefer-train" --config "$CONFIG" --out "$RUN" --resume

@@ -19,6 +19,11 @@ COMPOUND11 = (
     "angrily_disgusted", "disgustedly_surprised",
 )
 
+# the basic emotions a compound is made of (neutral and contempt are no part of one)
+COMPOUND_EMOTIONS = ("happy", "surprise", "sad", "angry", "disgust", "fear")
+_ADVERB = {"happy": "happily", "sad": "sadly", "fear": "fearfully", "angry": "angrily", "disgust": "disgustedly"}
+_ADJECTIVE = {"surprise": "surprised", "fear": "fearful", "angry": "angry", "disgust": "disgusted"}
+
 TAXONOMIES = {"basic7": BASIC7, "ferplus8": FERPLUS8, "compound11": COMPOUND11}
 
 ALIASES = {
@@ -56,3 +61,22 @@ def taxonomy_for(classes) -> tuple[str, list[str]]:
         if present <= set(order):
             return name, [c for c in order if c in present]
     raise UnknownLabel(f"classes {sorted(present)} mix taxonomies; keep one of {list(TAXONOMIES)}")
+
+
+def compound_name(a: str, b: str) -> str | None:
+    """The RAF-DB compound class of two basic emotions ("happy", "surprise" -> "happily_surprised"),
+    or None for a pair RAF-DB has no class for (happy with sad, fear or anger; fear with disgust)."""
+    for first, second in ((a, b), (b, a)):
+        name = f"{_ADVERB.get(first)}_{_ADJECTIVE.get(second)}"
+        if name in COMPOUND11:
+            return name
+    return None
+
+
+def top_two_compound(probs: dict[str, float], threshold: float) -> str | None:
+    """A compound read from a basic-emotion model: its two most probable emotions (neutral and
+    contempt aside) when both reach `threshold`, named as RAF-DB names the pair; else None."""
+    ranked = sorted((e for e in COMPOUND_EMOTIONS if e in probs), key=lambda e: -probs[e])
+    if len(ranked) < 2 or probs[ranked[1]] < threshold:
+        return None
+    return compound_name(ranked[0], ranked[1])

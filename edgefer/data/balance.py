@@ -43,15 +43,17 @@ def write_balance(ds: FaceDataset, out_dir) -> dict:
     return report
 
 
-def oversample_index(y: np.ndarray, seed: int, quota: int | None = None, classes=None) -> np.ndarray:
+def oversample_index(y: np.ndarray, seed: int, quota: int | dict | None = None, classes=None) -> np.ndarray:
     """Every class (or just `classes`) repeated, with a random remainder, up to `quota` (default:
-    the largest class); classes already at or above it keep their images once. The augmentation
-    then makes the repeats differ."""
+    the largest class; a dict gives each class its own); classes already at or above it keep their
+    images once. The augmentation then makes the repeats differ."""
     rng = np.random.default_rng(seed)
-    quota = quota or np.bincount(y).max()
+    quotas = quota if isinstance(quota, dict) else {}
+    default = quota if isinstance(quota, int) and quota else np.bincount(y).max()
     idx = []
     for c in np.unique(y):
         members = np.flatnonzero(y == c)
+        quota = quotas.get(int(c), default)
         if len(members) >= quota or (classes is not None and c not in classes):
             idx.append(members)
             continue

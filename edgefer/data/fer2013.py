@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.taxonomy import BASIC7, COMPOUND11, FERPLUS8
+from ..core.taxonomy import BASIC7, COMPOUND11, COMPOUND_EMOTIONS, FERPLUS8, compound_name
 from .base import DatasetError, FaceDataset, Split
 from .folders import FER2013_PREFIX
 
@@ -150,22 +150,6 @@ def _image_sources(votes_csv, images, mapping, rows: int) -> dict[int, object]:
     else:
         raise DatasetError(f"{images}: a FER-2013 folder needs a mapping csv (pass --mapping)")
     return source
-
-# FER+ vote columns of the six basic emotions a compound is made of (neutral and contempt aside)
-COMPOUND_EMOTIONS = ("happy", "surprise", "sad", "angry", "disgust", "fear")
-_ADVERB = {"happy": "happily", "sad": "sadly", "fear": "fearfully", "angry": "angrily", "disgust": "disgustedly"}
-_ADJECTIVE = {"surprise": "surprised", "fear": "fearful", "angry": "angry", "disgust": "disgusted"}
-
-
-def compound_name(a: str, b: str) -> str | None:
-    """The RAF-DB compound class of two basic emotions ("happy", "surprise" -> "happily_surprised"),
-    or None for a pair RAF-DB has no class for (happy with sad, fear or anger; fear with disgust)."""
-    for first, second in ((a, b), (b, a)):
-        name = f"{_ADVERB.get(first)}_{_ADJECTIVE.get(second)}"
-        if name in COMPOUND11:
-            return name
-    return None
-
 
 def compound_labels(votes: np.ndarray, min_votes: int) -> list[str | None]:
     """Per FER+ row, the compound its annotators saw, or None.

@@ -27,7 +27,7 @@ def parser():
     p = argparse.ArgumentParser(prog="edgefer-cam", description=__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
-    p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt)")
+    p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt), compound (9 compound expressions)")
     p.add_argument("--face-model", default=None, help="BlazeFace short-range .tflite (default: $EDGEFER_FACE_MODEL, else the one in the package)")
     p.add_argument("--threads", type=positive_int, default=1, help="LiteRT threads for the expression model")
     p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
@@ -36,7 +36,9 @@ def parser():
     p.add_argument("--serve", metavar="[HOST:]PORT",
                    help="serve the live view (video, probabilities, timelines, latency) on this port, on loopback "
                         "unless a HOST is given (0.0.0.0: every network; then a token is needed)")
-    p.add_argument("--token", help="--serve: the token every request must carry (default beyond loopback: a new one, printed)")
+    p.add_argument("--token", default=os.environ.get("EDGEFER_TOKEN"),
+                   help="--serve: the token every request must carry (default: $EDGEFER_TOKEN; beyond loopback "
+                        "without one: a new one, printed)")
     p.add_argument("--no-auth", action="store_true", help="--serve beyond loopback without a token")
     p.add_argument("--record", help="write the annotated video to this .mp4")
     p.add_argument("--jsonl", help="append one JSON line per frame: time, faces, box, label, probabilities")

@@ -2,9 +2,11 @@
 
 RUN/synthetic/
   <class>/gan_000000.png ...   synthetic training images (training split only)
-  manifest.json                every synthetic file, its class, the generator checkpoint; written
-                               last and atomically, so a run that dies midway leaves no manifest
-  quality.json                 fidelity, memorisation and diversity per class
+  manifest.json                every synthetic file, its class, the generator checkpoint, what was
+                               oversampled instead and why; written last and atomically, so a run
+                               that dies midway leaves no manifest
+  quality.json                 per class: the gate's pass rate, fidelity, train-on-synthetic-test-
+                               on-real, memorisation and diversity
 """
 from __future__ import annotations
 
@@ -41,19 +43,32 @@ def quotas(counts, per_class: int | None, min_images: int, labels) -> tuple[dict
     return todo, notes
 
 
-def write_synthetic(gan, todo: dict, labels, out_dir, seed: int = 0) -> dict:
-    """Generate and save images; returns (manifest, images, class indices). The manifest is also
-    written to out_dir/manifest.json, last."""
+def gated_samples(gan, cls: int, count: int, score, threshold: float, max_tries: int = 10, seed: int = 0):
+    """Up to `count` images of class `cls` that an independent classifier (`score`: images ->
+    (N, classes) probabilities) gives at least `threshold` for that class, drawing at most
+    `max_tries` x `count` candidates (Bhattarai et al. 2020: samples selected by a classifier's
+    confidence beat random synthetic ones). Returns (images, pass rate, candidates drawn)."""
+    kept, drawn, rng_seed = [], 0, seed
+    while sum(len(k) for k in kept) < count and drawn < max_tries * count:
+        batch = max(256, 2 * (count - sum(len(k) for k in kept)))
+        images = gan.sample(np.full(batch, cls), seed=rng_seed)
+        rng_seed += 1_000_003
+        drawn += batch
+        kept.append(images[score(images)[:, cls] >= threshold])
+    size, channels = gan.meta.size, gan.meta.channels
+    images = np.concatenate(kept)[:count] if kept else np.zeros((0, size, size, channels), np.uint8)
+    passed = sum(len(k) for k in kept)
+    return images, (passed / drawn if drawn else 0.0), drawn
+
+
+def write_synthetic(images_by_class: dict, labels, out_dir, gan, oversampled: dict) -> dict:
+    """Save the synthetic images of each class index; returns the manifest, also written to
+    out_dir/manifest.json, last. `oversampled`: class -> (real images repeated, why)."""
     out_dir = Path(out_dir)
-    files, all_images, all_labels = [], [], []
-    for cls, (how, count) in todo.items():
-        if how != "gan":
-            continue
+    files = []
+    for cls, images in images_by_class.items():
         folder = out_dir / labels[cls]
         folder.mkdir(parents=True, exist_ok=True)
-        images = gan.sample(np.full(count, cls), seed=seed + cls)
-        all_images.append(images)
-        all_labels.append(np.full(count, cls))
         for i, image in enumerate(images):
             path = folder / f"gan_{i:06d}.png"
             with atomic_path(path, suffix=".png") as tmp:
@@ -61,11 +76,9 @@ def write_synthetic(gan, todo: dict, labels, out_dir, seed: int = 0) -> dict:
             files.append({"path": str(path), "label": labels[cls], "synthetic": True})
     manifest = {"generator_checkpoint": gan.checkpoint, "gan_dir": str(gan.dir), "labels": list(labels),
                 "dataset": gan.meta.dataset, "count": len(files), "files": files,
-                "oversampled": {labels[c]: n for c, (how, n) in todo.items() if how == "oversample"}}
+                "oversampled": {labels[c]: {"images": n, "why": why} for c, (n, why) in oversampled.items()}}
     write_json(out_dir / "manifest.json", manifest)
-    size, channels = gan.meta.size, gan.meta.channels
-    images = np.concatenate(all_images) if all_images else np.zeros((0, size, size, channels), np.uint8)
-    return manifest, images, (np.concatenate(all_labels) if all_labels else np.zeros(0, int))
+    return manifest
 
 
 def _flat(images: np.ndarray, side: int = 24) -> np.ndarray:

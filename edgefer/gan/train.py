@@ -1,7 +1,8 @@
 """Train the conditional GAN on a training split (never validation or test), resumably.
 
 GAN_DIR/
-  meta.json              what it was trained on: labels, taxonomy, size, channels, loss (checked on reuse)
+  meta.json              what it was trained on and how: labels, taxonomy, size, channels, loss,
+                         DiffAugment, classifier guidance, condition warm-up (checked on reuse)
   checkpoints/           generator, discriminator, optimizers and epoch (tf.train.CheckpointManager)
   samples_epochNNN.png   one row per class, fixed noise, every `sample_every` epochs
 """
@@ -18,11 +19,8 @@ from tqdm.auto import tqdm
 
 from ..core.files import atomic_path, write_json
 from .._tf import keras, tf
-from .model import discriminator, generator
-
-from . import LOSSES, GanError
-
-
+from . import GanError
+from .model import diff_augment, discriminator, generator
 
 
 @dataclass
@@ -35,9 +33,13 @@ class GanMeta:
     loss: str = "hinge"
     z_dim: int = 128
     width: int = 64
+    # how it is trained (defaults: as GANs made before these options were)
+    augment: bool = False          # DiffAugment on real and fake images before the discriminator
+    guide: float = 0.0             # weight of a frozen real-data classifier's cross-entropy on G(z, y)
+    condition_warmup: int = 0      # epochs over which the class condition is phased in from 0 to 1
 
     def check_matches(self, other: "GanMeta", where) -> None:
-        for key in ("labels", "taxonomy", "size", "channels"):
+        for key in ("labels", "taxonomy", "size", "channels", "augment", "guide", "condition_warmup"):
             if getattr(self, key) != getattr(other, key):
                 raise GanError(f"{where}: generator was trained for {key}={getattr(other, key)!r}, this dataset needs "
                                f"{getattr(self, key)!r}; train a new GAN (another --gan-dir) for this dataset")
@@ -99,7 +101,8 @@ class Gan:
         out = []
         for i in range(0, len(labels), 256):
             z = rng.standard_normal((len(labels[i:i + 256]), self.meta.z_dim)).astype(np.float32)
-            out.append(to_pixels(self.G([z, labels[i:i + 256]], training=False)))
+            full = np.ones((len(z), 1), np.float32)   # the full class condition
+            out.append(to_pixels(self.G([z, labels[i:i + 256], full], training=False)))
         return np.concatenate(out) if out else np.zeros((0, self.meta.size, self.meta.size, self.meta.channels), np.uint8)
 
     def sample_grid(self, path, per_class: int = 8):
@@ -111,18 +114,27 @@ class Gan:
         with atomic_path(path, suffix=".png") as tmp:
             Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(tmp)
 
-    def _steps(self):
+    def strength(self, epoch: int) -> float:
+        """The class condition's strength in `epoch` (0-based): phased in linearly over the warm-up."""
+        warmup = self.meta.condition_warmup
+        return 1.0 if not warmup else min(1.0, epoch / warmup)
+
+    def _steps(self, guide=None):
         G, D, opt_g, opt_d, loss, z_dim = self.G, self.D, self.opt_g, self.opt_d, self.meta.loss, self.meta.z_dim
-        n = len(self.meta.labels)
+        n, augment, guide_weight = len(self.meta.labels), self.meta.augment, self.meta.guide
+
+        def judge(images, labels, strength):
+            return D([diff_augment(images) if augment else images, labels, strength], training=True)
 
         @tf.function
-        def d_step(real, labels):
+        def d_step(real, labels, strength):
             batch = tf.shape(real)[0]
+            strength = tf.fill((batch, 1), strength)
             z = tf.random.normal((batch, z_dim))
-            fake = G([z, labels], training=True)
+            fake = G([z, labels, strength], training=True)
             with tf.GradientTape() as tape:
-                d_real = D([real, labels], training=True)
-                d_fake = D([fake, labels], training=True)
+                d_real = judge(real, labels, strength)
+                d_fake = judge(fake, labels, strength)
                 if loss == "hinge":
                     d_loss = tf.reduce_mean(tf.nn.relu(1.0 - d_real)) + tf.reduce_mean(tf.nn.relu(1.0 + d_fake))
                 else:
@@ -130,7 +142,7 @@ class Gan:
                     mixed = eps * real + (1 - eps) * fake
                     with tf.GradientTape() as gp_tape:
                         gp_tape.watch(mixed)
-                        d_mixed = D([mixed, labels], training=True)
+                        d_mixed = D([mixed, labels, strength], training=True)
                     grads = gp_tape.gradient(d_mixed, mixed)
                     norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
                     d_loss = tf.reduce_mean(d_fake) - tf.reduce_mean(d_real) + 10.0 * tf.reduce_mean((norm - 1.0) ** 2)
@@ -138,21 +150,33 @@ class Gan:
             return d_loss
 
         @tf.function
-        def g_step(batch):
+        def g_step(batch, strength):
             # classes drawn uniformly: minority classes get as much of the generator's attention as any
             labels = tf.random.uniform((batch,), 0, n, dtype=tf.int32)
             z = tf.random.normal((batch, z_dim))
+            strengths = tf.fill((batch, 1), strength)
             with tf.GradientTape() as tape:
-                g_loss = -tf.reduce_mean(D([G([z, labels], training=True), labels], training=True))
+                fake = G([z, labels, strengths], training=True)
+                g_loss = -tf.reduce_mean(judge(fake, labels, strengths))
+                if guide is not None and guide_weight:
+                    # a frozen classifier of real faces pushes each image toward its class
+                    # (class-balancing GAN, Rangwani et al. 2021), phased in with the condition
+                    probs = guide((fake + 1.0) * 127.5, training=False)
+                    g_loss += guide_weight * strength * tf.reduce_mean(
+                        keras.losses.sparse_categorical_crossentropy(labels, probs))
             opt_g.apply_gradients(zip(tape.gradient(g_loss, G.trainable_variables), G.trainable_variables))
             return g_loss
 
         return d_step, g_step
 
     def fit(self, pixels: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int = 64,
-            sample_every: int = 5, seed: int = 0) -> dict:
-        """Train up to `epochs` in total (a resumed GAN continues from its saved epoch)."""
-        d_step, g_step = self._steps()
+            sample_every: int = 5, seed: int = 0, guide=None) -> dict:
+        """Train up to `epochs` in total (a resumed GAN continues from its saved epoch). `guide`: a
+        frozen Keras classifier of real faces (0..255 pixels in, probabilities out), used when the
+        meta's `guide` weight is above 0."""
+        if self.meta.guide and guide is None:
+            raise GanError(f"{self.dir}: this GAN is trained with a guiding classifier (guide={self.meta.guide}); pass one")
+        d_step, g_step = self._steps(guide)
         batch_size = max(1, min(batch_size, len(labels)))
         data = tf.data.Dataset.from_tensor_slices((to_unit(pixels), labels.astype(np.int32)))
         data = data.shuffle(min(len(labels), 30000), seed=seed).batch(batch_size, drop_remainder=True).prefetch(2)
@@ -161,12 +185,14 @@ class Gan:
         for epoch in range(int(self.epoch.numpy()), epochs):
             bar = tqdm(data, total=steps, desc=f"GAN epoch {epoch + 1}/{epochs}", unit="step", mininterval=2.0)
             d_losses, g_losses = [], []
+            strength = tf.constant(self.strength(epoch), tf.float32)
             for real, y in bar:
-                d_losses.append(float(d_step(real, y)))
-                g_losses.append(float(g_step(tf.shape(real)[0])))
+                d_losses.append(float(d_step(real, y, strength)))
+                g_losses.append(float(g_step(tf.shape(real)[0], strength)))
             self.epoch.assign(epoch + 1)
             self.manager.save()
-            history.append({"epoch": epoch + 1, "d_loss": float(np.mean(d_losses)), "g_loss": float(np.mean(g_losses))})
+            history.append({"epoch": epoch + 1, "d_loss": float(np.mean(d_losses)), "g_loss": float(np.mean(g_losses)),
+                            "condition": float(strength)})
             if (epoch + 1) % sample_every == 0 or epoch + 1 == epochs:
                 self.sample_grid(self.dir / f"samples_epoch{epoch + 1:03d}.png")
         log = self.dir / "history.json"

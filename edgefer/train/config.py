@@ -69,7 +69,13 @@ class TrainConfig:
     gan_size: int = 48               # the GAN's image side (FER-2013's native 48 px)
     gan_width: int = 32              # filters in the GAN's first layer (32 keeps FER-2013 ~30 min on 2 cores)
     gan_min_images: int = 50         # classes with fewer real images are oversampled instead
-    gan_fidelity_epochs: int = 3     # epochs of the real-data classifier that scores fidelity
+    gan_fidelity_epochs: int = 3     # epochs of the two real-face classifiers (guide and gate)
+    gan_augment: bool = True         # DiffAugment on real and fake images before the discriminator
+    gan_guide: float = 1.0           # weight of the guide classifier's cross-entropy on G(z, y) (0: off)
+    gan_condition_warmup: int = 5    # epochs over which the class condition is phased in (0: from the start)
+    gan_gate: float = 0.5            # keep a synthetic image when the gate gives its class at least this
+    gan_max_share: float = 0.5       # at most this share of a class's quota may be synthetic
+    gan_tstr_images: int = 300       # images per class for train-on-synthetic-test-on-real
     seed: int = 0
     # augmentation (FER papers: 15 deg, 0.15 shift, 0.15 zoom, horizontal flip)
     flip: bool = True

@@ -1,5 +1,13 @@
 """`--balance gan`: train (or reuse) the conditional GAN (edgefer.gan) on the training split, fill
-minority classes up to the quota, check the synthetic images, and add them to the training split only."""
+minority classes up to the quota with samples that pass a quality gate, check what was made, and
+add it to the training split only.
+
+Two small classifiers of real faces, each trained on its own half of the training split, keep each
+other honest: the *guide* (half A) pushes the generator toward its class during GAN training; the
+*gate* (half B) never saw the generator's training signal, decides which samples are kept and
+scores fidelity. A gate that shared the guide's data or weights would only reward images made to
+fool that one network.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -7,19 +15,44 @@ import numpy as np
 from ..core.files import write_json
 from ..data import Split, load_pixels
 from ..data.balance import oversample_index
-from ..gan.balance import quality, quotas, write_synthetic
+from ..data.base import stratified_split
+from ..gan.balance import gated_samples, quality, quotas, write_synthetic
 from ..gan.train import Gan, GanMeta
 from .._tf import keras
-from .backbones import build_model
 
 
-def real_data_classifier(pixels, labels, n_classes, epochs, seed):
-    """A small CNN trained on real images only: it scores whether synthetic images look like their class."""
+def real_face_classifier(pixels, labels, n_classes, epochs, seed):
+    """A small CNN trained on real faces (0..255 pixels in, probabilities out): three conv blocks,
+    about a fifth of `smallcnn`'s work per image, so the guide, the gate and the TSTR check cost
+    seconds per epoch at 48 px rather than minutes."""
     keras.utils.set_random_seed(seed)
-    model = build_model("smallcnn", n_classes, pixels.shape[1], pixels.shape[-1], weights=None)
+    x = inputs = keras.Input(pixels.shape[1:])
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(x)
+    for filters in (32, 64, 128):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization(momentum=0.9)(x))
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Dropout(0.3)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    model.fit(pixels.astype(np.float32), labels, epochs=epochs, batch_size=128, verbose=0)
-    return lambda images: model.predict(images.astype(np.float32), batch_size=256, verbose=0).argmax(1)
+    model.fit(pixels.astype(np.float32), labels, epochs=epochs, batch_size=64, verbose=0)
+    model.trainable = False
+    return model
+
+
+def probabilities(model, images) -> np.ndarray:
+    return model.predict(images.astype(np.float32), batch_size=256, verbose=0)
+
+
+def train_on_synthetic(gan, n_classes, val_x, val_y, per_class, epochs, seed) -> dict:
+    """Train-on-synthetic-test-on-real (Ravuri & Vinyals 2019): a classifier that saw only
+    generated images, `per_class` of every class, scored on real validation faces. Per-class
+    recall says which classes the generator's images carry."""
+    labels = np.repeat(np.arange(n_classes), per_class)
+    model = real_face_classifier(gan.sample(labels, seed=seed + 7), labels, n_classes, epochs, seed)
+    predicted = probabilities(model, val_x).argmax(1)
+    recall = [float((predicted[val_y == c] == c).mean()) if (val_y == c).any() else None for c in range(n_classes)]
+    return {"accuracy": float((predicted == val_y).mean()), "recall": recall, "per_class": per_class}
 
 
 def gan_balance(ds, cfg, spec, run_dir, train_arrays):
@@ -30,34 +63,72 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     native_spec = spec.replace(size=cfg.gan_size, color=color, equalize="none")
     native, kept, _ = load_pixels(ds.splits["train"], native_spec, desc="GAN training images")
     y = ds.splits["train"].labels[kept]
+    half_a, half_b = stratified_split(y, 0.5, cfg.seed + 11)
+    judges = cfg.gan_fidelity_epochs or 1
+    guide = real_face_classifier(native[half_a], y[half_a], n, judges, cfg.seed) if cfg.gan_guide else None
+    gate = real_face_classifier(native[half_b], y[half_b], n, judges, cfg.seed + 1)
+
     meta = GanMeta(ds.name, list(ds.labels), ds.taxonomy, cfg.gan_size, 3 if color == "rgb" else 1, cfg.gan_loss,
-                   width=cfg.gan_width)
+                   width=cfg.gan_width, augment=cfg.gan_augment, guide=cfg.gan_guide,
+                   condition_warmup=cfg.gan_condition_warmup)
     gan = Gan.open(cfg.gan_dir or run_dir / "gan", meta)
-    fit = gan.fit(native, y, cfg.gan_epochs, seed=cfg.seed)
+    fit = gan.fit(native, y, cfg.gan_epochs, seed=cfg.seed, guide=guide)
     print(f"GAN: {fit['epochs']} epochs in {gan.dir} ({fit['seconds']} s this run)")
 
-    todo, notes = quotas(np.bincount(y, minlength=n), cfg.per_class, cfg.gan_min_images, ds.labels)
+    counts = np.bincount(y, minlength=n)
+    todo, notes = quotas(counts, cfg.per_class, cfg.gan_min_images, ds.labels)
+    quota = cfg.per_class if cfg.per_class is not None else int(counts.max())
+    score = lambda images: probabilities(gate, images)   # noqa: E731
+    synthetic, gate_report, oversampled = {}, {}, {}
+    for cls, (how, missing) in todo.items():
+        if how == "oversample":
+            oversampled[cls] = (missing, f"{counts[cls]} real images, fewer than --gan-min-images {cfg.gan_min_images}")
+            continue
+        cap = int(cfg.gan_max_share * quota)   # at most this many synthetic images in one class
+        images, pass_rate, drawn = gated_samples(gan, cls, min(missing, cap), score, cfg.gan_gate, seed=cfg.seed + cls)
+        synthetic[cls] = images
+        gate_report[ds.labels[cls]] = {"pass_rate": round(pass_rate, 4), "drawn": drawn, "kept": len(images),
+                                       "wanted": missing, "cap": cap}
+        if len(images) < missing:
+            why = (f"gate kept {len(images)} of {drawn} samples (threshold {cfg.gan_gate})" if len(images) < min(missing, cap)
+                   else f"synthetic images capped at {cfg.gan_max_share:.0%} of the quota {quota}")
+            oversampled[cls] = (missing - len(images), why)
+    for cls, (count, why) in oversampled.items():
+        notes.append(f"{ds.labels[cls]}: {count} real images repeated instead of synthetic ones ({why})")
     for note in notes:
         print(f"balance gan: {note}")
     out = run_dir / "synthetic"
-    manifest, synth, synth_y = write_synthetic(gan, todo, ds.labels, out, cfg.seed)
+    manifest = write_synthetic(synthetic, ds.labels, out, gan, oversampled)
 
-    classify = real_data_classifier(native, y, n, cfg.gan_fidelity_epochs, cfg.seed) if cfg.gan_fidelity_epochs else None
-    checks = quality(native, y, synth, synth_y, ds.labels, classify, seed=cfg.seed)
-    if classify is not None:  # how far to trust the fidelity figures: the judge's own accuracy on real val images
-        val_x, val_kept, _ = load_pixels(ds.splits["val"], native_spec, desc="fidelity check")
-        checks["fidelity_classifier"] = {
-            "arch": "smallcnn", "epochs": cfg.gan_fidelity_epochs,
-            "val_accuracy": float((classify(val_x) == ds.splits["val"].labels[val_kept]).mean()) if len(val_kept) else None}
+    # quality of what the generator makes, judged by the gate on ungated samples, and of what was kept
+    synth_y = np.concatenate([np.full(len(v), c) for c, v in synthetic.items()]) if synthetic else np.zeros(0, int)
+    synth = np.concatenate(list(synthetic.values())) if synthetic else np.zeros((0, *native.shape[1:]), np.uint8)
+    raw_y = np.repeat(np.arange(n), 200)
+    raw = gan.sample(raw_y, seed=cfg.seed + 99)
+    raw_fidelity = probabilities(gate, raw).argmax(1) == raw_y
+    checks = quality(native, y, synth, synth_y, ds.labels, seed=cfg.seed)
+    val_x, val_kept, _ = load_pixels(ds.splits["val"], native_spec, desc="real validation faces")
+    val_y = ds.splits["val"].labels[val_kept]
+    tstr = train_on_synthetic(gan, n, val_x, val_y, per_class=cfg.gan_tstr_images, epochs=judges, seed=cfg.seed)
+    for c, label in enumerate(ds.labels):
+        entry = checks.setdefault(label, {})
+        entry["fidelity"] = float(raw_fidelity[raw_y == c].mean())   # ungated samples the gate assigns to their class
+        entry["tstr_recall"] = tstr["recall"][c]
+        if label in gate_report:
+            entry["gate"] = gate_report[label]
+    checks["judges"] = {"arch": "smallcnn", "epochs": judges, "halves": "guide: half A, gate: half B of the training split",
+                        "gate_val_accuracy": float((probabilities(gate, val_x).argmax(1) == val_y).mean()),
+                        "gate_threshold": cfg.gan_gate}
+    checks["tstr"] = {"val_accuracy": tstr["accuracy"], "images_per_class": tstr["per_class"]}
     write_json(out / "quality.json", checks)
 
     # synthetic files are faces already: the same pixel path as real ones, without a detector
     split = Split([f["path"] for f in manifest["files"]], np.array([ds.labels.index(f["label"]) for f in manifest["files"]], dtype=int))
     x_syn, kept_syn, _ = load_pixels(split, spec.replace(framing="crops"), desc="synthetic images")
     syn_y = split.labels[kept_syn]
-    # classes with too few real images for the GAN: repeat real ones, as --balance oversample does
-    fallback = [c for c, (how, _) in todo.items() if how == "oversample"]
-    real = (oversample_index(train_arrays.y, cfg.seed, cfg.per_class, classes=fallback) if fallback
+    # real images repeated where the GAN did not fill a class (too few real images, the gate, the cap)
+    real_quota = {c: int(counts[c]) + count for c, (count, _) in oversampled.items()}
+    real = (oversample_index(train_arrays.y, cfg.seed, real_quota, classes=list(real_quota)) if real_quota
             else np.arange(len(train_arrays.y)))
     soft = None
     if train_arrays.soft is not None:  # synthetic images get one-hot soft targets

@@ -1,0 +1,103 @@
+"""Two ways to read compound expressions, on the FER+ compound split (edgefer.data ferplus-compound):
+the dedicated compound model, and the top two probabilities of the `ferplus` model (an emotion
+pair when both reach a threshold, chosen on validation). Both int8, both through LiteRT and the
+spec their cards carry. Plus the float runs of benchmarks/balance_compare.py, if given.
+
+    python benchmarks/compound_compare.py --model edgefer/models/compound_int8.tflite \\
+        --runs runs/compound/balance_none runs/compound/balance_oversample --json runs/compound_compare.json
+
+Chosen on validation (PublicTest images); test (PrivateTest images) reported.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cross_check import SHARED
+from edgefer.core.files import write_json
+from edgefer.core.metrics import classification_report
+from edgefer.core.taxonomy import top_two_compound
+from edgefer.data import load_dataset, load_pixels
+from edgefer.device.classifier import Classifier
+from edgefer.models import model_path
+
+THRESHOLDS = np.round(np.arange(0.05, 0.45, 0.025), 3)
+
+
+def probabilities(clf: Classifier, split, desc: str):
+    x, kept, _ = load_pixels(split, clf.spec, desc=desc)
+    return np.stack([clf.run(p) for p in x]), split.labels[kept]
+
+
+def scores(y_true, y_pred, labels) -> dict:
+    """Accuracy and macro-F1 over the compound classes; a prediction of -1 (no compound) is wrong."""
+    report = classification_report(y_true, np.where(y_pred < 0, len(labels), y_pred), labels + ["(none)"])
+    per_class = {c: round(report["per_class"][c]["recall"], 3) for c in labels}
+    f1 = float(np.mean([report["per_class"][c]["f1"] for c in labels]))
+    return {"accuracy": round(float((y_true == y_pred).mean()), 4), "macro_f1": round(f1, 4),
+            "answered": round(float((y_pred >= 0).mean()), 4), "recall": per_class}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="the dedicated compound int8 model")
+    p.add_argument("--basic", default="ferplus", help="the basic-emotion model read by its top two")
+    p.add_argument("--data", default=str(SHARED / "data" / "ferplus"))
+    p.add_argument("--runs", nargs="*", default=[], help="run directories of balance_compare.py to list beside")
+    p.add_argument("--json", default="runs/compound_compare.json")
+    args = p.parse_args()
+    ds = load_dataset(args.data, "ferplus-compound")
+    labels = list(ds.labels)
+    rows = []
+
+    compound = Classifier(model_path(args.model))
+    if list(compound.labels) != labels:
+        raise SystemExit(f"{args.model}: classes {compound.labels} are not the dataset's {labels}")
+    row = {"reader": f"compound model ({Path(args.model).name}, int8)"}
+    for split in ("val", "test"):
+        probs, y = probabilities(compound, ds.splits[split], f"compound {split}")
+        row[split] = scores(y, probs.argmax(1), labels)
+    rows.append(row)
+
+    basic = Classifier(model_path(args.basic))
+    read = {}
+    for split in ("val", "test"):
+        probs, y = probabilities(basic, ds.splits[split], f"{args.basic} {split}")
+        read[split] = (y, [dict(zip(basic.labels, p)) for p in probs])
+
+    def top_two(split, threshold):
+        y, probs = read[split]
+        pred = np.array([labels.index(c) if (c := top_two_compound(p, threshold)) in labels else -1 for p in probs])
+        return scores(y, pred, labels)
+
+    best = max(THRESHOLDS, key=lambda t: (top_two("val", t)["macro_f1"], -t))
+    rows.append({"reader": f"{args.basic} top two (int8), threshold {best} (chosen on val)", "threshold": float(best),
+                 "val": top_two("val", best), "test": top_two("test", best)})
+
+    for run in args.runs:
+        m = json.loads((Path(run) / "metrics.json").read_text())
+        rows.append({"reader": f"float run {Path(run).name}",
+                     "val": {"accuracy": round(m["val"]["accuracy"], 4), "macro_f1": round(m["val"]["macro_f1"], 4)},
+                     "test": {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
+                              "recall": {c: round(v["recall"], 3) for c, v in m["per_class"].items()}}})
+
+    counts = ds.counts()
+    print("| class | " + " | ".join(counts) + " |\n|---|---|---|---|")
+    for i, c in enumerate(labels):
+        print(f"| {c} | " + " | ".join(str(counts[s][i]) for s in counts) + " |")
+    print("\n| reader | val acc | val macro-F1 | test acc | test macro-F1 | test answered |\n|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['reader']} | {r['val']['accuracy']:.2%} | {r['val']['macro_f1']:.3f} | {r['test']['accuracy']:.2%} | "
+              f"{r['test']['macro_f1']:.3f} | {r['test'].get('answered', 1.0):.0%} |")
+    print("\ntest recall per class:\n| reader | " + " | ".join(labels) + " |\n|---" * (len(labels) + 1) + "|")
+    for r in rows:
+        if "recall" in r["test"]:
+            print(f"| {r['reader']} | " + " | ".join(f"{r['test']['recall'].get(c, 0):.2f}" for c in labels) + " |")
+    write_json(args.json, {"counts": counts, "labels": labels, "rows": rows, "notes": ds.notes})
+
+
+if __name__ == "__main__":
+    main()
