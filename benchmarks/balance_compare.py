@@ -7,7 +7,8 @@ train-on-synthetic-test-on-real recall, synthetic images kept.
     python benchmarks/balance_compare.py --config train/fer2013.toml --epochs 6 \\
         --gan-dir runs/gan_fer2013 --gan-epochs 12 --json runs/balance_compare.json
     python benchmarks/balance_compare.py --config train/compound.toml --epochs 20 --runs runs/compound \\
-        --gan-dir runs/compound/gan --gan-epochs 150 --json runs/compound/balance.json
+        --gan-dir runs/gan_ablation/warmup --gan-old-dir runs/gan_ablation/old --gan-epochs 40 \\
+        --json runs/compound/balance.json
 
 Runs already finished (RUN/metrics.json present) are read, not retrained; runs killed midway resume.
 """
@@ -37,7 +38,8 @@ def main():
     p.add_argument("--config", default="train/fer2013.toml")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--runs", default="runs", help="run directories go to RUNS/balance_<method>")
-    p.add_argument("--gan-dir", default="runs/gan_fer2013", help="GAN folders: GAN_DIR (gan) and GAN_DIR_old (gan-old)")
+    p.add_argument("--gan-dir", default="runs/gan_fer2013", help="the gan row's GAN folder (reused or resumed)")
+    p.add_argument("--gan-old-dir", default=None, help="the gan-old row's GAN folder (default: GAN_DIR_old)")
     p.add_argument("--gan-epochs", type=int, default=12)
     p.add_argument("--per-class", type=int, default=None, help="oversample / gan quota (default: the recipe's)")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
@@ -49,7 +51,7 @@ def main():
         if (out / "metrics.json").exists():
             metrics = json.loads((out / "metrics.json").read_text())
         else:
-            gan_dir = {"gan": args.gan_dir, "gan-old": args.gan_dir + "_old"}.get(method)
+            gan_dir = {"gan": args.gan_dir, "gan-old": args.gan_old_dir or args.gan_dir + "_old"}.get(method)
             cfg = make_config(args.config, epochs=args.epochs, out=str(out), verbose=2, gan_dir=gan_dir,
                               gan_epochs=args.gan_epochs, per_class=args.per_class,
                               resume=(out / "checkpoints" / "state.json").exists(), **METHODS[method])

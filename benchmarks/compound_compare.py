@@ -24,7 +24,7 @@ from edgefer.data import load_dataset, load_pixels
 from edgefer.device.classifier import Classifier
 from edgefer.models import model_path
 
-THRESHOLDS = np.round(np.arange(0.05, 0.45, 0.025), 3)
+THRESHOLDS = np.round(np.arange(0.0, 0.45, 0.025), 3)
 
 
 def probabilities(clf: Classifier, split, desc: str):

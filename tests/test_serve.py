@@ -297,3 +297,32 @@ def test_a_window_under_xvfb():
         assert "draw" in run.stdout     # frames were drawn for the window
     finally:
         server.terminate()
+
+
+@needs_clip
+def test_a_looped_file_keeps_its_clock_running_and_realtime_paces_it():
+    from edgefer.device.sources import open_source
+    source = open_source(str(CLIP), loop=True)
+    times = [frame.t for _, frame in zip(range(260), source)]   # the clip has 225 frames
+    source.close()
+    assert all(b > a for a, b in zip(times, times[1:])) and times[-1] > 10.0
+    source = open_source(str(CLIP), realtime=True)
+    start = time.monotonic()
+    last = [frame.t for _, frame in zip(range(13), source)][-1]
+    source.close()
+    assert time.monotonic() - start >= last - 0.01   # 12 frames at 25 fps: not before their time
+
+
+@needs_clip
+def test_pairs_read_a_compound_from_a_basic_model(tmp_path, capsys):
+    table = tmp_path / "faces.csv"
+    assert cam.main(["--source", str(CLIP), "--headless", "--model", "ferplus", "--pairs", "0.0",
+                     "--csv", str(table), "--max-frames", "20"]) == 0
+    rows = list(csv.DictReader(open(table)))
+    from edgefer.core.taxonomy import COMPOUND11
+    assert rows and all(r["pair"] == "" or r["pair"] in COMPOUND11 for r in rows)
+    assert any(r["pair"] for r in rows)     # at 0.0 any face whose top two form a RAF-DB pair gets one
+    capsys.readouterr()
+    assert cam.main(["--source", str(CLIP), "--headless", "--model", "compound", "--pairs", "0.1",
+                     "--max-frames", "1"]) == 2
+    assert "--pairs reads two basic emotions" in capsys.readouterr().err

@@ -54,6 +54,9 @@ def parser():
     p.add_argument("--allow-float", action="store_true", help="run a float (non-int8) model too")
     p.add_argument("--verbose", action="store_true",
                    help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)")
+    p.add_argument("--pairs", type=float, metavar="P",
+                   help="with a basic model (ferplus): show a compound such as 'happily surprised' when the two most "
+                        "probable emotions both reach P (0.05 was best on FER+ compound validation)")
     p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="average each face with its mirror image (two invokes); default: as the model's card says")
     return p
@@ -76,12 +79,13 @@ def run(args) -> dict:
         outputs.callback(source.close)
         pipeline = outputs.enter_context(Pipeline(
             model, args.face_model, args.threads, args.min_score, video=not stills, smoothing=args.smoothing,
-            allow_float=args.allow_float, flip_average=args.flip_average, track=not stills))
+            allow_float=args.allow_float, flip_average=args.flip_average, track=not stills, pairs=args.pairs))
         print(pipeline.describe() + (" (stills: each image on its own)" if stills else ""), flush=True)
         labels = pipeline.classifier.labels
         # appended: a service restarted by systemd keeps the lines it wrote before
         jsonl = outputs.enter_context(open(args.jsonl, "a")) if args.jsonl else None
-        table = outputs.enter_context(contextlib.closing(FaceCsv(args.csv, labels))) if args.csv else None
+        table = (outputs.enter_context(contextlib.closing(FaceCsv(args.csv, labels, pairs=args.pairs is not None)))
+                 if args.csv else None)
         recorder = outputs.enter_context(contextlib.closing(Recorder(args.record))) if args.record else None
         if args.timeline and stills:
             print("--timeline: images of a folder are not tracked over time; the PNG is left out (--csv has every face)")

@@ -62,15 +62,17 @@ class FaceCsv:
     Appended: a run restarted (systemd, a crash) keeps the rows it wrote; a file with another
     header (another model's classes) is refused rather than mixed."""
 
-    def __init__(self, path, labels):
-        self.path, self.labels = str(path), list(labels)
+    def __init__(self, path, labels, pairs: bool = False):
+        self.path, self.labels, self.pairs = str(path), list(labels), pairs
         header = ["t", "frame", "file", "track", "x", "y", "w", "h", "score", "label", *self.labels]
+        if pairs:   # edgefer-cam --pairs: the compound read from the two most probable emotions
+            header.append("pair")
         if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             with open(self.path, newline="") as f:
                 existing = next(csv.reader(f), [])
             if existing != header:
-                raise CsvMismatch(f"{self.path}: holds rows of another model (columns {existing[10:]}); "
-                                  "pass --csv a new file")
+                raise CsvMismatch(f"{self.path}: holds rows of another model or option (columns {existing[10:]}, "
+                                  f"this run writes {header[10:]}); pass --csv a new file")
             self.file = open(self.path, "a", newline="")
             self.writer = csv.writer(self.file)
         else:
@@ -80,8 +82,9 @@ class FaceCsv:
 
     def write(self, frame, faces):
         for f in faces:
-            self.writer.writerow([f"{frame.t:.3f}", frame.index, frame.name, f["id"], *f["box"], f["score"],
-                                  f["label"], *(f["probs"][c] for c in self.labels)])
+            row = [f"{frame.t:.3f}", frame.index, frame.name, f["id"], *f["box"], f["score"], f["label"],
+                   *(f["probs"][c] for c in self.labels)]
+            self.writer.writerow(row + [f.get("pair") or ""] if self.pairs else row)
 
     def close(self):
         self.file.close()

@@ -10,6 +10,7 @@ import numpy as np
 from ..core.errors import EdgeferError
 from ..core.faces import FaceDetector, resolve_face_model
 from ..core.quiet import quiet_native
+from ..core.taxonomy import COMPOUND_EMOTIONS, top_two_compound
 from .classifier import Classifier
 from .latency import Latency
 from .tracker import Track, Tracker
@@ -19,15 +20,25 @@ class FloatModel(EdgeferError, ValueError):
     pass
 
 
+class PairsNeedBasic(EdgeferError, ValueError):
+    pass
+
+
 class Pipeline:
     def __init__(self, model, face_model=None, threads: int = 1, min_score: float = 0.5,
                  video: bool = True, smoothing: float = 0.6, allow_float: bool = False,
-                 flip_average: bool | None = None, track: bool = True):
+                 flip_average: bool | None = None, track: bool = True, pairs: float | None = None):
         # track=False: stills, each frame its own face set (no identities, no smoothing across frames)
         # flip_average: None follows the model's card; True / False overrides it
+        # pairs: read a compound ("happily_surprised") from a basic model's two most probable
+        # emotions when both reach this probability (edgefer.core.taxonomy.top_two_compound)
         with quiet_native():   # LiteRT logs its start-up (XNNPACK) to stderr
             self._open(model, face_model, threads, min_score, video, allow_float, flip_average)
         self.tracker = Tracker(smoothing=smoothing) if track else None
+        self.pairs = pairs
+        if pairs is not None and len(set(self.classifier.labels) & set(COMPOUND_EMOTIONS)) < 2:
+            raise PairsNeedBasic(f"--pairs reads two basic emotions; {self.classifier.path.name} has "
+                                 f"{self.classifier.labels}; use a basic model such as ferplus")
 
     def _open(self, model, face_model, threads, min_score, video, allow_float, flip_average):
         self.classifier = Classifier(model, threads=threads, flip_average=flip_average)
@@ -41,10 +52,13 @@ class Pipeline:
     def about(self) -> dict:
         """What runs, for the live view."""
         clf, spec = self.classifier, self.spec
-        return {"model": clf.path.name, "classes": ", ".join(clf.labels), "taxonomy": spec.taxonomy,
-                "input": f"{spec.size} px {spec.color}, crop margin {spec.crop.margin}, offset {spec.crop.offset_y}",
-                "flip averaging": "on" if spec.flip_average else "off", "interpreter": clf.backend,
-                "face model": Path(str(self.face_model)).name}
+        about = {"model": clf.path.name, "classes": ", ".join(clf.labels), "taxonomy": spec.taxonomy,
+                 "input": f"{spec.size} px {spec.color}, crop margin {spec.crop.margin}, offset {spec.crop.offset_y}",
+                 "flip averaging": "on" if spec.flip_average else "off", "interpreter": clf.backend,
+                 "face model": Path(str(self.face_model)).name}
+        if self.pairs is not None:
+            about["compound pairs"] = f"the two most probable emotions, both >= {self.pairs}"
+        return about
 
     def describe(self) -> str:
         """One line saying what runs: model, its contract, face model, interpreter."""
@@ -73,10 +87,14 @@ class Pipeline:
         tracks = (self.tracker.update([f.box for f in faces], probs) if self.tracker
                   else [Track(i, f.box, p) for i, (f, p) in enumerate(zip(faces, probs))])
         labels = self.classifier.labels
-        return [{"id": t.id, "box": list(f.box), "score": round(f.score, 3),
-                 "label": labels[int(np.argmax(t.probs))],
-                 "probs": {k: round(float(v), 4) for k, v in zip(labels, t.probs)}}
-                for f, t in zip(faces, tracks)]
+        out = [{"id": t.id, "box": list(f.box), "score": round(f.score, 3),
+                "label": labels[int(np.argmax(t.probs))],
+                "probs": {k: round(float(v), 4) for k, v in zip(labels, t.probs)}}
+               for f, t in zip(faces, tracks)]
+        if self.pairs is not None:
+            for face in out:
+                face["pair"] = top_two_compound(face["probs"], self.pairs)
+        return out
 
     def close(self):
         self.detector.close()
@@ -94,6 +112,7 @@ def draw(rgb: np.ndarray, faces: list[dict]) -> np.ndarray:
     for f in faces:
         x, y, w, h = f["box"]
         cv2.rectangle(bgr, (x, y), (x + w, y + h), (0, 200, 0), 2)
-        text = f"{f['label']} {f['probs'][f['label']]:.2f}"
+        # a compound model's label, or a pair read from a basic model: "happily surprised"
+        text = (f.get("pair") or f"{f['label']} {f['probs'][f['label']]:.2f}").replace("_", " ")
         cv2.putText(bgr, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1, cv2.LINE_AA)
     return bgr
