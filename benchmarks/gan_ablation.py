@@ -6,7 +6,8 @@ half of the training split than the guide) and by train-on-synthetic-test-on-rea
         --json runs/gan_ablation.json
 
 Variants are cumulative: old (the GAN as it was), +augment (DiffAugment), +guide (the guide
-classifier's cross-entropy), +warmup (the class condition phased in). GAN folders are resumed.
+classifier's cross-entropy, weight 0.1), +warmup (the class condition phased in); guide1 is the
+first setting tried (weight 1, the guide on plain images). GAN folders are resumed.
 """
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ from edgefer.train.trainer import dataset_for, spec_for
 VARIANTS = {
     "old": dict(augment=False, guide=0.0, condition_warmup=0),
     "+augment": dict(augment=True, guide=0.0, condition_warmup=0),
-    "+guide": dict(augment=True, guide=1.0, condition_warmup=0),
-    "+warmup": dict(augment=True, guide=1.0, condition_warmup=5),
+    "+guide": dict(augment=True, guide=0.1, condition_warmup=0),
+    "+warmup": dict(augment=True, guide=0.1, condition_warmup=5),
+    # the first setting tried: guide weight 1 on un-augmented images (kept to score its collapse)
+    "guide1": dict(augment=True, guide=1.0, condition_warmup=5),
 }
 
 

@@ -93,6 +93,12 @@ def served():
         pytest.skip(f"needs the shared clip {CLIP}")
     proc, url = start_cam("--source", CLIP, "--loop", "--realtime", "--headless", "--report-every", "0",
                           "--serve", "0.0.0.0:0", "--token", TOKEN)
+    deadline = time.monotonic() + 60   # the server answers before the first frame is through the pipeline
+    while time.monotonic() < deadline:
+        state = json.loads(get(url, f"/state.json?token={TOKEN}")[1])
+        if state["frames"] >= 5 and state["faces"]:
+            break
+        time.sleep(0.2)
     yield url
     rc, out = stop_cam(proc)
     assert rc == 0, out

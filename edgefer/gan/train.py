@@ -160,8 +160,12 @@ class Gan:
                 g_loss = -tf.reduce_mean(judge(fake, labels, strengths))
                 if guide is not None and guide_weight:
                     # a frozen classifier of real faces pushes each image toward its class
-                    # (class-balancing GAN, Rangwani et al. 2021), phased in with the condition
-                    probs = guide((fake + 1.0) * 127.5, training=False)
+                    # (class-balancing GAN, Rangwani et al. 2021), phased in with the condition.
+                    # It judges augmented images where DiffAugment is on: at weight 1 on plain images
+                    # the generator learned one adversarial texture per class within 30 epochs
+                    # (README, Balancing), which a texture does not survive as easily when shifted and cut
+                    shown = diff_augment(fake) if augment else fake
+                    probs = guide((shown + 1.0) * 127.5, training=False)
                     g_loss += guide_weight * strength * tf.reduce_mean(
                         keras.losses.sparse_categorical_crossentropy(labels, probs))
             opt_g.apply_gradients(zip(tape.gradient(g_loss, G.trainable_variables), G.trainable_variables))
