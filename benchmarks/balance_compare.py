@@ -7,7 +7,7 @@ train-on-synthetic-test-on-real recall, synthetic images kept.
     python benchmarks/balance_compare.py --config train/fer2013.toml --epochs 6 \\
         --gan-dir runs/gan_fer2013 --gan-epochs 12 --json runs/balance_compare.json
     python benchmarks/balance_compare.py --config train/compound.toml --epochs 20 --runs runs/compound \\
-        --gan-dir runs/gan_ablation/warmup --gan-old-dir runs/gan_ablation/old --gan-epochs 40 \\
+        --methods none,class-weights,oversample,gan --gan-dir runs/gan_ablation/warmup --gan-epochs 120 \\
         --json runs/compound/balance.json
 
 Runs already finished (RUN/metrics.json present) are read, not retrained; runs killed midway resume.

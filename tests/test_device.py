@@ -196,14 +196,9 @@ def test_models_without_card_or_with_a_lying_card_are_refused(tmp_path):
         Classifier(tmp_path / "lying.tflite")
 
 
-COMPOUND9 = ["happily_surprised", "sadly_fearful", "sadly_angry", "sadly_surprised", "sadly_disgusted",
-             "fearfully_angry", "fearfully_surprised", "angrily_surprised", "angrily_disgusted"]
-
-
 @pytest.mark.parametrize("name,taxonomy,labels", [("fer2013", "basic7", TAXONOMIES["basic7"]),
                                                   ("fer2013-balanced", "basic7", TAXONOMIES["basic7"]),
-                                                  ("ferplus", "ferplus8", TAXONOMIES["ferplus8"]),
-                                                  ("compound", "compound11", COMPOUND9)])
+                                                  ("ferplus", "ferplus8", TAXONOMIES["ferplus8"])])
 def test_bundled_models_are_integer_with_their_cards(name, taxonomy, labels):
     clf = Classifier(model_path(name))
     assert clf.integer and clf.card["taxonomy"] == taxonomy and clf.labels == list(labels)

@@ -27,7 +27,7 @@ def parser():
     p = argparse.ArgumentParser(prog="edgefer-cam", description=__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
-    p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt), compound (9 compound expressions)")
+    p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt)")
     p.add_argument("--face-model", default=None, help="BlazeFace short-range .tflite (default: $EDGEFER_FACE_MODEL, else the one in the package)")
     p.add_argument("--threads", type=positive_int, default=1, help="LiteRT threads for the expression model")
     p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
@@ -56,7 +56,7 @@ def parser():
                    help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)")
     p.add_argument("--pairs", type=float, metavar="P",
                    help="with a basic model (ferplus): show a compound such as 'happily surprised' when the two most "
-                        "probable emotions both reach P (0.05 was best on FER+ compound validation)")
+                        "probable emotions both reach P (0.2 was best on FER+ validation faces, compound or not)")
     p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="average each face with its mirror image (two invokes); default: as the model's card says")
     return p
