@@ -107,7 +107,7 @@ def served():
 def test_routes_tokens_and_methods(served):
     assert get(served, f"/?token={TOKEN}")[0] == 200
     assert get(served, "/", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
-    for path in ("/", "/state.json", "/stream.mjpg", f"/?token=wrong", "/state.json?token="):
+    for path in ("/", "/state.json", "/stream.mjpg", "/?token=wrong", "/state.json?token="):
         assert get(served, path)[0] == 401, path
     for path in ("/../../etc/passwd", "/edgefer/device/live.html", "/cam.py", "/favicon.ico", "/state.json/x"):
         assert get(served, f"{path}?token={TOKEN}")[0] == 404, path
