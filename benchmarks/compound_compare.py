@@ -79,12 +79,12 @@ def main():
         pred = np.array([labels.index(c) if (c := top_two_compound(p, threshold)) in labels else -1 for p in probs])
         result = scores(y, pred, labels)
         # on every face, compound or not: the 9 compounds plus "no compound" as a tenth class
-        false_pairs = np.array([top_two_compound(p, threshold) in labels for p in others[split]])
-        y_all = np.concatenate([y, np.full(len(false_pairs), len(labels))])
-        p_all = np.concatenate([np.where(pred < 0, len(labels), pred),
-                                np.where(false_pairs, 0, len(labels))])   # a false pair: wrong either way
-        p_all[len(y):][false_pairs] = [labels.index(top_two_compound(p, threshold))
-                                       for p, f in zip(others[split], false_pairs) if f]
+        none = len(labels)
+        other_pred = np.array([labels.index(c) if (c := top_two_compound(p, threshold)) in labels else none
+                               for p in others[split]], dtype=int)
+        false_pairs = other_pred != none
+        y_all = np.concatenate([y, np.full(len(other_pred), none)])
+        p_all = np.concatenate([np.where(pred < 0, none, pred), other_pred])
         every = classification_report(y_all, p_all, labels + ["(none)"])
         result.update(false_pair_rate=round(float(false_pairs.mean()), 4), all_faces=len(y_all),
                       all_faces_macro_f1=round(every["macro_f1"], 4))

@@ -19,10 +19,9 @@ import numpy as np
 
 from edgefer.core.files import write_json
 from edgefer.data import load_pixels
-from edgefer.data.base import stratified_split
 from edgefer.gan.train import Gan, GanMeta
 from edgefer.train import make_config
-from edgefer.train.gan_balance import probabilities, real_face_classifier, train_on_synthetic
+from edgefer.train.gan_balance import gate_verdicts, probabilities, train_judges, train_on_synthetic
 from edgefer.train.trainer import dataset_for, spec_for
 
 VARIANTS = {
@@ -52,9 +51,7 @@ def main():
     val_x, val_kept, _ = load_pixels(ds.splits["val"], spec, desc="val")
     val_y = ds.splits["val"].labels[val_kept]
     n, judges = len(ds.labels), args.judge_epochs or cfg.gan_fidelity_epochs
-    half_a, half_b = stratified_split(y, 0.5, cfg.seed + 11)
-    guide = real_face_classifier(x[half_a], y[half_a], n, judges, cfg.seed)
-    gate = real_face_classifier(x[half_b], y[half_b], n, judges, cfg.seed + 1)
+    guide, gate = train_judges(x, y, n, judges, cfg.seed)
     gate_val = float((probabilities(gate, val_x).argmax(1) == val_y).mean())
     print(f"gate classifier: {gate_val:.2%} on real validation faces")
 
@@ -65,10 +62,7 @@ def main():
         gan = Gan.open(Path(args.runs) / name.strip("+"), meta)
         t0 = time.time()
         fit = gan.fit(x, y, args.epochs, seed=cfg.seed, guide=guide if meta.guide else None)
-        samples_y = np.repeat(np.arange(n), 300)
-        probs = probabilities(gate, gan.sample(samples_y, seed=cfg.seed + 99))
-        fidelity = [float((probs[samples_y == c].argmax(1) == c).mean()) for c in range(n)]
-        passes = [float((probs[samples_y == c, c] >= cfg.gan_gate).mean()) for c in range(n)]
+        fidelity, passes = gate_verdicts(gan, gate, n, 300, cfg.seed + 99, cfg.gan_gate)
         tstr = train_on_synthetic(gan, n, val_x, val_y, cfg.gan_tstr_images, judges, cfg.seed)
         rows.append({"variant": name, **VARIANTS[name], "epochs": fit["epochs"], "seconds_this_run": round(time.time() - t0, 1),
                      "fidelity": dict(zip(ds.labels, fidelity)), "fidelity_min": min(fidelity),

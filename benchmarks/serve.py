@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import resource
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -27,13 +25,7 @@ from edgefer.device.pipeline import Pipeline
 from edgefer.device.serve import LiveView, ViewServer
 from edgefer.device.sources import open_source
 from edgefer.models import model_path
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+from soak import SHARED, rss_mb
 
 
 class Viewer(threading.Thread):

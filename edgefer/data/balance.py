@@ -53,10 +53,10 @@ def oversample_index(y: np.ndarray, seed: int, quota: int | dict | None = None, 
     idx = []
     for c in np.unique(y):
         members = np.flatnonzero(y == c)
-        quota = quotas.get(int(c), default)
-        if len(members) >= quota or (classes is not None and c not in classes):
+        target = quotas.get(int(c), default)
+        if len(members) >= target or (classes is not None and c not in classes):
             idx.append(members)
             continue
-        idx.append(np.concatenate([np.tile(members, quota // len(members)),
-                                   rng.choice(members, quota % len(members), replace=False)]))
+        idx.append(np.concatenate([np.tile(members, target // len(members)),
+                                   rng.choice(members, target % len(members), replace=False)]))
     return rng.permutation(np.concatenate(idx))

@@ -48,16 +48,16 @@ def gated_samples(gan, cls: int, count: int, score, threshold: float, max_tries:
     (N, classes) probabilities) gives at least `threshold` for that class, drawing at most
     `max_tries` x `count` candidates (Bhattarai et al. 2020: samples selected by a classifier's
     confidence beat random synthetic ones). Returns (images, pass rate, candidates drawn)."""
-    kept, drawn, rng_seed = [], 0, seed
-    while sum(len(k) for k in kept) < count and drawn < max_tries * count:
-        batch = max(256, 2 * (count - sum(len(k) for k in kept)))
+    kept, passed, drawn, rng_seed = [], 0, 0, seed
+    while passed < count and drawn < max_tries * count:
+        batch = max(256, 2 * (count - passed))
         images = gan.sample(np.full(batch, cls), seed=rng_seed)
         rng_seed += 1_000_003
         drawn += batch
         kept.append(images[score(images)[:, cls] >= threshold])
+        passed += len(kept[-1])
     size, channels = gan.meta.size, gan.meta.channels
     images = np.concatenate(kept)[:count] if kept else np.zeros((0, size, size, channels), np.uint8)
-    passed = sum(len(k) for k in kept)
     return images, (passed / drawn if drawn else 0.0), drawn
 
 

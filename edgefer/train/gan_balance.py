@@ -44,6 +44,24 @@ def probabilities(model, images) -> np.ndarray:
     return model.predict(images.astype(np.float32), batch_size=256, verbose=0)
 
 
+def train_judges(pixels, labels, n_classes, epochs, seed, guide: bool = True):
+    """(guide, gate): classifiers of real faces on the two halves of the training split (the guide
+    left out, None, when the GAN trains without one)."""
+    half_a, half_b = stratified_split(labels, 0.5, seed + 11)
+    guide = real_face_classifier(pixels[half_a], labels[half_a], n_classes, epochs, seed) if guide else None
+    return guide, real_face_classifier(pixels[half_b], labels[half_b], n_classes, epochs, seed + 1)
+
+
+def gate_verdicts(gan, gate, n_classes, per_class, seed, threshold) -> tuple[list, list]:
+    """Per class, on `per_class` ungated samples: fidelity (the share the gate assigns to their
+    class) and the share the gate would pass at `threshold`."""
+    y = np.repeat(np.arange(n_classes), per_class)
+    probs = probabilities(gate, gan.sample(y, seed=seed))
+    fidelity = [float((probs[y == c].argmax(1) == c).mean()) for c in range(n_classes)]
+    passes = [float((probs[y == c, c] >= threshold).mean()) for c in range(n_classes)]
+    return fidelity, passes
+
+
 def train_on_synthetic(gan, n_classes, val_x, val_y, per_class, epochs, seed) -> dict:
     """Train-on-synthetic-test-on-real (Ravuri & Vinyals 2019): a classifier that saw only
     generated images, `per_class` of every class, scored on real validation faces. Per-class
@@ -63,10 +81,8 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     native_spec = spec.replace(size=cfg.gan_size, color=color, equalize="none")
     native, kept, _ = load_pixels(ds.splits["train"], native_spec, desc="GAN training images")
     y = ds.splits["train"].labels[kept]
-    half_a, half_b = stratified_split(y, 0.5, cfg.seed + 11)
     judges = cfg.gan_fidelity_epochs or 1
-    guide = real_face_classifier(native[half_a], y[half_a], n, judges, cfg.seed) if cfg.gan_guide else None
-    gate = real_face_classifier(native[half_b], y[half_b], n, judges, cfg.seed + 1)
+    guide, gate = train_judges(native, y, n, judges, cfg.seed, guide=bool(cfg.gan_guide))
 
     meta = GanMeta(ds.name, list(ds.labels), ds.taxonomy, cfg.gan_size, 3 if color == "rgb" else 1, cfg.gan_loss,
                    width=cfg.gan_width, augment=cfg.gan_augment, guide=cfg.gan_guide,
@@ -103,20 +119,18 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     # quality of what the generator makes, judged by the gate on ungated samples, and of what was kept
     synth_y = np.concatenate([np.full(len(v), c) for c, v in synthetic.items()]) if synthetic else np.zeros(0, int)
     synth = np.concatenate(list(synthetic.values())) if synthetic else np.zeros((0, *native.shape[1:]), np.uint8)
-    raw_y = np.repeat(np.arange(n), 200)
-    raw = gan.sample(raw_y, seed=cfg.seed + 99)
-    raw_fidelity = probabilities(gate, raw).argmax(1) == raw_y
+    fidelity, _ = gate_verdicts(gan, gate, n, 200, cfg.seed + 99, cfg.gan_gate)
     checks = quality(native, y, synth, synth_y, ds.labels, seed=cfg.seed)
     val_x, val_kept, _ = load_pixels(ds.splits["val"], native_spec, desc="real validation faces")
     val_y = ds.splits["val"].labels[val_kept]
     tstr = train_on_synthetic(gan, n, val_x, val_y, per_class=cfg.gan_tstr_images, epochs=judges, seed=cfg.seed)
     for c, label in enumerate(ds.labels):
         entry = checks.setdefault(label, {})
-        entry["fidelity"] = float(raw_fidelity[raw_y == c].mean())   # ungated samples the gate assigns to their class
+        entry["fidelity"] = fidelity[c]   # ungated samples the gate assigns to their class
         entry["tstr_recall"] = tstr["recall"][c]
         if label in gate_report:
             entry["gate"] = gate_report[label]
-    checks["judges"] = {"arch": "smallcnn", "epochs": judges, "halves": "guide: half A, gate: half B of the training split",
+    checks["judges"] = {"arch": "3-block CNN (real_face_classifier)", "epochs": judges, "halves": "guide: half A, gate: half B of the training split",
                         "gate_val_accuracy": float((probabilities(gate, val_x).argmax(1) == val_y).mean()),
                         "gate_threshold": cfg.gan_gate}
     checks["tstr"] = {"val_accuracy": tstr["accuracy"], "images_per_class": tstr["per_class"]}
