@@ -328,3 +328,19 @@ def test_pairs_read_a_compound_from_a_basic_model(tmp_path, capsys):
     from edgefer.core.taxonomy import COMPOUND11
     assert rows and all(r["pair"] == "" or r["pair"] in COMPOUND11 for r in rows)
     assert any(r["pair"] for r in rows)     # at 0.0 any face whose top two form a RAF-DB pair gets one
+
+
+@needs_clip
+def test_pairs_on_a_model_without_basic_emotions_is_refused_in_one_line(tmp_path, capsys):
+    from edgefer.core import card as card_mod
+    from edgefer.core.taxonomy import COMPOUND11
+    from edgefer.models import model_path
+    model = model_path()
+    card = card_mod.read_embedded(model)
+    compound = card_mod.with_spec(card, card_mod.spec(card).replace(labels=COMPOUND11[:7], taxonomy="compound11"))
+    path = tmp_path / "compound7.tflite"
+    path.write_bytes(card_mod.embed(card_mod.model_bytes(model.read_bytes()), compound))
+    assert cam.main(["--source", str(CLIP), "--headless", "--model", str(path), "--pairs", "0.2",
+                     "--max-frames", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--pairs reads two basic emotions" in err and "compound7.tflite" in err and len(err.splitlines()) == 1

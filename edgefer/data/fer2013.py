@@ -176,8 +176,8 @@ def read_ferplus_compound(path, images=None, mapping=None, compound_votes=3, com
     The official FER-2013 split is kept; classes with fewer than `compound_min` training images are
     dropped and reported. Classes are RAF-DB's compound names, in RAF-DB's order (taxonomy compound11).
 
-    Defaults: 3 votes (2,300 images over the RAF-DB pairs; 2 votes doubles that but lets in images
-    where 2 of 10 people saw the second emotion, 4 leaves 800); 40 training images (below it a class
+    Defaults: 3 votes (2,302 rows over the RAF-DB pairs; 2 votes give 5,125 but let in images
+    where 2 of 10 people saw the second emotion, 4 leave 749); 40 training images (below it a class
     has 1 or 2 test images, too few to measure)."""
     votes_csv, images, mapping = _locate(path, images, mapping)
     votes, usage = read_votes(votes_csv)
