@@ -58,7 +58,7 @@ def yale_check(model, face_model) -> dict:
     files = sorted(p for p in (SHARED / "data" / "yale_faces").glob("*.png")
                    if p.stem.split("_", 1)[1] in YALE and p.name != "04_sad.png")
     truth, pred = [], []
-    with Pipeline(model, face_model, video=False, smoothing=0.0) as pipeline:
+    with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:   # the decision itself
         for k, path in enumerate(files):
             rgb = cv2.cvtColor(preprocess.read_image(path), cv2.COLOR_GRAY2RGB)
             faces = pipeline.process(Frame(rgb, k / 25, k, path.name))

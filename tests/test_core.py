@@ -148,6 +148,22 @@ def test_a_logit_bias_moves_decisions_and_travels_in_the_card():
         card.validate(_card(inference={"flip_average": False, "logit_bias": [1.0, 2.0]}))
 
 
+def test_a_temperature_calibrates_confidence_without_moving_the_decision():
+    spec = _spec(temperature=2.0, uncertain_below=0.4)
+    assert card.spec(card.with_spec(_card(), spec)) == spec   # both travel in the card
+    probs = np.array([[0.6, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]], np.float32)
+    softened = spec.predict(lambda x: probs, np.zeros((1, 2, 2, 1), np.uint8))
+    assert softened.argmax() == 0 and softened.max() < 0.6 and softened.sum() == pytest.approx(1.0)
+    # p ** (1 / T), renormalised
+    expected = probs ** 0.5 / (probs ** 0.5).sum()
+    assert np.allclose(softened, expected, atol=1e-5)
+    assert spec.uncertain(softened[0]) and not spec.replace(uncertain_below=0.2).uncertain(softened[0])
+    assert set(_spec().to_card()["inference"]) == {"flip_average"}   # absent unless set
+    for bad, msg in (({"temperature": 0}, "temperature"), ({"uncertain_below": 1.5}, "uncertain_below")):
+        with pytest.raises(card.BadCard, match=msg):
+            card.validate(_card(inference={"flip_average": False, **bad}))
+
+
 def test_flip_averaging_is_one_function_of_the_spec():
     faces = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 1), dtype=np.uint8)
     run = lambda x: x[:, 0, :2, 0].astype(np.float32)  # noqa: E731  "probabilities": the top-left pixels

@@ -20,7 +20,7 @@ from edgefer.device import bench, cam
 from edgefer.device.classifier import Classifier
 from edgefer.core.faces import FaceDetector, FaceModelMissing, resolve_face_model
 from edgefer.device.latency import Latency
-from edgefer.device.pipeline import Pipeline
+from edgefer.device.pipeline import Pipeline, draw
 from edgefer.device.sources import Frame, SourceError, VideoSource, open_source
 from edgefer.device.tracker import Tracker
 from edgefer.models import model_path
@@ -173,7 +173,10 @@ def test_missing_face_model_gives_one_clear_message(tmp_path, monkeypatch):
         resolve_face_model()
     monkeypatch.delenv("EDGEFER_FACE_MODEL")
     assert resolve_face_model().name == "blaze_face_short_range.tflite"   # bundled: works offline
-    monkeypatch.setattr("edgefer.core.faces.BUNDLED_FACE_MODEL", tmp_path / "gone.tflite")
+    assert resolve_face_model(faces="far").name == "face_detection_full_range_sparse.tflite"
+    with pytest.raises(FaceModelMissing, match="--faces middle: choose one of near, far"):
+        resolve_face_model(faces="middle")
+    monkeypatch.setattr("edgefer.core.faces.MODELS_DIR", tmp_path)
     with pytest.raises(FaceModelMissing, match="bundled face model is missing.*--face-model PATH"):
         resolve_face_model()
     junk = tmp_path / "junk.tflite"
@@ -390,6 +393,61 @@ def test_our_blazeface_finds_the_faces_mediapipe_finds():
             assert len(mine) == len(theirs)
             overlaps += [iou(a, b) for a, b in zip(mine, theirs)]
     assert len(overlaps) >= len(frames) - 2 and np.median(overlaps) > 0.85 and min(overlaps) > 0.6
+
+
+def far_away(rgb, k):
+    """The frame shrunk k times in the corner of a black frame of the same size: the same person,
+    k times farther from the camera."""
+    h, w = rgb.shape[:2]
+    canvas = np.zeros_like(rgb)
+    canvas[:h // k, :w // k] = cv2.resize(rgb, (w // k, h // k), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+@needs_media
+def test_far_faces_are_found_by_the_full_range_model_as_mediapipe_finds_them():
+    """--faces far decodes the full-range model as MediaPipe does (same faces, close boxes), and
+    finds the face the short-range model loses once the person stands three times farther away."""
+    pytest.importorskip("mediapipe")
+    import mediapipe as mp
+    from edgefer.device.tracker import iou
+
+    frames = [f.rgb for f in open_source(CLIP)][::9]
+    overlaps = []
+    with (mp.solutions.face_detection.FaceDetection(model_selection=1) as reference,
+          FaceDetector(resolve_face_model(faces="far")) as far, FaceDetector(resolve_face_model()) as near):
+        for rgb in frames + [far_away(rgb, 3) for rgb in frames]:
+            h, w = rgb.shape[:2]
+            theirs = [(b.xmin * w, b.ymin * h, b.width * w, b.height * h) for b in
+                      (d.location_data.relative_bounding_box for d in reference.process(rgb).detections or [])]
+            mine = [f.box for f in far.detect(rgb)]
+            assert len(mine) == len(theirs) == 1
+            overlaps.append(iou(mine[0], theirs[0]))
+        assert not any(near.detect(far_away(rgb, 3)) for rgb in frames)   # ~35 px faces: lost by near
+    assert np.median(overlaps) > 0.8 and min(overlaps) > 0.6
+
+
+@needs_media
+def test_a_face_below_the_bar_is_flagged_uncertain_and_drawn_so(capsys, tmp_path):
+    lines = tmp_path / "faces.jsonl"
+    rc, _, _ = cam_main(capsys, "--source", CLIP, "--headless", "--uncertain", "0.99", "--max-frames", "5",
+                        "--jsonl", lines)
+    faces = [f for line in lines.read_text().splitlines() for f in json.loads(line)["faces"]]
+    assert rc == 0 and len(faces) == 5 and all(f["uncertain"] for f in faces)
+    assert all(f["label"] in f["probs"] for f in faces)   # the decision stays
+    assert all(abs(sum(f["probs"].values()) - 1) < 0.01 for f in faces)   # probabilities stay
+    frame = np.zeros((200, 200, 3), np.uint8)
+    drawn = draw(frame, [dict(faces[0], box=[50, 50, 100, 100])])
+    assert drawn[40:50, 50:150].any()   # the label is written above the box
+    with pytest.raises(SystemExit):
+        cam.parser().parse_args(["--uncertain", "1.5"])
+    assert "not a probability" in capsys.readouterr().err
+
+
+@needs_media
+def test_cam_runs_with_far_faces(capsys):
+    rc, out, _ = cam_main(capsys, "--source", CLIP, "--headless", "--faces", "far", "--max-frames", "10")
+    assert rc == 0 and "face_detection_full_range_sparse.tflite" in out and "faces found in 10 of 10" in out
 
 
 

@@ -59,6 +59,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def probability(text: str) -> float:
+    """argparse type for thresholds such as --uncertain 0.4: 0 up to below 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a probability from 0 up to below 1")
+    return value
+
+
 def thread_list(text: str) -> list[int]:
     """argparse type for --threads 1,2."""
     return [positive_int(t) for t in text.split(",")]

@@ -65,11 +65,15 @@ class InputSpec:
     framing: str = "crops"
     flip_average: bool = False   # average each face's probabilities with its mirror image's
     logit_bias: tuple[float, ...] = ()   # per class, added to log-probabilities (class-prior adjustment)
+    temperature: float = 1.0     # log-probabilities divided by it: confidence that means what it says
+    uncertain_below: float = 0.0  # a face whose top probability is lower is shown as uncertain
 
     def __post_init__(self):
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "value_range", tuple(float(v) for v in self.value_range))
         object.__setattr__(self, "logit_bias", tuple(float(v) for v in self.logit_bias))
+        object.__setattr__(self, "temperature", float(self.temperature))
+        object.__setattr__(self, "uncertain_below", float(self.uncertain_below))
         self.check()
 
     def check(self, source: str = "input spec") -> "InputSpec":
@@ -87,6 +91,8 @@ class InputSpec:
         _need(isinstance(self.flip_average, bool), "'inference.flip_average' must be true or false", source)
         _need(len(self.logit_bias) in (0, len(self.labels)) and all(abs(b) <= 10 for b in self.logit_bias),
               "'inference.logit_bias' must give one number (|b| <= 10) per label, or be absent", source)
+        _need(0.05 <= self.temperature <= 20, "'inference.temperature' must be 0.05..20 (1: none)", source)
+        _need(0 <= self.uncertain_below < 1, "'inference.uncertain_below' must be 0 (off) up to below 1", source)
         self.crop.check(source)
         return self
 
@@ -119,7 +125,14 @@ class InputSpec:
         mirror images' when the spec says so (the one implementation of flip averaging)."""
         plain, mirrored = flip_passes(run, pixels) if self.flip_average else (run(pixels), None)
         probs = plain if mirrored is None else (plain + mirrored) / 2
-        return adjust(probs, self.logit_bias) if self.logit_bias else probs
+        if self.logit_bias or self.temperature != 1.0:
+            return adjust(probs, self.logit_bias or 0.0, self.temperature)
+        return probs
+
+    def uncertain(self, probs) -> bool:
+        """Whether the most probable class is below the card's bar: at such confidence the model was
+        more often wrong than right on validation faces. The decision stays; the device says so."""
+        return bool(np.max(probs) < self.uncertain_below)
 
     # --- the card -------------------------------------------------------------------------------
     def to_card(self) -> dict:
@@ -131,8 +144,11 @@ class InputSpec:
                       "equalize": self.equalize},
             "face_crop": {"margin": float(self.crop.margin), "offset_y": float(self.crop.offset_y),
                           "align": self.crop.align, "framing": self.framing},
+            # written only when set: older cards round-trip unchanged
             "inference": dict({"flip_average": self.flip_average},
-                              **({"logit_bias": list(self.logit_bias)} if self.logit_bias else {})),
+                              **({"logit_bias": list(self.logit_bias)} if self.logit_bias else {}),
+                              **({"temperature": self.temperature} if self.temperature != 1.0 else {}),
+                              **({"uncertain_below": self.uncertain_below} if self.uncertain_below else {})),
         }
 
     @classmethod
@@ -157,17 +173,20 @@ class InputSpec:
                        crop=FaceCrop(crop.get("margin"), crop.get("offset_y", 0.0), crop.get("align", "none")),
                        framing=crop.get("framing", "crops"),
                        flip_average=inference.get("flip_average", False),
-                       logit_bias=tuple(inference.get("logit_bias", ())))
+                       logit_bias=tuple(inference.get("logit_bias", ())),
+                       temperature=inference.get("temperature", 1.0),
+                       uncertain_below=inference.get("uncertain_below", 0.0))
         except BadSpec as exc:
             raise BadSpec(f"{source}: {str(exc).split(': ', 1)[-1]}") from None
         except (TypeError, ValueError) as exc:
             raise BadSpec(f"{source}: malformed ({exc})") from None
 
 
-def adjust(probs: np.ndarray, logit_bias) -> np.ndarray:
-    """Probabilities with `logit_bias` added to their logarithms, renormalised: a class-prior
-    (logit) adjustment that moves the decision without retraining."""
-    logits = np.log(np.clip(probs, 1e-6, None)) + np.asarray(logit_bias, np.float32)
+def adjust(probs: np.ndarray, logit_bias=0.0, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities with their logarithms divided by `temperature` (temperature scaling: the
+    decision stays, the confidence is calibrated) and `logit_bias` added (a class-prior adjustment
+    that moves the decision without retraining), renormalised."""
+    logits = np.log(np.clip(probs, 1e-6, None)) / temperature + np.asarray(logit_bias, np.float32)
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 

@@ -1,10 +1,11 @@
-"""`edgefer-bench`: per-frame latency of the whole device pipeline, one row per model x threads.
+"""`edgefer-bench`: per-frame latency of the whole device pipeline, one row per model x faces x threads.
 
 Each run warms up, then measures at least --frames frames (a short video is looped), stage by
 stage: capture (decode), detect, preprocess, classify, total."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 
@@ -22,12 +23,12 @@ class TooFewFrames(EdgeferError, RuntimeError):
 
 
 def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup: int,
-              flip_average: bool | None = None) -> dict:
+              flip_average: bool | None = None, faces: str = "near") -> dict:
     latency = Latency()
     source = open_source(source_spec, loop=True)
     found = 0
     try:
-        with Pipeline(model, face_model, threads, flip_average=flip_average) as pipeline:
+        with Pipeline(model, face_model, threads, flip_average=flip_average, faces=faces) as pipeline:
             flip = pipeline.spec.flip_average
             for frame, measured in latency.frames_of(source, warmup=warmup, limit=frames):
                 faces = pipeline.process(frame, measured)
@@ -37,7 +38,7 @@ def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup:
     if latency.frames < frames:
         raise TooFewFrames(f"{source_spec}: only {latency.frames} frames after the warm-up; need {frames}")
     summary = latency.summary()
-    return {"model": str(model), "threads": threads, "flip_average": flip, "frames": summary["frames"], "stages": summary["stages"],
+    return {"model": str(model), "faces": faces, "threads": threads, "flip_average": flip, "frames": summary["frames"], "stages": summary["stages"],
             "fps": summary["fps"], "frames_with_faces": found}
 
 
@@ -46,7 +47,9 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", required=True, help="video file or image folder")
     p.add_argument("--model", action="append", help="model file or bundled name; repeat to compare (default: bundled)")
-    p.add_argument("--face-model", default=None, help="BlazeFace short-range .tflite (default: $EDGEFER_FACE_MODEL, else the one in the package)")
+    p.add_argument("--faces", type=face_ranges, default="near",
+                   help="face detectors to measure, comma-separated: near (short-range), far (full-range)")
+    p.add_argument("--face-model", default=None, help="BlazeFace short- or full-range .tflite (default: $EDGEFER_FACE_MODEL, else the package's, as --faces says)")
     p.add_argument("--threads", type=thread_list, default="1,2", help="LiteRT thread counts to measure, comma-separated")
     p.add_argument("--frames", type=positive_int, default=300, help="frames measured per run (the source is looped)")
     p.add_argument("--warmup", type=int, default=30, help="frames run before measuring")
@@ -64,21 +67,27 @@ def main(argv=None) -> int:
     try:
         if args.json:
             check_file_writable(args.json, "--json")
-        for model in args.model or [None]:
-            for threads in args.threads:
-                run = bench_one(args.source, model_path(model), args.face_model, threads, args.frames, args.warmup,
-                                args.flip_average)
-                runs.append(run)
-                s = run["stages"]
-                print(f"{run['model']}  threads={threads}  flip_average={run['flip_average']}  frames={run['frames']}  "
-                      + "  ".join(f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/p99 {v['p99_ms']:.3f} ms" for k, v in s.items())
-                      + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}", flush=True)
+        for model, faces, threads in itertools.product(args.model or [None], args.faces, args.threads):
+            run = bench_one(args.source, model_path(model), args.face_model, threads, args.frames, args.warmup,
+                            args.flip_average, faces)
+            runs.append(run)
+            s = run["stages"]
+            print(f"{run['model']}  faces={faces}  threads={threads}  flip_average={run['flip_average']}  frames={run['frames']}  "
+                  + "  ".join(f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/p99 {v['p99_ms']:.3f} ms" for k, v in s.items())
+                  + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}", flush=True)
     except EdgeferError as exc:
         print(f"edgefer-bench: error: {exc}", file=sys.stderr)
         return 2
     if args.json:
         write_json(args.json, {"source": args.source, "machine": m, "runs": runs})
     return 0
+
+
+def face_ranges(text: str) -> list[str]:
+    ranges = [r.strip() for r in text.split(",") if r.strip()]
+    if not ranges or any(r not in ("near", "far") for r in ranges):
+        raise argparse.ArgumentTypeError(f"{text!r}: give near, far or near,far")
+    return ranges
 
 
 def machine() -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..core import card as card_mod
 from ..core.errors import EdgeferError
 from ..core.quiet import VERBOSE_ENV
-from ..core.files import check_file_writable, positive_int, write_json
+from ..core.files import check_file_writable, positive_int, probability, write_json
 from ..models import model_path
 from .latency import Latency
 from .outputs import FaceCsv, Recorder, open_window
@@ -28,9 +28,15 @@ def parser():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
     p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt)")
-    p.add_argument("--face-model", default=None, help="BlazeFace short-range .tflite (default: $EDGEFER_FACE_MODEL, else the one in the package)")
+    p.add_argument("--faces", choices=("near", "far"), default="near",
+                   help="near: faces within about 2 m (short-range detector); far: smaller faces, a room or an "
+                        "audience (full-range detector, slower)")
+    p.add_argument("--face-model", default=None, help="BlazeFace short- or full-range .tflite (default: $EDGEFER_FACE_MODEL, else the package's, as --faces says)")
     p.add_argument("--threads", type=positive_int, default=1, help="LiteRT threads for the expression model")
     p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
+    p.add_argument("--uncertain", type=probability, default=None, metavar="P",
+                   help="show a face as uncertain when its top probability is below P (0: never; default: as "
+                        "the model's card says: where validation faces were more often wrong than right)")
     p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight of past probabilities per face (0: off)")
     p.add_argument("--headless", action="store_true", help="no window (there is none anyway without a display)")
     p.add_argument("--serve", metavar="[HOST:]PORT",
@@ -79,7 +85,8 @@ def run(args) -> dict:
         outputs.callback(source.close)
         pipeline = outputs.enter_context(Pipeline(
             model, args.face_model, args.threads, args.min_score, video=not stills, smoothing=args.smoothing,
-            allow_float=args.allow_float, flip_average=args.flip_average, track=not stills, pairs=args.pairs))
+            allow_float=args.allow_float, flip_average=args.flip_average, track=not stills, pairs=args.pairs,
+            faces=args.faces, uncertain=args.uncertain))
         print(pipeline.describe() + (" (stills: each image on its own)" if stills else ""), flush=True)
         labels = pipeline.classifier.labels
         # appended: a service restarted by systemd keeps the lines it wrote before
