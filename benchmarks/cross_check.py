@@ -1,7 +1,8 @@
 """Exported models against labels and faces they were not trained on.
 
-1. FER+ majority labels (10 annotators per image) on the PrivateTest images, next to FER-2013's
-   single original label of the same images: how often a model agrees with most people.
+1. FER+ majority labels (10 annotators per image) on the PublicTest images (validation: where
+   choices are made) and the PrivateTest images (reported), next to FER-2013's single original
+   label of the same images: how often a model agrees with most people.
    Images whose FER+ label a model cannot output (contempt, for a basic-7 model) are counted apart.
 2. Yale faces: full 320x243 head-and-shoulders frames, through the whole device pipeline (BlazeFace,
    crop per card, int8 LiteRT). The four Yale conditions with an expression a FER model knows:
@@ -82,9 +83,12 @@ def main():
     for name in args.model or ["fer2013"]:
         clf = Classifier(model_path(name))
         results[name] = {"taxonomy": clf.card["taxonomy"], "flip_average": clf.flip_average,
+                         # PublicTest: where choices are made; PrivateTest: reported
+                         "ferplus_val": ferplus_check(clf, ferplus.splits["val"], ferplus.labels),
                          "ferplus_test": ferplus_check(clf, ferplus.splits["test"], ferplus.labels), "yale": yale_check(model_path(name), args.face_model)}
-        f, y = results[name]["ferplus_test"], results[name]["yale"]
-        print(f"{name:18s} FER+ majority {f['agrees_with_ferplus_majority']:.2%}  FER-2013 label "
+        v, f, y = results[name]["ferplus_val"], results[name]["ferplus_test"], results[name]["yale"]
+        print(f"{name:18s} PublicTest: FER+ majority {v['agrees_with_ferplus_majority']:.2%}  FER-2013 label "
+              f"{v['agrees_with_fer2013_label']:.2%}  |  PrivateTest: FER+ majority {f['agrees_with_ferplus_majority']:.2%}  FER-2013 label "
               f"{f['agrees_with_fer2013_label']:.2%}  on {f['images']} PrivateTest images "
               f"(+{f['images_with_a_label_the_model_lacks']} it cannot label)  |  Yale {y['accuracy']:.2%} "
               f"of {y['images']} (faces {y['faces_found']})  recall {y['recall']}", flush=True)

@@ -281,3 +281,21 @@ def test_every_registered_backbone_builds_flat(arch, size):
     model = build_model(arch, 7, size, weights=None, alpha=1.0)
     assert model.output_shape == (None, 7) and model.input_shape == (None, size, size, 3)
     assert not any(hasattr(layer, "layers") for layer in model.layers)  # flat: tfmot can quantize it
+
+
+def test_the_recipes_describe_the_models_that_ship():
+    """Each bundled model's recipe (train/make_default.sh) loads, and its input spec is the one the
+    model's card carries: what `bash train/make_default.sh NAME` rebuilds is what ships."""
+    from edgefer.core.spec import FaceCrop
+    from edgefer.models import model_path
+    recipes = {"fer2013-balanced": "fer2013_oversample.toml", "fer2013": "fer2013_default.toml",
+               "ferplus": "ferplus.toml", "compound": "compound.toml"}
+    script = (REPO / "train" / "make_default.sh").read_text()
+    for name, recipe in recipes.items():
+        assert f"CONFIG=train/{recipe}" in script
+        cfg = make_config(REPO / "train" / recipe)
+        if name == "compound":   # built, not bundled
+            continue
+        spec = card_mod.spec(card_mod.read_embedded(model_path(name)))
+        assert (spec.size, spec.color, spec.equalize, spec.flip_average) == (cfg.size, cfg.color, cfg.equalize, cfg.flip_average)
+        assert spec.crop == FaceCrop(cfg.margin, cfg.offset_y, cfg.align)

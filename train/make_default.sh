@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce a shipped model: train from ../shared, QAT-export to full-integer int8 with the card
-# inside, evaluate with LiteRT on the test split (PrivateTest), copy into the package.
+# inside, evaluate with LiteRT on the test split (PrivateTest), calibrate its confidence on FER+
+# PublicTest (temperature and the "uncertain" bar into the card) as it is copied into the package.
 #   bash train/make_default.sh fer2013-balanced   (the default; recipe train/fer2013_oversample.toml)
 #   bash train/make_default.sh fer2013            (no balancing; recipe train/fer2013_default.toml)
 #   bash train/make_default.sh ferplus            (FER+ 8 classes; recipe train/ferplus.toml)
@@ -26,5 +27,7 @@ if [ "$NAME" = compound ]; then   # measured below reading ferplus's top two; no
   echo "built $RUN/export/$FILE (edgefer-cam --model $RUN/export/$FILE); report: $RUN/export/export_report.json"
   exit 0
 fi
-cp "$RUN/export/$FILE" "edgefer/models/$FILE"
-echo "shipped edgefer/models/$FILE; report: $RUN/export/export_report.json"
+# the same flatbuffer; only the card gains inference.temperature and inference.uncertain_below
+"$BIN/python" benchmarks/calibrate.py --model "$RUN/export/$FILE" --out "edgefer/models/$FILE" \
+  --json "$RUN/export/calibrate.json"
+echo "shipped edgefer/models/$FILE; reports: $RUN/export/export_report.json, $RUN/export/calibrate.json"
