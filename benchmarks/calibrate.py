@@ -5,7 +5,7 @@ into a copy of the model's card:
   the negative log-likelihood; the decision stays, the confidence then means what it says
   (expected calibration error, ECE, before and after, on PrivateTest);
 - `inference.uncertain_below`: after that, the top probability below which a face is more often
-  wrong than right; edgefer-cam labels such a face "uncertain";
+  wrong than right; edgefer-cam keeps such a face's label and shows it as uncertain;
 - with --bias, `inference.logit_bias`: a class-prior adjustment per class, by coordinate ascent on
   the mean per-class recall (it moves decisions; mixed results on the bundled models, README).
 Reported before and after: the FER+ majority and FER-2013 label of the PrivateTest images, and

@@ -444,6 +444,14 @@ def test_a_face_below_the_bar_is_flagged_uncertain_and_drawn_so(capsys, tmp_path
     assert "not a probability" in capsys.readouterr().err
 
 
+def test_an_unknown_face_range_is_refused_naming_the_choices(capsys):
+    for parse in (cam.parser().parse_args, lambda argv: bench.main(["--source", "x", *argv])):
+        with pytest.raises(SystemExit):
+            parse(["--faces", "middle"])
+        err = capsys.readouterr().err
+        assert "--faces" in err and "near" in err and "far" in err
+
+
 @needs_media
 def test_cam_runs_with_far_faces(capsys):
     rc, out, _ = cam_main(capsys, "--source", CLIP, "--headless", "--faces", "far", "--max-frames", "10")

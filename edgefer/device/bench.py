@@ -10,6 +10,7 @@ import os
 import sys
 
 from ..core.errors import EdgeferError
+from ..core.faces import FACE_MODELS
 from ..core.quiet import VERBOSE_ENV
 from ..core.files import check_file_writable, positive_int, thread_list, write_json
 from ..models import model_path
@@ -85,8 +86,8 @@ def main(argv=None) -> int:
 
 def face_ranges(text: str) -> list[str]:
     ranges = [r.strip() for r in text.split(",") if r.strip()]
-    if not ranges or any(r not in ("near", "far") for r in ranges):
-        raise argparse.ArgumentTypeError(f"{text!r}: give near, far or near,far")
+    if not ranges or any(r not in FACE_MODELS for r in ranges):
+        raise argparse.ArgumentTypeError(f"{text!r}: give one or more of {','.join(FACE_MODELS)}")
     return ranges
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..core import card as card_mod
 from ..core.errors import EdgeferError
+from ..core.faces import FACE_MODELS
 from ..core.quiet import VERBOSE_ENV
 from ..core.files import check_file_writable, positive_int, probability, write_json
 from ..models import model_path
@@ -28,7 +29,7 @@ def parser():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
     p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt)")
-    p.add_argument("--faces", choices=("near", "far"), default="near",
+    p.add_argument("--faces", choices=tuple(FACE_MODELS), default="near",
                    help="near: faces within about 2 m (short-range detector); far: smaller faces, a room or an "
                         "audience (full-range detector, slower)")
     p.add_argument("--face-model", default=None, help="BlazeFace short- or full-range .tflite (default: $EDGEFER_FACE_MODEL, else the package's, as --faces says)")
