@@ -1,5 +1,6 @@
 """Same backbone and schedule, several ways to balance the classes: none, class-weights, oversample,
-gan-old (the GAN before the gate) and gan (guided, DiffAugment, phased condition, gated samples).
+gan-old (the GAN before the gate), gan (guided, DiffAugment, phased condition, gated samples) and
+gan-expert (the same GAN, gated by a finished run given as --gate-run, e.g. a FER+ model).
 Choices read on validation (PublicTest); test (PrivateTest) reported. With GAN rows, the quality
 table per class: gate pass rate, fidelity (the independent gate classifier on ungated samples),
 train-on-synthetic-test-on-real recall, synthetic images kept.
@@ -30,6 +31,7 @@ METHODS = {
     "gan-old": {"balance": "gan", "gan_augment": False, "gan_guide": 0.0, "gan_condition_warmup": 0,
                 "gan_gate": 0.0, "gan_max_share": 1.0},
     "gan": {"balance": "gan"},
+    "gan-expert": {"balance": "gan"},   # gated by --gate-run
 }
 
 
@@ -41,6 +43,7 @@ def main():
     p.add_argument("--gan-dir", default="runs/gan_fer2013", help="the gan row's GAN folder (reused or resumed)")
     p.add_argument("--gan-old-dir", default=None, help="the gan-old row's GAN folder (default: GAN_DIR_old)")
     p.add_argument("--gan-epochs", type=int, default=12)
+    p.add_argument("--gate-run", default=None, help="gan-expert: the finished run that gates its samples")
     p.add_argument("--per-class", type=int, default=None, help="oversample / gan quota (default: the recipe's)")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
     p.add_argument("--json", default="runs/balance_compare.json")
@@ -51,8 +54,12 @@ def main():
         if (out / "metrics.json").exists():
             metrics = json.loads((out / "metrics.json").read_text())
         else:
-            gan_dir = {"gan": args.gan_dir, "gan-old": args.gan_old_dir or args.gan_dir + "_old"}.get(method)
+            gan_dir = {"gan": args.gan_dir, "gan-expert": args.gan_dir,
+                       "gan-old": args.gan_old_dir or args.gan_dir + "_old"}.get(method)
+            if method == "gan-expert" and not args.gate_run:
+                p.error("the gan-expert row needs --gate-run RUN (a finished run that gates the samples)")
             cfg = make_config(args.config, epochs=args.epochs, out=str(out), verbose=2, gan_dir=gan_dir,
+                              gan_gate_run=args.gate_run if method == "gan-expert" else None,
                               gan_epochs=args.gan_epochs, per_class=args.per_class,
                               resume=(out / "checkpoints" / "state.json").exists(), **METHODS[method])
             metrics = train(cfg).metrics

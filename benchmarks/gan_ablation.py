@@ -7,7 +7,9 @@ half of the training split than the guide) and by train-on-synthetic-test-on-rea
 
 Variants are cumulative: old (the GAN as it was), +augment (DiffAugment), +guide (the guide
 classifier's cross-entropy, weight 0.1), +warmup (the class condition phased in); guide1 is the
-first setting tried (weight 1, the guide on plain images). GAN folders are resumed.
+first setting tried (weight 1, the guide on plain images). GAN folders are resumed (a variant
+already at --epochs is only scored). --gate-run RUN adds a second, expert judge: a finished run
+(e.g. a FER+ model) scores the same samples, for fidelity and its pass rate.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from edgefer.core.files import write_json
 from edgefer.data import load_pixels
 from edgefer.gan.train import Gan, GanMeta
 from edgefer.train import make_config
-from edgefer.train.gan_balance import gate_verdicts, probabilities, train_judges, train_on_synthetic
+from edgefer.train.gan_balance import (expert_judge, gate_verdicts, judged_accuracy, probabilities, train_judges,
+                                       train_on_synthetic)
 from edgefer.train.trainer import dataset_for, spec_for
 
 VARIANTS = {
@@ -41,6 +44,7 @@ def main():
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--runs", default="runs/gan_ablation")
     p.add_argument("--judge-epochs", type=int, default=None, help="default: the config's gan_fidelity_epochs")
+    p.add_argument("--gate-run", default=None, help="a finished run that judges the samples too (e.g. a FER+ model)")
     p.add_argument("--json", default="runs/gan_ablation.json")
     args = p.parse_args()
     cfg = make_config(args.config)
@@ -52,8 +56,13 @@ def main():
     val_y = ds.splits["val"].labels[val_kept]
     n, judges = len(ds.labels), args.judge_epochs or cfg.gan_fidelity_epochs
     guide, gate = train_judges(x, y, n, judges, cfg.seed)
-    gate_val = float((probabilities(gate, val_x).argmax(1) == val_y).mean())
+    gate_score = lambda images: probabilities(gate, images)   # noqa: E731
+    gate_val = judged_accuracy(gate_score, val_x, val_y)
     print(f"gate classifier: {gate_val:.2%} on real validation faces")
+    expert = expert_judge(args.gate_run, ds.labels) if args.gate_run else None
+    expert_val = judged_accuracy(expert, val_x, val_y) if expert else None
+    if expert:
+        print(f"expert judge {args.gate_run}: {expert_val:.2%} on real validation faces")
 
     rows = []
     for name in args.variants.split(","):
@@ -62,25 +71,35 @@ def main():
         gan = Gan.open(Path(args.runs) / name.strip("+"), meta)
         t0 = time.time()
         fit = gan.fit(x, y, args.epochs, seed=cfg.seed, guide=guide if meta.guide else None)
-        fidelity, passes = gate_verdicts(gan, gate, n, 300, cfg.seed + 99, cfg.gan_gate)
+        fidelity, passes = gate_verdicts(gan, gate_score, n, 300, cfg.seed + 99, cfg.gan_gate)
+        expert_fidelity, expert_passes = (gate_verdicts(gan, expert, n, 300, cfg.seed + 99, cfg.gan_gate) if expert
+                                          else (None, None))
         tstr = train_on_synthetic(gan, n, val_x, val_y, cfg.gan_tstr_images, judges, cfg.seed)
         rows.append({"variant": name, **VARIANTS[name], "epochs": fit["epochs"], "seconds_this_run": round(time.time() - t0, 1),
                      "fidelity": dict(zip(ds.labels, fidelity)), "fidelity_min": min(fidelity),
                      "fidelity_mean": float(np.mean(fidelity)), "gate_pass": dict(zip(ds.labels, passes)),
+                     **({"expert_fidelity": dict(zip(ds.labels, expert_fidelity)),
+                         "expert_fidelity_min": min(expert_fidelity), "expert_fidelity_mean": float(np.mean(expert_fidelity)),
+                         "expert_pass": dict(zip(ds.labels, expert_passes))} if expert else {}),
                      "tstr_val_accuracy": tstr["accuracy"], "tstr_recall": dict(zip(ds.labels, tstr["recall"])),
                      "grid": str(gan.dir / f"samples_epoch{fit['epochs']:03d}.png")})
         print(f"{name}: fidelity mean {rows[-1]['fidelity_mean']:.2f} (min {rows[-1]['fidelity_min']:.2f}), "
               f"TSTR {tstr['accuracy']:.2%}, {rows[-1]['seconds_this_run']} s", flush=True)
 
-    print(f"\n| variant | fidelity mean | fidelity min | gate pass mean (>= {cfg.gan_gate}) | TSTR val acc | "
-          "GAN seconds |\n|---|---|---|---|---|---|")
+    extra = " expert fidelity mean / min | expert pass mean |" if expert else ""
+    print(f"\n| variant | fidelity mean | fidelity min | gate pass mean (>= {cfg.gan_gate}) |{extra} TSTR val acc | "
+          "GAN seconds |\n" + "|---" * (6 + 2 * bool(expert)) + "|")
     for r in rows:
+        cells = (f" {r['expert_fidelity_mean']:.2f} / {r['expert_fidelity_min']:.2f} | "
+                 f"{np.mean(list(r['expert_pass'].values())):.2f} |") if expert else ""
         print(f"| {r['variant']} | {r['fidelity_mean']:.2f} | {r['fidelity_min']:.2f} | "
-              f"{np.mean(list(r['gate_pass'].values())):.2f} | {r['tstr_val_accuracy']:.2%} | {r['seconds_this_run']} |")
-    print("\nfidelity per class:\n| variant | " + " | ".join(ds.labels) + " |\n" + "|---" * (n + 1) + "|")
-    for r in rows:
-        print(f"| {r['variant']} | " + " | ".join(f"{r['fidelity'][c]:.2f}" for c in ds.labels) + " |")
+              f"{np.mean(list(r['gate_pass'].values())):.2f} |{cells} {r['tstr_val_accuracy']:.2%} | {r['seconds_this_run']} |")
+    for key in ("fidelity", "expert_fidelity") if expert else ("fidelity",):
+        print(f"\n{key.replace('_', ' ')} per class:\n| variant | " + " | ".join(ds.labels) + " |\n" + "|---" * (n + 1) + "|")
+        for r in rows:
+            print(f"| {r['variant']} | " + " | ".join(f"{r[key][c]:.2f}" for c in ds.labels) + " |")
     write_json(args.json, {"config": args.config, "epochs": args.epochs, "gate_val_accuracy": gate_val,
+                           "expert": args.gate_run, "expert_val_accuracy": expert_val,
                            "judge_epochs": judges, "rows": rows})
 
 

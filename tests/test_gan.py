@@ -125,3 +125,32 @@ def test_a_disk_that_fills_midway_leaves_no_manifest(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         write_synthetic({1: gan.sample(np.full(10, 1), seed=0)}, LABELS, tmp_path / "synthetic", gan, {})
     assert not (tmp_path / "synthetic" / "manifest.json").exists()
+
+
+def test_a_finished_run_can_gate_the_samples(tmp_path, imbalanced):
+    expert = train(gan_config(tmp_path, imbalanced, out=str(tmp_path / "expert"), balance="none")).run_dir
+    result = train(gan_config(tmp_path, imbalanced, gan_gate_run=str(expert), gan_gate=0.0))
+    checks = json.loads((result.run_dir / "synthetic" / "quality.json").read_text())
+    assert checks["judges"]["gate"] == str(expert) and "gate: half B" not in checks["judges"]["halves"]
+    assert checks["angry"]["gate"]["pass_rate"] == 1.0 and 0.0 <= checks["angry"]["fidelity"] <= 1.0
+    assert result.metrics["balance"]["train_counts_after"] == [13, 13, 13]
+
+
+def test_an_expert_reads_compound_classes_from_its_top_two(tmp_path, imbalanced):
+    from edgefer.train.gan_balance import expert_judge
+    from edgefer.train.run import RunError
+    expert = train(gan_config(tmp_path, imbalanced, out=str(tmp_path / "expert"), balance="none")).run_dir
+    score = expert_judge(expert, ["sadly_angry"])   # angry and sad name a compound
+    out = score(np.random.default_rng(0).integers(0, 255, (6, 48, 48, 1), dtype=np.uint8))
+    assert out.shape == (6, 1) and set(np.unique(out)) <= {0.0, 1.0}   # 1: its two leading emotions are sad and angry
+    for unknown in (["neutral"], ["sadly_angry", "happily_surprised"]):   # the run knows no neutral, no surprise
+        with pytest.raises(RunError, match="cover neither"):
+            expert_judge(expert, unknown)
+
+
+def test_a_gate_run_without_a_model_is_refused_before_work(tmp_path, imbalanced, capsys):
+    rc = main(["--data", str(imbalanced), "--out", str(tmp_path / "run"), "--arch", "smallcnn", "--weights", "none",
+               "--balance", "gan", "--gan-gate-run", str(tmp_path / "nothing"), "--verbose", "0"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgefer-train")]
+    assert rc == 2 and "gan_gate_run" in err[0] and "no model.keras" in err[0]
+    assert not (tmp_path / "run").exists()

@@ -188,6 +188,7 @@ class Gan:
         started, history = time.time(), []
         for epoch in range(int(self.epoch.numpy()), epochs):
             bar = tqdm(data, total=steps, desc=f"GAN epoch {epoch + 1}/{epochs}", unit="step", mininterval=2.0)
+            epoch_started = time.time()
             d_losses, g_losses = [], []
             strength = tf.constant(self.strength(epoch), tf.float32)
             for real, y in bar:
@@ -196,7 +197,7 @@ class Gan:
             self.epoch.assign(epoch + 1)
             self.manager.save()
             history.append({"epoch": epoch + 1, "d_loss": float(np.mean(d_losses)), "g_loss": float(np.mean(g_losses)),
-                            "condition": float(strength)})
+                            "condition": float(strength), "seconds": round(time.time() - epoch_started, 1)})
             if (epoch + 1) % sample_every == 0 or epoch + 1 == epochs:
                 self.sample_grid(self.dir / f"samples_epoch{epoch + 1:03d}.png")
         log = self.dir / "history.json"

@@ -58,6 +58,7 @@ HELP = {
     "gan_guide": "gan: weight of the guide classifier's cross-entropy in the generator's loss (0: off)",
     "gan_condition_warmup": "gan: epochs over which the class condition is phased in from 0 (0: from the start)",
     "gan_gate": "gan: keep a synthetic image when the gate classifier gives its class at least this probability",
+    "gan_gate_run": "gan: gate (and score fidelity) with this finished run's model, e.g. a FER+ run, instead of the small CNN on half B",
     "gan_max_share": "gan: at most this share of a class's quota may be synthetic; the rest is oversampled",
     "gan_tstr_images": "gan: images per class of the train-on-synthetic-test-on-real check",
     "seed": "seed of splits, shuffles, augmentation and initialisation",

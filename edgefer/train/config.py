@@ -75,6 +75,8 @@ class TrainConfig:
                                      # 1.0 collapsed each class into an adversarial texture (README)
     gan_condition_warmup: int = 5    # epochs over which the class condition is phased in (0: from the start)
     gan_gate: float = 0.5            # keep a synthetic image when the gate gives its class at least this
+    gan_gate_run: str | None = None  # gate with this finished edgefer-train run (e.g. a FER+ model) instead
+                                     # of the small CNN on half B of the training split
     gan_max_share: float = 0.5       # at most this share of a class's quota may be synthetic
     gan_tstr_images: int = 300       # images per class for train-on-synthetic-test-on-real
     seed: int = 0
@@ -122,6 +124,9 @@ class TrainConfig:
         if self.weights not in ("imagenet", "none", "") and not Path(self.weights).is_file():
             raise ConfigError(f"{self.weights}: no such weights file; pass --weights imagenet (download), "
                               "none, or a no-top .h5")
+        if self.gan_gate_run and not (Path(self.gan_gate_run) / "model.keras").is_file():
+            raise ConfigError(f"gan_gate_run = {self.gan_gate_run}: no model.keras there; pass the --out folder "
+                              "of a finished edgefer-train run, or leave it out to gate with the half-B classifier")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
         FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")

@@ -6,19 +6,25 @@ Two small classifiers of real faces, each trained on its own half of the trainin
 other honest: the *guide* (half A) pushes the generator toward its class during GAN training; the
 *gate* (half B) never saw the generator's training signal, decides which samples are kept and
 scores fidelity. A gate that shared the guide's data or weights would only reward images made to
-fool that one network.
+fool that one network. A small CNN that learned from a few hundred faces a class judges texture more
+than expression, so the gate can instead be a finished edgefer-train run (`gan_gate_run`, e.g. a FER+
+model that learned from 28,000 faces): an expert that never took part in GAN training either.
 """
 from __future__ import annotations
+
+from itertools import combinations
 
 import numpy as np
 
 from ..core.files import write_json
+from ..core.taxonomy import compound_name, top_two_compound
 from ..data import Split, load_pixels
 from ..data.balance import oversample_index
 from ..data.base import stratified_split
 from ..gan.balance import gated_samples, quality, quotas, write_synthetic
 from ..gan.train import Gan, GanMeta
 from .._tf import keras
+from .run import RunError, load as load_run
 
 
 def real_face_classifier(pixels, labels, n_classes, epochs, seed):
@@ -52,11 +58,43 @@ def train_judges(pixels, labels, n_classes, epochs, seed, guide: bool = True):
     return guide, real_face_classifier(pixels[half_b], labels[half_b], n_classes, epochs, seed + 1)
 
 
-def gate_verdicts(gan, gate, n_classes, per_class, seed, threshold) -> tuple[list, list]:
-    """Per class, on `per_class` ungated samples: fidelity (the share the gate assigns to their
-    class) and the share the gate would pass at `threshold`."""
+def expert_judge(run_dir, labels):
+    """score(images) -> (N, len(labels)) from a finished run's model, for gating and fidelity.
+    Classes the run knows are its probabilities; a compound class ("sadly_fearful") is 1 where the
+    run's two most probable basic emotions name it (top_two_compound at threshold 0, the reader that
+    beat a dedicated compound model on compound faces, README "Compound expressions"), else 0."""
+    run = load_run(run_dir)
+    known, labels = list(run.spec.labels), list(labels)
+    pairs = {compound_name(a, b) for a, b in combinations(known, 2)}
+    if not (set(labels) <= set(known) or set(labels) <= pairs):
+        raise RunError(f"{run_dir}: its classes {known} cover neither {labels} nor name them as pairs of basic emotions; "
+                       "pass a run trained on the same classes or on basic emotions (e.g. FER+)")
+
+    def score(images: np.ndarray) -> np.ndarray:
+        pixels = np.stack([run.spec.pixels(im[..., 0] if im.shape[-1] == 1 else im) for im in images])
+        probs = run.predict(pixels)
+        if set(labels) <= set(known):
+            return probs[:, [known.index(c) for c in labels]]
+        out = np.zeros((len(images), len(labels)), np.float32)
+        for i, p in enumerate(probs):
+            name = top_two_compound(dict(zip(known, p.tolist())), 0.0)
+            if name in labels:
+                out[i, labels.index(name)] = 1.0
+        return out
+    return score
+
+
+def judged_accuracy(score, images, labels) -> float:
+    """Share of real faces a judge assigns to their class (a face it scores 0 everywhere: wrong)."""
+    probs = score(images)
+    return float(((probs.argmax(1) == labels) & (probs.max(1) > 0)).mean())
+
+
+def gate_verdicts(gan, score, n_classes, per_class, seed, threshold) -> tuple[list, list]:
+    """Per class, on `per_class` ungated samples: fidelity (the share the gate, `score`: images ->
+    probabilities, assigns to their class) and the share it would pass at `threshold`."""
     y = np.repeat(np.arange(n_classes), per_class)
-    probs = probabilities(gate, gan.sample(y, seed=seed))
+    probs = score(gan.sample(y, seed=seed))
     fidelity = [float((probs[y == c].argmax(1) == c).mean()) for c in range(n_classes)]
     passes = [float((probs[y == c, c] >= threshold).mean()) for c in range(n_classes)]
     return fidelity, passes
@@ -94,7 +132,8 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     counts = np.bincount(y, minlength=n)
     todo, notes = quotas(counts, cfg.per_class, cfg.gan_min_images, ds.labels)
     quota = cfg.per_class if cfg.per_class is not None else int(counts.max())
-    score = lambda images: probabilities(gate, images)   # noqa: E731
+    score = (expert_judge(cfg.gan_gate_run, ds.labels) if cfg.gan_gate_run
+             else lambda images: probabilities(gate, images))
     synthetic, gate_report, oversampled = {}, {}, {}
     for cls, (how, missing) in todo.items():
         if how == "oversample":
@@ -119,7 +158,7 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     # quality of what the generator makes, judged by the gate on ungated samples, and of what was kept
     synth_y = np.concatenate([np.full(len(v), c) for c, v in synthetic.items()]) if synthetic else np.zeros(0, int)
     synth = np.concatenate(list(synthetic.values())) if synthetic else np.zeros((0, *native.shape[1:]), np.uint8)
-    fidelity, _ = gate_verdicts(gan, gate, n, 200, cfg.seed + 99, cfg.gan_gate)
+    fidelity, _ = gate_verdicts(gan, score, n, 200, cfg.seed + 99, cfg.gan_gate)
     checks = quality(native, y, synth, synth_y, ds.labels, seed=cfg.seed)
     val_x, val_kept, _ = load_pixels(ds.splits["val"], native_spec, desc="real validation faces")
     val_y = ds.splits["val"].labels[val_kept]
@@ -130,8 +169,10 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
         entry["tstr_recall"] = tstr["recall"][c]
         if label in gate_report:
             entry["gate"] = gate_report[label]
-    checks["judges"] = {"arch": "3-block CNN (real_face_classifier)", "epochs": judges, "halves": "guide: half A, gate: half B of the training split",
-                        "gate_val_accuracy": float((probabilities(gate, val_x).argmax(1) == val_y).mean()),
+    checks["judges"] = {"arch": "3-block CNN (real_face_classifier)", "epochs": judges,
+                        "halves": "guide: half A" + ("" if cfg.gan_gate_run else ", gate: half B") + " of the training split",
+                        "gate": cfg.gan_gate_run or "the half-B CNN",
+                        "gate_val_accuracy": judged_accuracy(score, val_x, val_y),
                         "gate_threshold": cfg.gan_gate}
     checks["tstr"] = {"val_accuracy": tstr["accuracy"], "images_per_class": tstr["per_class"]}
     write_json(out / "quality.json", checks)
