@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
-from edgefer.core.files import write_json
+from edgefer.core.files import atomic_path, write_json
 from edgefer.data import load_pixels
 from edgefer.gan.train import Gan, GanMeta
 from edgefer.train import make_config
@@ -35,6 +36,28 @@ VARIANTS = {
     # the first setting tried: guide weight 1 on un-augmented images (kept to score its collapse)
     "guide1": dict(augment=True, guide=1.0, condition_warmup=5),
 }
+
+
+def verdict_grid(gan, score, path, per_class: int = 8, scale: int = 2):
+    """The sample grid (same noise as samples_epochNNN.png), each image framed green where the judge
+    gives it its intended class at least 0.5, red where not; the class name starts each row."""
+    labels, side = gan.meta.labels, gan.meta.size * scale
+    y = np.repeat(np.arange(len(labels)), per_class)
+    images = gan.sample(y, seed=1234)
+    kept = score(images)[np.arange(len(y)), y] >= 0.5
+    text_w, pad = 150, 3
+    canvas = Image.new("RGB", (text_w + per_class * (side + 2 * pad), len(labels) * (side + 2 * pad)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (image, ok) in enumerate(zip(images, kept)):
+        row, col = divmod(i, per_class)
+        x0, y0 = text_w + col * (side + 2 * pad), row * (side + 2 * pad)
+        draw.rectangle([x0, y0, x0 + side + 2 * pad - 1, y0 + side + 2 * pad - 1], fill=(0, 160, 0) if ok else (200, 0, 0))
+        face = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).resize((side, side), Image.NEAREST)
+        canvas.paste(face.convert("RGB"), (x0 + pad, y0 + pad))
+        if col == 0:
+            draw.text((4, y0 + side // 2), labels[row].replace("_", " "), fill="black")
+    with atomic_path(path, suffix=".png") as tmp:
+        canvas.save(tmp, format="PNG")
 
 
 def main():
@@ -75,6 +98,8 @@ def main():
         expert_fidelity, expert_passes = (gate_verdicts(gan, expert, n, 300, cfg.seed + 99, cfg.gan_gate) if expert
                                           else (None, None))
         tstr = train_on_synthetic(gan, n, val_x, val_y, cfg.gan_tstr_images, judges, cfg.seed)
+        if expert:
+            verdict_grid(gan, expert, gan.dir / f"expert_verdicts_epoch{fit['epochs']:03d}.png")
         rows.append({"variant": name, **VARIANTS[name], "epochs": fit["epochs"], "seconds_this_run": round(time.time() - t0, 1),
                      "fidelity": dict(zip(ds.labels, fidelity)), "fidelity_min": min(fidelity),
                      "fidelity_mean": float(np.mean(fidelity)), "gate_pass": dict(zip(ds.labels, passes)),

@@ -121,6 +121,9 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     y = ds.splits["train"].labels[kept]
     judges = cfg.gan_fidelity_epochs or 1
     guide, gate = train_judges(native, y, n, judges, cfg.seed, guide=bool(cfg.gan_guide))
+    # the gate: an expert run when given (opened before GAN training, so a wrong run fails at once)
+    score = (expert_judge(cfg.gan_gate_run, ds.labels) if cfg.gan_gate_run
+             else lambda images: probabilities(gate, images))
 
     meta = GanMeta(ds.name, list(ds.labels), ds.taxonomy, cfg.gan_size, 3 if color == "rgb" else 1, cfg.gan_loss,
                    width=cfg.gan_width, augment=cfg.gan_augment, guide=cfg.gan_guide,
@@ -132,8 +135,6 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     counts = np.bincount(y, minlength=n)
     todo, notes = quotas(counts, cfg.per_class, cfg.gan_min_images, ds.labels)
     quota = cfg.per_class if cfg.per_class is not None else int(counts.max())
-    score = (expert_judge(cfg.gan_gate_run, ds.labels) if cfg.gan_gate_run
-             else lambda images: probabilities(gate, images))
     synthetic, gate_report, oversampled = {}, {}, {}
     for cls, (how, missing) in todo.items():
         if how == "oversample":
