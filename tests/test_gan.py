@@ -138,13 +138,12 @@ def test_a_finished_run_can_gate_the_samples(tmp_path, imbalanced):
 
 def test_an_expert_reads_compound_classes_from_its_top_two(tmp_path, imbalanced):
     from edgefer.train.gan_balance import expert_judge
-    from edgefer.train.run import RunError
     expert = train(gan_config(tmp_path, imbalanced, out=str(tmp_path / "expert"), balance="none")).run_dir
     score = expert_judge(expert, ["sadly_angry"])   # angry and sad name a compound
     out = score(np.random.default_rng(0).integers(0, 255, (6, 48, 48, 1), dtype=np.uint8))
     assert out.shape == (6, 1) and set(np.unique(out)) <= {0.0, 1.0}   # 1: its two leading emotions are sad and angry
     for unknown in (["neutral"], ["sadly_angry", "happily_surprised"]):   # the run knows no neutral, no surprise
-        with pytest.raises(RunError, match="cover neither"):
+        with pytest.raises(GanError, match="cover neither"):
             expert_judge(expert, unknown)
 
 

@@ -13,18 +13,20 @@ model that learned from 28,000 faces): an expert that never took part in GAN tra
 from __future__ import annotations
 
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 
+from ..core import card as card_mod
 from ..core.files import write_json
 from ..core.taxonomy import compound_name, top_two_compound
 from ..data import Split, load_pixels
 from ..data.balance import oversample_index
 from ..data.base import stratified_split
+from ..gan import GanError
 from ..gan.balance import gated_samples, quality, quotas, write_synthetic
 from ..gan.train import Gan, GanMeta
 from .._tf import keras
-from .run import RunError, load as load_run
 
 
 def real_face_classifier(pixels, labels, n_classes, epochs, seed):
@@ -63,16 +65,19 @@ def expert_judge(run_dir, labels):
     Classes the run knows are its probabilities; a compound class ("sadly_fearful") is 1 where the
     run's two most probable basic emotions name it (top_two_compound at threshold 0, the reader that
     beat a dedicated compound model on compound faces, README "Compound expressions"), else 0."""
-    run = load_run(run_dir)
-    known, labels = list(run.spec.labels), list(labels)
+    # opened here rather than with train.run.load: that module reaches the trainer, which imports this one
+    card_path = Path(run_dir) / "card.json"
+    spec = card_mod.spec(card_mod.load(card_path), str(card_path))
+    known, labels = list(spec.labels), list(labels)
     pairs = {compound_name(a, b) for a, b in combinations(known, 2)}
     if not (set(labels) <= set(known) or set(labels) <= pairs):
-        raise RunError(f"{run_dir}: its classes {known} cover neither {labels} nor name them as pairs of basic emotions; "
+        raise GanError(f"{run_dir}: its classes {known} cover neither {labels} nor name them as pairs of basic emotions; "
                        "pass a run trained on the same classes or on basic emotions (e.g. FER+)")
+    model = keras.models.load_model(Path(run_dir) / "model.keras", compile=False)
 
     def score(images: np.ndarray) -> np.ndarray:
-        pixels = np.stack([run.spec.pixels(im[..., 0] if im.shape[-1] == 1 else im) for im in images])
-        probs = run.predict(pixels)
+        pixels = np.stack([spec.pixels(im[..., 0] if im.shape[-1] == 1 else im) for im in images])
+        probs = spec.predict(lambda x: model.predict(spec.model_input(x), batch_size=256, verbose=0), pixels)
         if set(labels) <= set(known):
             return probs[:, [known.index(c) for c in labels]]
         out = np.zeros((len(images), len(labels)), np.float32)
