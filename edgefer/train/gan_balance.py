@@ -52,12 +52,13 @@ def probabilities(model, images) -> np.ndarray:
     return model.predict(images.astype(np.float32), batch_size=256, verbose=0)
 
 
-def train_judges(pixels, labels, n_classes, epochs, seed, guide: bool = True):
-    """(guide, gate): classifiers of real faces on the two halves of the training split (the guide
-    left out, None, when the GAN trains without one)."""
+def train_judges(pixels, labels, n_classes, epochs, seed, guide: bool = True, gate: bool = True):
+    """(guide, gate): classifiers of real faces on the two halves of the training split (either
+    left out, None, when not needed: a GAN without a guide, a gate that is an expert run)."""
     half_a, half_b = stratified_split(labels, 0.5, seed + 11)
     guide = real_face_classifier(pixels[half_a], labels[half_a], n_classes, epochs, seed) if guide else None
-    return guide, real_face_classifier(pixels[half_b], labels[half_b], n_classes, epochs, seed + 1)
+    gate = real_face_classifier(pixels[half_b], labels[half_b], n_classes, epochs, seed + 1) if gate else None
+    return guide, gate
 
 
 def expert_judge(run_dir, labels):
@@ -75,11 +76,13 @@ def expert_judge(run_dir, labels):
                        "pass a run trained on the same classes or on basic emotions (e.g. FER+)")
     model = keras.models.load_model(Path(run_dir) / "model.keras", compile=False)
 
+    columns = [known.index(c) for c in labels] if set(labels) <= set(known) else None
+
     def score(images: np.ndarray) -> np.ndarray:
         pixels = np.stack([spec.pixels(im[..., 0] if im.shape[-1] == 1 else im) for im in images])
         probs = spec.predict(lambda x: model.predict(spec.model_input(x), batch_size=256, verbose=0), pixels)
-        if set(labels) <= set(known):
-            return probs[:, [known.index(c) for c in labels]]
+        if columns is not None:
+            return probs[:, columns]
         out = np.zeros((len(images), len(labels)), np.float32)
         for i, p in enumerate(probs):
             name = top_two_compound(dict(zip(known, p.tolist())), 0.0)
@@ -125,7 +128,7 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     native, kept, _ = load_pixels(ds.splits["train"], native_spec, desc="GAN training images")
     y = ds.splits["train"].labels[kept]
     judges = cfg.gan_fidelity_epochs or 1
-    guide, gate = train_judges(native, y, n, judges, cfg.seed, guide=bool(cfg.gan_guide))
+    guide, gate = train_judges(native, y, n, judges, cfg.seed, guide=bool(cfg.gan_guide), gate=not cfg.gan_gate_run)
     # the gate: an expert run when given (opened before GAN training, so a wrong run fails at once)
     score = (expert_judge(cfg.gan_gate_run, ds.labels) if cfg.gan_gate_run
              else lambda images: probabilities(gate, images))
