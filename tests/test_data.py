@@ -5,7 +5,7 @@ import pytest
 
 from conftest import FER2013, SHARED, needs_shared, write_images
 from edgefer.core.spec import InputSpec
-from edgefer.data import DatasetError, detect, load_dataset, load_pixels
+from edgefer.data import DatasetError, detect, load_dataset, load_pixels, mix_teacher
 from edgefer.data.balance import balance_report, format_balance, write_balance
 from edgefer.data.fer2013 import ferplus_targets
 
@@ -290,3 +290,41 @@ def test_fer2013_names_without_all_three_usages_are_split_by_folder(tmp_path):
     assert all(ds.sizes()[s] > 0 for s in ("train", "val", "test"))
     assert any("split by folder instead" in note for note in ds.notes)
 
+
+
+# --- distillation targets ------------------------------------------------------------------------
+def _teacher_file(path, names, labels, probs):
+    np.savez(path, names=np.array(names), labels=np.array(labels), probs=np.array(probs, np.float32))
+    return path
+
+
+def _text_file(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_a_teacher_is_mixed_into_the_targets_by_file_name(tmp_path, class_folder):
+    ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2, seed=3)   # angry, happy, sad
+    first = ds.splits["train"].images[0]
+    label = ds.splits["train"].labels[0]
+    # the teacher's labels in another order, with one the student lacks (renormalised away)
+    teacher = _teacher_file(tmp_path / "t.npz", [first.split("/")[-1]], ["sad", "contempt", "happy", "angry"],
+                            [[0.2, 0.5, 0.1, 0.2]])
+    mix_teacher(ds, teacher, 0.5)
+    soft = ds.splits["train"].soft
+    expected = 0.5 * np.eye(3)[label] + 0.5 * np.array([0.4, 0.2, 0.4])   # angry, happy, sad
+    assert np.allclose(soft[0], expected, atol=1e-6)
+    assert np.allclose(soft[1:], np.eye(3)[ds.splits["train"].labels[1:]])   # the teacher did not see them
+    assert np.allclose(soft.sum(axis=1), 1.0) and "teacher t.npz" in ds.notes[-1]
+
+
+@pytest.mark.parametrize("make, msg", [
+    (lambda d: d / "missing.npz", "no such file"),
+    (lambda d: _text_file(d / "bad.npz", "not numpy"), "not a teacher file"),
+    (lambda d: _teacher_file(d / "t.npz", ["x.png"], ["happy", "sad"], [[0.5, 0.5]]), "cannot say ['angry']"),
+])
+def test_a_bad_teacher_file_is_named_with_the_fix(tmp_path, class_folder, make, msg):
+    ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2, seed=3)
+    path = make(tmp_path)
+    with pytest.raises(DatasetError, match=r"^" + str(path).replace(".", r"\.") + ".*" + msg.replace("[", r"\[")):
+        mix_teacher(ds, path, 0.5)

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -299,3 +300,26 @@ def test_the_recipes_describe_the_models_that_ship():
         spec = card_mod.spec(card_mod.read_embedded(model_path(name)))
         assert (spec.size, spec.color, spec.equalize, spec.flip_average) == (cfg.size, cfg.color, cfg.equalize, cfg.flip_average)
         assert spec.crop == FaceCrop(cfg.margin, cfg.offset_y, cfg.align)
+
+
+def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_folder, capsys):
+    """train/teacher_targets.py runs a bundled model on the training images; the run trains on
+    targets mixed with its probabilities; a missing teacher file is refused before any work."""
+    spec = __import__("importlib.util").util.spec_from_file_location("teacher_targets", REPO / "train" / "teacher_targets.py")
+    script = __import__("importlib.util").util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    teacher = tmp_path / "teacher.npz"
+    script.main(["--model", "fer2013-balanced", "--data", str(class_folder), "--out", str(teacher)])
+    saved = np.load(teacher)
+    assert list(saved["labels"]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert saved["probs"].shape == (len(saved["names"]), 7) and np.allclose(saved["probs"].sum(axis=1), 1, atol=1e-5)
+    assert set(saved["names"]) <= {p.name for p in class_folder.rglob("*.png")}
+
+    capsys.readouterr()
+    train(tiny(tmp_path, class_folder, teacher=str(teacher), teacher_weight=0.7))
+    # the teacher read the 24 training images of the script's own split; the run's splits differ
+    assert re.search(r"teacher teacher.npz mixed into the targets \(weight 0.7\) for (\d+) of 30 images",
+                     capsys.readouterr().out).group(1) in {str(k) for k in range(18, 25)}
+    rc, err = _cli(capsys, "--data", class_folder, "--out", tmp_path / "run2", "--teacher", tmp_path / "none.npz")
+    assert rc == 2 and err.count("\n") == 0 and "none.npz: no such file" in err and "teacher_targets.py" in err
+    assert not (tmp_path / "run2").exists()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DatasetError, FaceDataset, Split, load_pixels
+from .base import DatasetError, FaceDataset, Split, load_pixels, mix_teacher
 from .fer2013 import read_fer2013_csv, read_ferplus, read_ferplus_compound
 from .folders import looks_like_ckplus, read_ckplus, read_folder
 from .rafdb import read_rafdb

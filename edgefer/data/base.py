@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -55,6 +56,44 @@ class FaceDataset:
 
     def sizes(self) -> dict[str, int]:
         return {s: len(sp) for s, sp in self.splits.items()}
+
+
+def mix_teacher(ds: FaceDataset, teacher, weight: float) -> FaceDataset:
+    """Distillation targets: each image's target becomes (1 - weight) x what it was (its label, or
+    the FER+ votes mixed in) plus weight x a stronger model's probabilities for that image.
+    `teacher` is the .npz that `train/teacher_targets.py` writes (file names, the teacher's labels,
+    its probabilities), cached once so that training reads them like votes; images are matched by
+    file name, and ones the teacher did not see keep their target."""
+    path = Path(teacher)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file; --teacher takes the .npz written by "
+                           "python train/teacher_targets.py")
+    if not 0.0 <= weight <= 1.0:
+        raise DatasetError(f"teacher weight {weight} must be within 0..1")
+    try:
+        saved = np.load(path, allow_pickle=False)
+        names, labels, probs = list(saved["names"]), list(saved["labels"]), saved["probs"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DatasetError(f"{path}: not a teacher file ({exc}); write it with python train/teacher_targets.py") from None
+    missing = [c for c in ds.labels if c not in labels]
+    if missing:
+        raise DatasetError(f"{path}: the teacher cannot say {missing} ({ds.name} classes {ds.labels}); "
+                           "use a teacher model with those classes")
+    probs = probs[:, [labels.index(c) for c in ds.labels]]
+    probs = probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-9, None)
+    row = {name: i for i, name in enumerate(names)}
+    n, matched = len(ds.labels), 0
+    for split in ds.splits.values():
+        soft = split.soft if split.soft is not None else np.eye(n, dtype=np.float32)[split.labels]
+        for i, item in enumerate(split.images):
+            k = row.get(os.path.basename(item)) if isinstance(item, str) else None
+            if k is not None:
+                soft[i] = (1 - weight) * soft[i] + weight * probs[k]
+                matched += 1
+        split.soft = soft.astype(np.float32)
+    ds.notes.append(f"teacher {path.name} mixed into the targets (weight {weight}) for {matched} of "
+                    f"{sum(len(s) for s in ds.splits.values())} images")
+    return ds
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

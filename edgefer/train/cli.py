@@ -34,6 +34,8 @@ HELP = {
                       "annotators chose happy and as many chose surprise",
     "compound_min": "ferplus-compound: compound classes with fewer training images are dropped (reported)",
     "votes_weight": "share of the FER+ vote distribution in each target (--votes)",
+    "teacher": "distillation: a teacher's probabilities per training image (.npz of train/teacher_targets.py)",
+    "teacher_weight": "share of the teacher's probabilities in each target (--teacher)",
     "size": "input side in pixels (card)",
     "align": "face crop: level the eye line first (card)",
     "arch": "backbone from the registry",

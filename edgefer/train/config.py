@@ -39,6 +39,8 @@ class TrainConfig:
     soft_labels: bool = False        # FER+ vote distributions as targets instead of majority
     votes: str | None = None         # FER-2013: FER+ votes (fer2013new.csv or its folder) mixed into the labels
     votes_weight: float = 0.5        # share of the FER+ vote distribution in each soft target
+    teacher: str | None = None       # distillation: a teacher's probabilities (.npz of train/teacher_targets.py)
+    teacher_weight: float = 0.5      # share of the teacher's probabilities in each target
     compound_votes: int = 3          # ferplus-compound: votes (of 10) each of the two leading emotions needs
     compound_min: int = 40           # ferplus-compound: classes with fewer training images are dropped
     # the input spec (edgefer.core.spec, written into the model card)
@@ -127,6 +129,9 @@ class TrainConfig:
         if self.gan_gate_run and not (Path(self.gan_gate_run) / "model.keras").is_file():
             raise ConfigError(f"gan_gate_run = {self.gan_gate_run}: no model.keras there; pass the --out folder "
                               "of a finished edgefer-train run, or leave it out to gate with the half-B classifier")
+        if self.teacher and not Path(self.teacher).is_file():
+            raise ConfigError(f"teacher = {self.teacher}: no such file; write it first with "
+                              "python train/teacher_targets.py --model NAME --data DATA --out FILE.npz")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
         FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")
@@ -171,7 +176,7 @@ def read_config_file(path) -> dict:
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known keys: {sorted(FIELDS)}")
     # relative data paths in a recipe are relative to the recipe file
-    for key in ("data", "images", "mapping", "weights", "votes"):
+    for key in ("data", "images", "mapping", "weights", "votes", "teacher"):
         value = values.get(key)
         if isinstance(value, str) and value and not Path(value).is_absolute() and value not in ("imagenet", "none"):
             values[key] = str((path.parent / value).resolve())

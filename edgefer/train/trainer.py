@@ -26,7 +26,7 @@ from ..core.errors import NotWritable
 from ..core.files import atomic_path, check_writable, write_bytes, write_json
 from ..core.metrics import classification_report, format_report
 from ..core.spec import FaceCrop, InputSpec
-from ..data import FaceDataset, load_dataset, load_pixels
+from ..data import FaceDataset, load_dataset, load_pixels, mix_teacher
 from ..data.balance import format_balance, oversample_index, write_balance
 from .._tf import keras, tf
 from .backbones import build_model
@@ -56,6 +56,8 @@ def dataset_for(cfg: TrainConfig) -> FaceDataset:
     if cfg.votes:
         from ..data.fer2013 import mix_votes
         mix_votes(ds, cfg.votes, cfg.votes_weight)
+    if cfg.teacher:
+        mix_teacher(ds, cfg.teacher, cfg.teacher_weight)
     return ds
 
 
@@ -89,6 +91,11 @@ def prepare_arrays(ds: FaceDataset, spec: InputSpec) -> tuple[dict[str, Arrays],
             raise ConfigError(f"{ds.source}: the {name} split has no readable images")
         arrays[name] = Arrays(x, split.labels[kept], None if split.soft is None else split.soft[kept])
     return arrays, skipped
+
+
+def soft_targets(cfg: TrainConfig) -> bool:
+    """Whether training fits soft targets: FER+ distributions, votes mixed in, or a teacher's."""
+    return cfg.soft_labels or bool(cfg.votes) or bool(cfg.teacher)
 
 
 def _targets(a: Arrays, n: int, soft: bool) -> np.ndarray:
@@ -146,7 +153,7 @@ def training_examples(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     train = arrays["train"]
     index = (oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample"
              else np.arange(len(train.y)))
-    targets = _targets(train, n, cfg.soft_labels or bool(cfg.votes))
+    targets = _targets(train, n, soft_targets(cfg))
     return tf.data.Dataset.from_tensor_slices((train.x[index], targets[index])), len(index)
 
 
