@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from cross_check import SHARED, YALE, recall, yale_files
 from edgefer.core import preprocess
 from edgefer.core.files import write_json
 from edgefer.core.interpreter import interpreter_class
-from edgefer.core.taxonomy import canonical
 from edgefer.data import load_dataset
 from edgefer.data.fer2013 import mix_votes, read_ferplus
 from edgefer.device.classifier import Classifier
@@ -38,9 +38,7 @@ from edgefer.device.pipeline import Pipeline
 from edgefer.device.sources import Frame
 from edgefer.models import model_path
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 LANDMARKER = SHARED / "models" / "face_landmarker.task"
-YALE = {"happy": "happy", "sad": "sad", "surprised": "surprise", "normal": "neutral"}
 UPSCALE, BORDER = 4, 48   # a 48 px face becomes 192 px inside a 288 px gray square
 
 
@@ -127,14 +125,9 @@ def accuracy(probs: np.ndarray, truth: list, labels: list[str]) -> float:
     return round(float(np.mean([labels[int(np.argmax(probs[i]))] == truth[i] for i in keep])), 4)
 
 
-def recall(truth: list[str], pred: list[str]) -> dict:
-    return {c: round(float(np.mean([p == c for t, p in zip(truth, pred) if t == c])), 3) for c in sorted(set(truth))}
-
-
 def yale(model, face_model, labels: list[str]):
     """Yale full frames: (truth, CNN probabilities of the largest face through the pipeline, blendshapes)."""
-    files = sorted(p for p in (SHARED / "data" / "yale_faces").glob("*.png")
-                   if p.stem.split("_", 1)[1] in YALE and p.name != "04_sad.png")
+    files = yale_files()
     read = landmarker()
     truth, cnn, feats = [], [], []
     with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:
@@ -149,22 +142,30 @@ def yale(model, face_model, labels: list[str]):
     return truth, np.array(cnn, np.float32), np.array(feats, np.float32)
 
 
-def cost_per_face(repeats: int = 200) -> dict:
-    """Median ms of the landmark model (256x256 RGB) and the blendshape model (146 points), LiteRT, 1 thread."""
+def cost_per_face(clf: Classifier, repeats: int = 300) -> dict:
+    """Median ms per face, LiteRT, 1 thread, in one sitting: the landmark model (256x256 RGB), the
+    blendshape model (146 points), and, for scale, the CNN as the device runs it (its card's flip pair)."""
     Interpreter, backend = interpreter_class()
+    rng = np.random.default_rng(0)
+
+    def median_ms(run) -> float:
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - t) * 1000)
+        return round(float(np.median(times)), 3)
+
     out = {"backend": backend}
     with zipfile.ZipFile(LANDMARKER) as bundle:
         for name in ("face_landmarks_detector.tflite", "face_blendshapes.tflite"):
             it = Interpreter(model_content=bundle.read(name), num_threads=1)
             it.allocate_tensors()
             d = it.get_input_details()[0]
-            it.set_tensor(d["index"], np.random.default_rng(0).random(d["shape"], np.float32))
-            times = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                it.invoke()
-                times.append((time.perf_counter() - t) * 1000)
-            out[name] = round(float(np.median(times)), 3)
+            it.set_tensor(d["index"], rng.random(d["shape"]).astype(np.float32))
+            out[name] = median_ms(it.invoke)
+    pixels = rng.integers(0, 256, clf.spec.shape, dtype=np.uint8)
+    out[f"cnn {clf.path.name}"] = median_ms(lambda: clf.run(pixels))
     return out
 
 
@@ -223,7 +224,7 @@ def main():
     yhead = head_probs(head, yfeats, len(labels))
     results = {"model": args.model, "landmarker_faces_found": {s: [int(f.sum()), len(f)] for s, f in found.items()},
                "yale_landmarker_faces_found": int(yfound.sum()), "fusion_weight_by_publictest_ferplus": by_w,
-               "fusion_weight": best, "cost_ms": cost_per_face(), "rows": {}}
+               "fusion_weight": best, "cost_ms": cost_per_face(Classifier(model_path(args.model))), "rows": {}}
     for name, pick in (("cnn", lambda r, f: r["cnn"]), ("head alone", lambda r, f: r["head"]),
                        ("fused", lambda r, f: fuse(r["cnn"], r["head"], f, best))):
         ypred = pick({"cnn": ycnn, "head": yhead}, yfound)

@@ -55,9 +55,14 @@ def ferplus_check(clf: Classifier, test, labels: list[str]) -> dict:
     }
 
 
+def yale_files() -> list[Path]:
+    """The Yale frames of the four conditions that name an expression (04_sad.png, a copy of 04_normal.png, left out)."""
+    return sorted(p for p in (SHARED / "data" / "yale_faces").glob("*.png")
+                  if p.stem.split("_", 1)[1] in YALE and p.name != "04_sad.png")
+
+
 def yale_check(model, face_model) -> dict:
-    files = sorted(p for p in (SHARED / "data" / "yale_faces").glob("*.png")
-                   if p.stem.split("_", 1)[1] in YALE and p.name != "04_sad.png")
+    files = yale_files()
     truth, pred = [], []
     with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:   # the decision itself
         for k, path in enumerate(files):

@@ -1,0 +1,91 @@
+"""Which teacher to distil from (issue 12): every ensemble of the given exported models, scored as
+cross_check.py scores one model, before any student is trained. A student rarely beats its teacher,
+so this bounds what distillation can give; choose on PublicTest (FER+ majority) and Yale.
+
+An ensemble is the geometric mean of its members' probabilities over the basic-7 classes (FER+'s
+contempt dropped and the rest renormalised), the same mean `train/teacher_targets.py` writes.
+
+    python benchmarks/teachers.py --model fer2013-balanced --model fer2013 --model ferplus \\
+        --json runs/teachers.json
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cross_check import SHARED, YALE, recall, yale_files
+from edgefer.core import preprocess
+from edgefer.core.files import write_json
+from edgefer.core.taxonomy import BASIC7, canonical
+from edgefer.data.fer2013 import read_ferplus
+from edgefer.device.classifier import Classifier
+from edgefer.device.pipeline import Pipeline
+from edgefer.device.sources import Frame
+from edgefer.models import model_path
+
+
+def basic7(labels: list[str], probs: np.ndarray) -> np.ndarray:
+    """(N, len(labels)) probabilities -> (N, 7) over BASIC7, renormalised."""
+    p = probs[:, [labels.index(c) for c in BASIC7]]
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def readings(name: str, ferplus) -> dict:
+    """One model's basic-7 probabilities on the FER+ PublicTest / PrivateTest images and the Yale frames."""
+    clf = Classifier(model_path(name))
+    out = {s: basic7(clf.labels, np.stack([clf.run(clf.prepare(preprocess.read_image(p)))
+                                           for p in ferplus.splits[s].images])) for s in ("val", "test")}
+    yale = []
+    with Pipeline(model_path(name), None, video=False, smoothing=0.0, uncertain=0.0) as pipeline:
+        for k, path in enumerate(yale_files()):
+            rgb = cv2.cvtColor(preprocess.read_image(path), cv2.COLOR_GRAY2RGB)
+            faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
+            face = max(faces, key=lambda f: f["box"][2] * f["box"][3])   # the subject; all 59 are found
+            yale.append([face["probs"][c] for c in clf.labels])
+    out["yale"] = basic7(clf.labels, np.array(yale, np.float32))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", required=True, help="bundled name or .tflite; repeat")
+    p.add_argument("--json", default="runs/teachers.json")
+    args = p.parse_args()
+    ferplus = read_ferplus(SHARED / "data" / "ferplus")
+    truth = {}
+    for s in ("val", "test"):
+        split = ferplus.splits[s]
+        truth[s] = {"plus": [ferplus.labels[k] for k in split.labels],
+                    "fer": [canonical(Path(x).parent.name) for x in split.images]}
+    truth["yale"] = [YALE[f.stem.split("_", 1)[1]] for f in yale_files()]
+    probs = {name: readings(name, ferplus) for name in args.model}
+
+    def score(pred: list[str], against: list[str], keep: list[bool]) -> float:
+        return round(float(np.mean([a == b for a, b, k in zip(pred, against, keep) if k])), 4)
+
+    rows = {}
+    for r in range(1, len(args.model) + 1):
+        for members in itertools.combinations(args.model, r):
+            mean = {k: np.exp(np.mean([np.log(np.clip(probs[m][k], 1e-6, 1)) for m in members], axis=0))
+                    for k in ("val", "test", "yale")}
+            pred = {k: [BASIC7[int(np.argmax(q))] for q in v] for k, v in mean.items()}
+            row = {}
+            for s, name in (("val", "publictest"), ("test", "privatetest")):
+                keep = [t in BASIC7 for t in truth[s]["plus"]]   # images whose majority is contempt: apart
+                row[f"{name}_ferplus_majority"] = score(pred[s], truth[s]["plus"], keep)
+                row[f"{name}_fer2013_label"] = score(pred[s], truth[s]["fer"], keep)
+            row["yale"] = score(pred["yale"], truth["yale"], [True] * len(truth["yale"]))
+            row["yale_recall"] = recall(truth["yale"], pred["yale"])
+            rows[" + ".join(members)] = row
+            print(f"{' + '.join(members):60s} {row}", flush=True)
+    write_json(args.json, {"images": {s: sum(t in BASIC7 for t in truth[s]["plus"]) for s in ("val", "test")},
+                           "ensembles": rows})
+    print("wrote", args.json)
+
+
+if __name__ == "__main__":
+    main()
