@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import re
 import subprocess
@@ -305,8 +306,8 @@ def test_the_recipes_describe_the_models_that_ship():
 def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_folder, capsys):
     """train/teacher_targets.py runs a bundled model on the training images; the run trains on
     targets mixed with its probabilities; a missing teacher file is refused before any work."""
-    spec = __import__("importlib.util").util.spec_from_file_location("teacher_targets", REPO / "train" / "teacher_targets.py")
-    script = __import__("importlib.util").util.module_from_spec(spec)
+    spec = importlib.util.spec_from_file_location("teacher_targets", REPO / "train" / "teacher_targets.py")
+    script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     teacher = tmp_path / "teacher.npz"
     script.main(["--model", "fer2013-balanced", "--data", str(class_folder), "--out", str(teacher)])

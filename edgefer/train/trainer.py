@@ -99,7 +99,7 @@ def soft_targets(cfg: TrainConfig) -> bool:
 
 
 def _targets(a: Arrays, n: int, soft: bool) -> np.ndarray:
-    """Soft targets (FER+ votes) where the config asks for them, else one-hot labels."""
+    """Soft targets (FER+ votes, a teacher's probabilities) where the config asks for them, else one-hot labels."""
     if soft and a.soft is not None:
         return a.soft.astype(np.float32)
     return np.eye(n, dtype=np.float32)[a.y]
