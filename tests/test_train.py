@@ -13,6 +13,7 @@ from conftest import FER2013, MNV2_WEIGHTS, REPO, needs_shared, write_images
 from edgefer.core import card as card_mod
 from edgefer.train import TrainConfig, evaluate, make_config, train
 from edgefer.train.cli import main
+from edgefer.train.config import ConfigError
 
 pytestmark = pytest.mark.skipif(find_spec("tensorflow") is None, reason="the train extra (TensorFlow) is not installed")
 
@@ -321,6 +322,11 @@ def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_
     # the teacher read the 24 training images of the script's own split; the run's splits differ
     assert re.search(r"teacher teacher.npz mixed into the targets \(weight 0.7\) for (\d+) of 30 images",
                      capsys.readouterr().out).group(1) in {str(k) for k in range(18, 25)}
+    # the same path with other contents: --resume refuses, naming the file
+    saved = dict(np.load(teacher))
+    np.savez(teacher, **{**saved, "probs": saved["probs"][:, ::-1].copy()})
+    with pytest.raises(ConfigError, match=r"differs in \['the contents of .*teacher.npz'\]"):
+        train(tiny(tmp_path, class_folder, teacher=str(teacher), teacher_weight=0.7, resume=True, epochs=2))
     rc, err = _cli(capsys, "--data", class_folder, "--out", tmp_path / "run2", "--teacher", tmp_path / "none.npz")
     assert rc == 2 and err.count("\n") == 0 and "none.npz: no such file" in err and "teacher_targets.py" in err
     assert not (tmp_path / "run2").exists()

@@ -108,7 +108,15 @@ class TrainConfig:
 
     def fingerprint(self, framing: str = "crops") -> str:
         d = {k: getattr(self, k) for k in self.trained_keys(framing)}
+        if self.teacher:   # a teacher file rewritten in place changes what is trained
+            d["teacher_sha256"] = self.teacher_digest()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def teacher_digest(self) -> str | None:
+        """sha256 of the teacher file (None without one), recorded in config.json."""
+        if not (self.teacher and Path(self.teacher).is_file()):
+            return None
+        return hashlib.sha256(Path(self.teacher).read_bytes()).hexdigest()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -271,6 +271,8 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
     saved = json.loads((run_dir / "config.json").read_text())
     if saved.get("fingerprint") != cfg.fingerprint(framing):
         changed = sorted(k for k in cfg.trained_keys(framing) if saved["config"].get(k) != getattr(cfg, k))
+        if not changed and saved.get("teacher_sha256") != cfg.teacher_digest():
+            changed = [f"the contents of {cfg.teacher}"]
         what = f"another configuration (differs in {changed})" if changed else "another edgefer version"
         raise ConfigError(f"{run_dir} was trained with {what}; resume with the original settings or choose another --out")
     state = json.loads(state_file.read_text())
@@ -340,7 +342,8 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     val_ds = validation_batches(arrays, cfg, n)
     steps = int(np.ceil(count / cfg.batch_size))
     model, state = build_or_load(cfg, spec, run_dir, saved_state, strategy, steps)
-    write_json(run_dir / "config.json", {"fingerprint": cfg.fingerprint(spec.framing), "config": cfg.to_dict()})
+    write_json(run_dir / "config.json", {"fingerprint": cfg.fingerprint(spec.framing), "config": cfg.to_dict(),
+                                         "teacher_sha256": cfg.teacher_digest()})
 
     verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
     checkpoint = RunCheckpoint(run_dir, state, cfg.patience)
