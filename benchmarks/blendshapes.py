@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from cross_check import SHARED, YALE, recall, yale_files
 from edgefer.core import preprocess
-from edgefer.core.files import write_json
+from edgefer.core.files import atomic_path, write_json
 from edgefer.core.interpreter import interpreter_class
 from edgefer.data import load_dataset
 from edgefer.data.fer2013 import mix_votes, read_ferplus
@@ -80,10 +80,8 @@ def fer_features(paths: list[str], cache: Path) -> np.ndarray:
         found = read(cv2.copyMakeBorder(gray, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=128))
         if found is not None:
             scores[i] = found
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, paths=np.array(paths), scores=scores)
-    tmp.replace(cache)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as f:   # np.savez adds .npz to a bare path name
+        np.savez(f, paths=np.array(paths), scores=scores)
     return scores
 
 
@@ -224,7 +222,7 @@ def main():
     yhead = head_probs(head, yfeats, len(labels))
     results = {"model": args.model, "landmarker_faces_found": {s: [int(f.sum()), len(f)] for s, f in found.items()},
                "yale_landmarker_faces_found": int(yfound.sum()), "fusion_weight_by_publictest_ferplus": by_w,
-               "fusion_weight": best, "cost_ms": cost_per_face(Classifier(model_path(args.model))), "rows": {}}
+               "fusion_weight": best, "cost_ms": cost_per_face(clf), "rows": {}}
     for name, pick in (("cnn", lambda r, f: r["cnn"]), ("head alone", lambda r, f: r["head"]),
                        ("fused", lambda r, f: fuse(r["cnn"], r["head"], f, best))):
         ypred = pick({"cnn": ycnn, "head": yhead}, yfound)
