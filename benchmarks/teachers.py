@@ -3,7 +3,7 @@ cross_check.py scores one model, before any student is trained. A student rarely
 so this bounds what distillation can give; choose on PublicTest (FER+ majority) and Yale.
 
 An ensemble is the geometric mean of its members' probabilities over the basic-7 classes (FER+'s
-contempt dropped and the rest renormalised), the same mean `train/teacher_targets.py` writes.
+contempt dropped and the rest renormalised): `edgefer.core.spec.ensemble`, as `train/teacher_targets.py` writes it.
 
     python benchmarks/teachers.py --model fer2013-balanced --model fer2013 --model ferplus \\
         --json runs/teachers.json
@@ -20,6 +20,7 @@ import numpy as np
 from cross_check import SHARED, YALE, recall, yale_files
 from edgefer.core import preprocess
 from edgefer.core.files import write_json
+from edgefer.core.spec import ensemble
 from edgefer.core.taxonomy import BASIC7, canonical
 from edgefer.data.fer2013 import read_ferplus
 from edgefer.device.classifier import Classifier
@@ -28,17 +29,11 @@ from edgefer.device.sources import Frame
 from edgefer.models import model_path
 
 
-def basic7(labels: list[str], probs: np.ndarray) -> np.ndarray:
-    """(N, len(labels)) probabilities -> (N, 7) over BASIC7, renormalised."""
-    p = probs[:, [labels.index(c) for c in BASIC7]]
-    return p / p.sum(axis=1, keepdims=True)
-
-
 def readings(name: str, ferplus) -> dict:
-    """One model's basic-7 probabilities on the FER+ PublicTest / PrivateTest images and the Yale frames."""
+    """(its labels, its probabilities on the FER+ PublicTest / PrivateTest images and the Yale frames)."""
     clf = Classifier(model_path(name))
-    out = {s: basic7(clf.labels, np.stack([clf.run(clf.prepare(preprocess.read_image(p)))
-                                           for p in ferplus.splits[s].images])) for s in ("val", "test")}
+    out = {s: np.stack([clf.run(clf.prepare(preprocess.read_image(p))) for p in ferplus.splits[s].images])
+           for s in ("val", "test")}
     yale = []
     with Pipeline(model_path(name), None, video=False, smoothing=0.0, uncertain=0.0) as pipeline:
         for k, path in enumerate(yale_files()):
@@ -46,8 +41,8 @@ def readings(name: str, ferplus) -> dict:
             faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
             face = max(faces, key=lambda f: f["box"][2] * f["box"][3])   # the subject; all 59 are found
             yale.append([face["probs"][c] for c in clf.labels])
-    out["yale"] = basic7(clf.labels, np.array(yale, np.float32))
-    return out
+    out["yale"] = np.array(yale, np.float32)
+    return clf.labels, out
 
 
 def main():
@@ -70,7 +65,7 @@ def main():
     rows = {}
     for r in range(1, len(args.model) + 1):
         for members in itertools.combinations(args.model, r):
-            mean = {k: np.exp(np.mean([np.log(np.clip(probs[m][k], 1e-6, 1)) for m in members], axis=0))
+            mean = {k: ensemble([(probs[m][0], probs[m][1][k]) for m in members], BASIC7)
                     for k in ("val", "test", "yale")}
             pred = {k: [BASIC7[int(np.argmax(q))] for q in v] for k, v in mean.items()}
             row = {}

@@ -137,6 +137,15 @@ def test_a_spec_refuses_what_the_code_does_not_implement():
         _spec(crop=FaceCrop(margin=3.0))
 
 
+def test_an_ensemble_is_the_geometric_mean_over_the_labels_asked_for():
+    from edgefer.core.spec import ensemble
+    a = (["happy", "sad", "contempt"], np.array([[0.4, 0.4, 0.2]]))   # contempt drops out: 0.5 / 0.5
+    b = (["sad", "happy"], np.array([[0.2, 0.8]]))                    # another order
+    mean = ensemble([a, b], ["happy", "sad"])
+    assert mean == pytest.approx(np.array([[2.0, 1.0]]) / 3.0)        # sqrt(.5*.8) : sqrt(.5*.2) = 2 : 1
+    assert ensemble([b], ["happy", "sad"]) == pytest.approx(np.array([[0.8, 0.2]]))
+
+
 def test_a_logit_bias_moves_decisions_and_travels_in_the_card():
     spec = _spec(logit_bias=(0, 0, 0, 0, 0, 0, 3.0))
     assert card.spec(card.with_spec(_card(), spec)) == spec

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from edgefer.core import preprocess
 from edgefer.core.errors import EdgeferError
 from edgefer.core.files import atomic_path
+from edgefer.core.spec import ensemble
 from edgefer.data import load_dataset
 from edgefer.device.classifier import Classifier
 from edgefer.models import model_path
@@ -28,14 +29,10 @@ def teacher_probs(models: list[str], images: list[str]) -> tuple[list[str], np.n
     """(labels every teacher has, in the first teacher's order; (N, labels) geometric-mean probabilities)."""
     teachers = [Classifier(model_path(m)) for m in models]
     labels = [c for c in teachers[0].labels if all(c in t.labels for t in teachers)]
-    logp = np.zeros((len(images), len(labels)), np.float64)
-    for t in teachers:
-        cols = [t.labels.index(c) for c in labels]
-        for i, path in enumerate(tqdm(images, desc=f"teacher {t.path.name}", mininterval=10)):
-            p = t.run(t.prepare(preprocess.read_image(path)))[cols]
-            logp[i] += np.log(np.clip(p / p.sum(), 1e-6, 1.0))
-    probs = np.exp(logp / len(teachers))
-    return labels, (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+    readings = [(t.labels, np.stack([t.run(t.prepare(preprocess.read_image(path)))
+                                     for path in tqdm(images, desc=f"teacher {t.path.name}", mininterval=10)]))
+                for t in teachers]
+    return labels, ensemble(readings, labels)
 
 
 def main(argv=None):

@@ -191,6 +191,19 @@ def adjust(probs: np.ndarray, logit_bias=0.0, temperature: float = 1.0) -> np.nd
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
+def ensemble(members, labels) -> np.ndarray:
+    """The geometric mean of several models' (N, their labels) probabilities over `labels`: each
+    model's columns for those labels renormalised first (a label it has and `labels` lack, FER+'s
+    contempt, drops out), then averaged in log space and renormalised. `members`: (labels, probs)
+    pairs. Distillation teachers (train/teacher_targets.py) and ensemble scores (benchmarks/teachers.py)."""
+    logp = 0.0
+    for names, probs in members:
+        p = np.asarray(probs, np.float64)[..., [list(names).index(c) for c in labels]]
+        logp = logp + np.log(np.clip(p / p.sum(axis=-1, keepdims=True), 1e-6, 1.0))
+    mean = np.exp(logp / len(members))
+    return (mean / mean.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 def mirror(pixels: np.ndarray) -> np.ndarray:
     """Left-right mirror image of (H, W, C) pixels or a (N, H, W, C) batch."""
     return np.ascontiguousarray(np.flip(pixels, axis=-2))
