@@ -104,3 +104,8 @@ def build_model(arch: str, num_classes: int, size: int, channels: int = 3, alpha
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = bn_momentum
     return model
+
+
+def keras_runner(model, spec, batch_size: int = 256):
+    """batch of uint8 pixels -> probabilities, through the spec's model input (for `spec.predict`)."""
+    return lambda pixels: model.predict(spec.model_input(pixels), batch_size=batch_size, verbose=0)

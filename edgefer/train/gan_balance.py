@@ -27,6 +27,7 @@ from ..gan import GanError
 from ..gan.balance import gated_samples, quality, quotas, write_synthetic
 from ..gan.train import Gan, GanMeta
 from .._tf import keras
+from .backbones import keras_runner
 
 
 def real_face_classifier(pixels, labels, n_classes, epochs, seed):
@@ -80,7 +81,7 @@ def expert_judge(run_dir, labels):
 
     def score(images: np.ndarray) -> np.ndarray:
         pixels = np.stack([spec.pixels(im[..., 0] if im.shape[-1] == 1 else im) for im in images])
-        probs = spec.predict(lambda x: model.predict(spec.model_input(x), batch_size=256, verbose=0), pixels)
+        probs = spec.predict(keras_runner(model, spec), pixels)
         if columns is not None:
             return probs[:, columns]
         out = np.zeros((len(images), len(labels)), np.float32)

@@ -17,6 +17,7 @@ from ..core import card as card_mod
 from ..core.errors import EdgeferError
 from ..core.spec import InputSpec
 from ..data import FaceDataset
+from .backbones import keras_runner
 from .config import FIELDS, RENAMED, ConfigError, TrainConfig
 
 
@@ -54,7 +55,6 @@ class Run:
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities of the run's Keras model, flip-averaged as the spec says."""
-        from .trainer import keras_runner
         return self.spec.predict(keras_runner(self.model, self.spec), pixels)
 
 

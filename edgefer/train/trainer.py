@@ -29,7 +29,7 @@ from ..core.spec import FaceCrop, InputSpec
 from ..data import FaceDataset, load_dataset, load_pixels, mix_teacher
 from ..data.balance import format_balance, oversample_index, write_balance
 from .._tf import keras, tf
-from .backbones import build_model
+from .backbones import build_model, keras_runner
 from .config import ConfigError, TrainConfig
 
 
@@ -251,11 +251,6 @@ class RunCheckpoint(keras.callbacks.Callback):
                               "free space there, then continue with --resume from the last saved epoch") from None
         if self.state["wait"] >= self.patience:
             print(f"early stop: validation accuracy has not improved for {self.patience} epochs")
-
-
-def keras_runner(model, spec: InputSpec, batch_size: int = 256):
-    """batch of uint8 pixels -> probabilities, through the spec's model input."""
-    return lambda pixels: model.predict(spec.model_input(pixels), batch_size=batch_size, verbose=0)
 
 
 def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
