@@ -9,6 +9,12 @@
    happy, sad, surprised, normal (neutral). 04_sad.png is a copy of 04_normal.png in ../shared and
    is left out.
 
+With --model fer, the `fer` package (its Haar cascade and CNN; issue 12's yardstick) is scored the
+same way: each 48x48 FER-2013 image given to it as the face, and the Yale frames through its own
+detector. It is not a dependency; install it aside without its heavy extras:
+    pip install --no-deps --target /tmp/fer_pkg fer
+    PYTHONPATH=/tmp/fer_pkg python benchmarks/cross_check.py --model fer2013-balanced --model fer
+
     python benchmarks/cross_check.py --model fer2013 --model fer2013-balanced --model ferplus \\
         --json runs/cross_check.json
 """
@@ -62,35 +68,78 @@ def yale_files() -> list[Path]:
 
 
 def yale_check(model, face_model) -> dict:
+    """Yale frames through the device pipeline; the largest face is the subject."""
+    with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:   # the decision itself
+        def read(k, path, rgb):
+            faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
+            return max(faces, key=lambda f: f["box"][2] * f["box"][3])["label"] if faces else "no face"
+        return yale_score(read)
+
+
+def yale_score(read) -> dict:
+    """read(index, path, rgb frame) -> the subject's label, or "no face"."""
     files = yale_files()
     truth, pred = [], []
-    with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:   # the decision itself
-        for k, path in enumerate(files):
-            rgb = cv2.cvtColor(preprocess.read_image(path), cv2.COLOR_GRAY2RGB)
-            faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
-            truth.append(YALE[path.stem.split("_", 1)[1]])
-            # the largest face is the subject
-            pred.append(max(faces, key=lambda f: f["box"][2] * f["box"][3])["label"] if faces else "no face")
+    for k, path in enumerate(files):
+        rgb = cv2.cvtColor(preprocess.read_image(path), cv2.COLOR_GRAY2RGB)
+        truth.append(YALE[path.stem.split("_", 1)[1]])
+        pred.append(read(k, path, rgb))
     return {"images": len(files), "faces_found": sum(p != "no face" for p in pred),
             "accuracy": round(float(np.mean([t == p for t, p in zip(truth, pred)])), 4),
             "recall": recall(truth, pred),
             "predictions": {p.name: label for p, label in zip(files, pred)}}
 
 
+class FerPackage:
+    """The `fer` package read the way this file reads a model: `labels`, `prepare`, `run` for a
+    FER-2013 image given as the face (offsets 0, so its CNN sees exactly the image: with its default
+    10 px it would add a gray border and score 9 points lower on PublicTest), `yale()` for full
+    frames through its own Haar detector with its defaults."""
+
+    def __init__(self):
+        try:
+            from fer.fer import FER
+        except ImportError:
+            raise SystemExit("cross_check: --model fer needs the fer package on PYTHONPATH: "
+                             "pip install --no-deps --target /tmp/fer_pkg fer; PYTHONPATH=/tmp/fer_pkg") from None
+        self.fer = FER()   # its defaults: Haar cascade, 10 px offsets, quantised TFLite CNN
+        self.crops = FER(offsets=(0, 0))
+        self.labels = list(FER._get_labels().values())
+        self.card = {"taxonomy": "basic7"}
+        self.flip_average = False
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+    def run(self, bgr: np.ndarray) -> np.ndarray:
+        (face,) = self.crops.detect_emotions(bgr, face_rectangles=[(0, 0, bgr.shape[1], bgr.shape[0])])
+        return np.array([face["emotions"][c] for c in self.labels])
+
+    def yale(self) -> dict:
+        def read(k, path, rgb):
+            faces = self.fer.detect_emotions(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            if not faces:
+                return "no face"
+            emotions = max(faces, key=lambda f: f["box"][2] * f["box"][3])["emotions"]
+            return max(emotions, key=emotions.get)
+        return yale_score(read)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", action="append", help="bundled name or .tflite; repeat")
+    p.add_argument("--model", action="append", help="bundled name, .tflite, or fer (the fer package); repeat")
     p.add_argument("--face-model", default=str(SHARED / "models" / "blaze_face_short_range.tflite"))
     p.add_argument("--json", default="runs/cross_check.json")
     args = p.parse_args()
     ferplus = read_ferplus(SHARED / "data" / "ferplus")
     results = {}
     for name in args.model or ["fer2013"]:
-        clf = Classifier(model_path(name))
+        clf = FerPackage() if name == "fer" else Classifier(model_path(name))
         results[name] = {"taxonomy": clf.card["taxonomy"], "flip_average": clf.flip_average,
                          # PublicTest: where choices are made; PrivateTest: reported
                          "ferplus_val": ferplus_check(clf, ferplus.splits["val"], ferplus.labels),
-                         "ferplus_test": ferplus_check(clf, ferplus.splits["test"], ferplus.labels), "yale": yale_check(model_path(name), args.face_model)}
+                         "ferplus_test": ferplus_check(clf, ferplus.splits["test"], ferplus.labels),
+                         "yale": clf.yale() if name == "fer" else yale_check(model_path(name), args.face_model)}
         v, f, y = results[name]["ferplus_val"], results[name]["ferplus_test"], results[name]["yale"]
         print(f"{name:18s} PublicTest: FER+ majority {v['agrees_with_ferplus_majority']:.2%}  FER-2013 label "
               f"{v['agrees_with_fer2013_label']:.2%}  |  PrivateTest: FER+ majority {f['agrees_with_ferplus_majority']:.2%}  FER-2013 label "
