@@ -199,43 +199,48 @@ def main():
     print(f"head trained in {time.perf_counter() - t:.0f} s", flush=True)
 
     plus = read_ferplus(SHARED / "data" / "ferplus")
-    majority = {Path(img).name: plus.labels[k] for s in ("val", "test")
-                for img, k in zip(plus.splits[s].images, plus.splits[s].labels)}
     clf = Classifier(model_path(args.model))
     assert clf.labels == labels, f"{args.model}: labels {clf.labels}, expected FER-2013's {labels}"
-    rows = {}
-    for s in ("val", "test"):
-        split = ds.splits[s]
-        cnn = np.stack([clf.run(clf.prepare(preprocess.read_image(x)))
-                        for x in tqdm(split.images, desc=f"CNN on {s}", mininterval=10)])
-        rows[s] = {"cnn": cnn, "head": head_probs(head, feats[s], len(labels)),
-                   "fer": [labels[k] for k in split.labels],
-                   "plus": [majority.get(Path(x).name) for x in split.images]}
+    row_of = {str(Path(x).resolve()): i for i, x in enumerate(paths)}   # a file's row in `scores`
+    cnn_of = {}
+
+    def reading(images: list, truth: list, desc: str) -> dict:
+        """CNN and head probabilities of FER-2013 files (each file through the CNN once), with their truth."""
+        for x in tqdm([x for x in images if x not in cnn_of], desc=desc, mininterval=10):
+            cnn_of[x] = clf.run(clf.prepare(preprocess.read_image(x)))
+        f = scores[[row_of[str(Path(x).resolve())] for x in images]]
+        return {"cnn": np.stack([cnn_of[x] for x in images]), "head": head_probs(head, f, len(labels)),
+                "found": np.isfinite(f[:, 0]), "truth": truth}
+
+    # FER-2013 labels over the whole split; FER+ majorities over the FER+ split's own images, as
+    # cross_check.py counts them
+    rows = {s: {"fer": reading(ds.splits[s].images, [labels[k] for k in ds.splits[s].labels], f"CNN on {s}"),
+                "plus": reading(plus.splits[s].images, [plus.labels[k] for k in plus.splits[s].labels], f"CNN on FER+ {s}")}
+            for s in ("val", "test")}
     grid = np.round(np.arange(0, 1.0001, 0.05), 2)
-    v = rows["val"]
-    by_w = {float(w): accuracy(fuse(v["cnn"], v["head"], found["val"], w), v["plus"], labels) for w in grid}
+    v = rows["val"]["plus"]
+    by_w = {float(w): accuracy(fuse(v["cnn"], v["head"], v["found"], w), v["truth"], labels) for w in grid}
     best = max(by_w, key=lambda w: (by_w[w], -w))
     print("fusion weight on PublicTest FER+ majority:", by_w, "-> chosen", best, flush=True)
 
     yt, ycnn, yfeats = yale(model_path(args.model), args.face_model, labels)
     yfound = np.isfinite(yfeats[:, 0])
-    yhead = head_probs(head, yfeats, len(labels))
+    ys = {"cnn": ycnn, "head": head_probs(head, yfeats, len(labels)), "found": yfound}
     results = {"model": args.model, "landmarker_faces_found": {s: [int(f.sum()), len(f)] for s, f in found.items()},
                "yale_landmarker_faces_found": int(yfound.sum()), "fusion_weight_by_publictest_ferplus": by_w,
                "fusion_weight": best, "cost_ms": cost_per_face(clf), "rows": {}}
-    for name, pick in (("cnn", lambda r, f: r["cnn"]), ("head alone", lambda r, f: r["head"]),
-                       ("fused", lambda r, f: fuse(r["cnn"], r["head"], f, best))):
-        ypred = pick({"cnn": ycnn, "head": yhead}, yfound)
-        ylabels = [labels[int(np.argmax(q))] for q in ypred]
-        row = {"publictest_fer2013": accuracy(pick(rows["val"], found["val"]), rows["val"]["fer"], labels),
-               "publictest_ferplus": accuracy(pick(rows["val"], found["val"]), rows["val"]["plus"], labels),
-               "privatetest_ferplus": accuracy(pick(rows["test"], found["test"]), rows["test"]["plus"], labels),
-               "privatetest_ferplus_recall": recall(*zip(*[(t, labels[int(np.argmax(q))]) for t, q in
-                                                           zip(rows["test"]["plus"], pick(rows["test"], found["test"]))
-                                                           if t in labels])),
+    for name, pick in (("cnn", lambda r: r["cnn"]), ("head alone", lambda r: r["head"]),
+                       ("fused", lambda r: fuse(r["cnn"], r["head"], r["found"], best))):
+        ylabels = [labels[int(np.argmax(q))] for q in pick(ys)]
+        t = rows["test"]["plus"]
+        row = {"publictest_fer2013": accuracy(pick(rows["val"]["fer"]), rows["val"]["fer"]["truth"], labels),
+               "publictest_ferplus": accuracy(pick(rows["val"]["plus"]), rows["val"]["plus"]["truth"], labels),
+               "privatetest_ferplus": accuracy(pick(t), t["truth"], labels),
+               "privatetest_ferplus_recall": recall(*zip(*[(c, labels[int(np.argmax(q))])
+                                                           for c, q in zip(t["truth"], pick(t)) if c in labels])),
                "yale": round(float(np.mean([a == b for a, b in zip(yt, ylabels)])), 4),
                "yale_recall": recall(yt, ylabels),
-               "privatetest_fer2013": accuracy(pick(rows["test"], found["test"]), rows["test"]["fer"], labels)}
+               "privatetest_fer2013": accuracy(pick(rows["test"]["fer"]), rows["test"]["fer"]["truth"], labels)}
         results["rows"][name] = row
         print(f"{name:11s} {row}", flush=True)
     print("cost per face (ms):", results["cost_ms"])
