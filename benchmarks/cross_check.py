@@ -93,8 +93,9 @@ def yale_score(read) -> dict:
 class FerPackage:
     """The `fer` package read the way this file reads a model: `labels`, `prepare`, `run` for a
     FER-2013 image given as the face (offsets 0, so its CNN sees exactly the image: with its default
-    10 px it would add a gray border and score 9 points lower on PublicTest), `yale()` for full
-    frames through its own Haar detector with its defaults."""
+    10 px it adds a gray border and scores 9-15 points lower on PublicTest), `yale()` for full
+    frames through its own Haar detector with its defaults. It rounds its scores to 2 decimals, so a
+    tie goes to the first label in its order."""
 
     def __init__(self):
         try:
