@@ -3,7 +3,8 @@ cross_check.py scores one model, before any student is trained. A student rarely
 so this bounds what distillation can give; choose on PublicTest (FER+ majority) and Yale.
 
 An ensemble is the geometric mean of its members' probabilities over the basic-7 classes (FER+'s
-contempt dropped and the rest renormalised): `edgefer.core.spec.ensemble`, as `train/teacher_targets.py` writes it.
+contempt dropped and the rest renormalised): `edgefer.core.spec.ensemble`, the mean
+`train/teacher_targets.py` writes.
 
     python benchmarks/teachers.py --model fer2013-balanced --model fer2013 --model ferplus \\
         --json runs/teachers.json
