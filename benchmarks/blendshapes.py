@@ -202,14 +202,15 @@ def main():
     clf = Classifier(model_path(args.model))
     assert clf.labels == labels, f"{args.model}: labels {clf.labels}, expected FER-2013's {labels}"
     row_of = {str(Path(x).resolve()): i for i, x in enumerate(paths)}   # a file's row in `scores`
-    cnn_of = {}
+    cnn_of = {}   # a file's CNN probabilities, by the same key
 
     def reading(images: list, truth: list, desc: str) -> dict:
         """CNN and head probabilities of FER-2013 files (each file through the CNN once), with their truth."""
-        for x in tqdm([x for x in images if x not in cnn_of], desc=desc, mininterval=10):
-            cnn_of[x] = clf.run(clf.prepare(preprocess.read_image(x)))
-        f = scores[[row_of[str(Path(x).resolve())] for x in images]]
-        return {"cnn": np.stack([cnn_of[x] for x in images]), "head": head_probs(head, f, len(labels)),
+        keys = [str(Path(x).resolve()) for x in images]
+        for x, key in tqdm([(x, k) for x, k in zip(images, keys) if k not in cnn_of], desc=desc, mininterval=10):
+            cnn_of[key] = clf.run(clf.prepare(preprocess.read_image(x)))
+        f = scores[[row_of[k] for k in keys]]
+        return {"cnn": np.stack([cnn_of[k] for k in keys]), "head": head_probs(head, f, len(labels)),
                 "found": np.isfinite(f[:, 0]), "truth": truth}
 
     # FER-2013 labels over the whole split; FER+ majorities over the FER+ split's own images, as
