@@ -103,6 +103,31 @@ def test_a_resumed_epoch_is_the_epoch_the_uninterrupted_run_trained(tmp_path, cl
     assert state["train_seconds"] > 0 and len(state["history"]["loss"]) == 3
 
 
+def test_camera_conditions_keep_gray_faces_gray_and_blur_without_dark_borders():
+    """The augmented batches of a gray3 run: three equal channels within 0..255, changed from the
+    input; the defocus blur keeps a flat face flat up to its edges and spreads a dot binomially."""
+    from edgefer._tf import tf
+    from edgefer.train import trainer
+
+    rng = np.random.default_rng(0)
+    faces = np.repeat(rng.integers(0, 256, (16, 32, 32, 1), dtype=np.uint8), 3, axis=-1)
+    arrays = {"train": trainer.Arrays(faces, np.arange(16) % 2, None)}
+    cfg = TrainConfig(data="unused", size=32, batch_size=8, balance="none", camera=True, color="gray3")
+    examples, count = trainer.training_examples(arrays, cfg, 2)
+    x = np.concatenate([b[0].numpy() for b in trainer.epoch_batches(examples, count, cfg, 0)])
+    assert x.shape == (16, 32, 32, 3) and x.min() >= 0 and x.max() <= 255
+    assert np.array_equal(x[..., 0], x[..., 1]) and np.array_equal(x[..., 0], x[..., 2])
+    # the batches are shuffled, so the change is seen in the pixel values' distribution
+    assert np.abs(np.sort(x.reshape(-1)) - np.sort(faces.reshape(-1).astype(np.float32))).mean() > 1
+
+    flat = trainer.binomial_blur(tf.fill([1, 9, 9, 1], 100.0)).numpy()
+    assert np.allclose(flat, 100.0)
+    dot = np.zeros((1, 9, 9, 1), np.float32)
+    dot[0, 4, 4, 0] = 256.0
+    taps = np.array([1, 4, 6, 4, 1], np.float32)
+    assert np.allclose(trainer.binomial_blur(tf.constant(dot)).numpy()[0, 2:7, 2:7, 0], np.outer(taps, taps))
+
+
 def test_a_finished_run_is_extended_with_more_epochs(tmp_path, class_folder):
     train(tiny(tmp_path, class_folder, epochs=1, patience=10))
     result = train(tiny(tmp_path, class_folder, epochs=2, patience=10, resume=True))
