@@ -145,8 +145,8 @@ def camera_conditions(x):
 def binomial_blur(x):
     """The 5x5 binomial blur ([1 4 6 4 1] / 16 down the rows, then along them), edges mirrored.
     Shifted slices, not a convolution: TensorFlow's CPU depthwise convolution took 120 ms a batch
-    of 96 px faces, more than the model's own training step, and its zero padding darkened the
-    borders of every blurred face."""
+    of 96 px faces in the input pipeline, which shares two cores with the training step, and its
+    zero padding darkened the borders of every blurred face."""
     taps = (1.0, 4.0, 6.0, 4.0, 1.0)
     h, w = tf.shape(x)[1], tf.shape(x)[2]
     padded = tf.pad(x, [[0, 0], [2, 2], [0, 0], [0, 0]], "SYMMETRIC")
