@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from edgefer.core.files import write_json
-from edgefer.device.bench import machine
+from edgefer.core.preprocess import channels as color_channels
+from edgefer.device.bench import machine, machine_line
 from edgefer.train import trainer
 from edgefer.train.backbones import build_model
 from edgefer.train.config import make_config
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
 
     overrides = {"balance": "none"} | ({"size": args.size} if args.size else {})
     cfg = make_config(args.config, **overrides)
-    channels = 1 if cfg.color == "gray" else 3
+    channels = color_channels(cfg.color)
     n = cfg.batch_size * (args.warmup + args.steps + 1)
     rng = np.random.default_rng(0)
     gray = rng.integers(0, 256, (n, cfg.size, cfg.size, 1), dtype=np.uint8)
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     examples, count = trainer.training_examples(arrays, cfg, 7)
 
     m = machine()
-    print(f"machine: {m['cpu']} ({m['arch']}, {m['cores']} cores), SIMD {' '.join(m['simd']) or 'unknown'}")
+    print(machine_line(m))
     print(f"{args.config}: {cfg.arch} alpha {cfg.alpha}, {cfg.size} px, batch {cfg.batch_size}, "
           f"camera conditions {'on' if cfg.camera else 'off'}")
     model = build_model(cfg.arch, 7, cfg.size, channels, cfg.alpha, "none", cfg.dropout, cfg.bn_momentum)

@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         os.environ[VERBOSE_ENV] = "1"
     runs = []
     m = machine()
-    print(f"machine: {m['cpu']} ({m['arch']}, {m['cores']} cores), SIMD {' '.join(m['simd']) or 'unknown'}", flush=True)
+    print(machine_line(m), flush=True)
     try:
         if args.json:
             check_file_writable(args.json, "--json")
@@ -110,6 +110,11 @@ def machine() -> dict:
     simd = sorted(f for f in flags if f.startswith(("avx", "sse4", "fma", "asimd", "neon", "sve", "i8mm"))
                   or "vnni" in f or f == "dotprod")
     return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(), "simd": simd}
+
+
+def machine_line(m: dict) -> str:
+    """`machine()` as the one line a benchmark prints above its figures."""
+    return f"machine: {m['cpu']} ({m['arch']}, {m['cores']} cores), SIMD {' '.join(m['simd']) or 'unknown'}"
 
 
 if __name__ == "__main__":

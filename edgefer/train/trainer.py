@@ -173,15 +173,15 @@ def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
     epoch_seed = cfg.seed * 100_003 + epoch
     tf.random.set_seed(epoch_seed)   # the op seeds of the augmentation maps traced below
     aug = augmenter(cfg, epoch_seed)
-    batches = (examples.shuffle(min(count, 20000), seed=epoch_seed, reshuffle_each_iteration=False)
-               .batch(cfg.batch_size).map(_to_float, num_parallel_calls=tf.data.AUTOTUNE))
-    # the random maps run one batch at a time: parallel calls would draw from the random state in
-    # an order that differs run to run (each batch's ops are multi-threaded all the same)
+    batches = examples.shuffle(min(count, 20000), seed=epoch_seed, reshuffle_each_iteration=False).batch(cfg.batch_size)
     # gray3 faces are one gray channel three times: augment the one, then copy it back to three
     # (a third of the work in a pipeline that shares two cores with the model's training step)
     gray3 = cfg.color == "gray3" and (aug is not None or cfg.camera)
     if gray3:
         batches = batches.map(lambda x, t: (x[..., :1], t))
+    batches = batches.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    # the random maps run one batch at a time: parallel calls would draw from the random state in
+    # an order that differs run to run (each batch's ops are multi-threaded all the same)
     if aug is not None:
         batches = batches.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t))
     if cfg.camera:
