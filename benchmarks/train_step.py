@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=40)
     ap.add_argument("--steps", type=int, default=90)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--jit", action="store_true", help="compile the training step with XLA (jit_compile=True)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
 
@@ -71,10 +72,11 @@ def main(argv=None) -> int:
     m = machine()
     print(machine_line(m))
     print(f"{args.config}: {cfg.arch} alpha {cfg.alpha}, {cfg.size} px, batch {cfg.batch_size}, "
-          f"camera conditions {'on' if cfg.camera else 'off'}")
+          f"camera conditions {'on' if cfg.camera else 'off'}, XLA {'on' if args.jit else 'off'}")
     model = build_model(cfg.arch, 7, cfg.size, channels, cfg.alpha, "none", cfg.dropout, cfg.bn_momentum)
     model.compile(optimizer=keras.optimizers.Adam(cfg.lr),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing))
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                  metrics=["accuracy"], jit_compile=args.jit)
     rounds = []
     for r in range(args.rounds):
         batches = trainer.epoch_batches(examples, count, cfg, r)
@@ -90,7 +92,7 @@ def main(argv=None) -> int:
               f"{m['cores']} cores); augmentation pipeline alone {pipeline_ms:.0f} ms a batch")
     if args.json:
         write_json(args.json, {"machine": m, "config": args.config, "size": cfg.size, "batch_size": cfg.batch_size,
-                               "camera": cfg.camera, "warmup": args.warmup, "steps": args.steps, "rounds": rounds})
+                               "camera": cfg.camera, "jit_compile": args.jit, "warmup": args.warmup, "steps": args.steps, "rounds": rounds})
         print(f"wrote {args.json}")
     return 0
 
