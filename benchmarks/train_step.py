@@ -51,6 +51,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="train/fer2013_oversample.toml")
     ap.add_argument("--size", type=int, help="input size instead of the recipe's")
+    ap.add_argument("--freeze", help="freeze the backbone up to this layer instead of as the recipe says "
+                    "(e.g. block_2_add; '' for none)")
     ap.add_argument("--warmup", type=int, default=40)
     ap.add_argument("--steps", type=int, default=90)
     ap.add_argument("--rounds", type=int, default=2)
@@ -58,7 +60,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     args = ap.parse_args(argv)
 
-    overrides = {"balance": "none"} | ({"size": args.size} if args.size else {})
+    overrides = ({"balance": "none"} | ({"size": args.size} if args.size else {})
+                 | ({"freeze": args.freeze} if args.freeze is not None else {}))
     cfg = make_config(args.config, **overrides)
     channels = color_channels(cfg.color)
     n = cfg.batch_size * (args.warmup + args.steps + 1)
@@ -72,11 +75,11 @@ def main(argv=None) -> int:
     m = machine()
     print(machine_line(m))
     print(f"{args.config}: {cfg.arch} alpha {cfg.alpha}, {cfg.size} px, batch {cfg.batch_size}, "
-          f"camera conditions {'on' if cfg.camera else 'off'}, XLA {'on' if args.jit else 'off'}")
-    model = build_model(cfg.arch, 7, cfg.size, channels, cfg.alpha, "none", cfg.dropout, cfg.bn_momentum)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                  metrics=["accuracy"], jit_compile=args.jit)
+          f"camera conditions {'on' if cfg.camera else 'off'}, frozen through {cfg.freeze or 'nothing'}, "
+          f"XLA {'on' if args.jit else 'off'}")
+    # no ImageNet weights: random pixels train as fast on random weights, and no file is needed
+    model = build_model(cfg.arch, 7, cfg.size, channels, cfg.alpha, "none", cfg.dropout, cfg.bn_momentum, cfg.freeze)
+    trainer.compile_for_training(model, cfg, args.warmup + args.steps + 1, jit_compile=args.jit)
     rounds = []
     for r in range(args.rounds):
         batches = trainer.epoch_batches(examples, count, cfg, r)
@@ -92,7 +95,7 @@ def main(argv=None) -> int:
               f"{m['cores']} cores); augmentation pipeline alone {pipeline_ms:.0f} ms a batch")
     if args.json:
         write_json(args.json, {"machine": m, "config": args.config, "size": cfg.size, "batch_size": cfg.batch_size,
-                               "camera": cfg.camera, "jit_compile": args.jit, "warmup": args.warmup, "steps": args.steps, "rounds": rounds})
+                               "camera": cfg.camera, "freeze": cfg.freeze, "jit_compile": args.jit, "warmup": args.warmup, "steps": args.steps, "rounds": rounds})
         print(f"wrote {args.json}")
     return 0
 

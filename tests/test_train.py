@@ -311,6 +311,43 @@ def test_every_registered_backbone_builds_flat(arch, size):
     assert not any(hasattr(layer, "layers") for layer in model.layers)  # flat: tfmot can quantize it
 
 
+def test_freeze_keeps_the_first_blocks_weights_and_statistics_through_training_and_resume(tmp_path):
+    """--freeze block_2_add: MobileNetV2's stem and first three blocks take no gradient and keep
+    their BatchNorm statistics, the rest trains; a reloaded checkpoint (--resume) keeps them frozen."""
+    from edgefer.train.backbones import build_model
+    from edgefer._tf import keras
+
+    model = build_model("mobilenetv2", 3, 32, weights=None, alpha=0.35, freeze="block_2_add")
+    names = [layer.name for layer in model.layers]
+    cut = names.index("block_2_add") + 1
+    assert not any(layer.trainable for layer in model.layers[:cut])
+    assert all(layer.trainable for layer in model.layers[cut:])
+    frozen = {name: [w.copy() for w in model.get_layer(name).get_weights()] for name in ("Conv1", "bn_Conv1", "block_2_project_BN")}
+    trained = model.get_layer("block_3_expand").get_weights()[0].copy()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    model.fit(rng.uniform(0, 255, (16, 32, 32, 3)), np.eye(3)[rng.integers(0, 3, 16)], epochs=1, verbose=0)
+    for name, weights in frozen.items():
+        assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_layer(name).get_weights())), name
+    assert not np.array_equal(trained, model.get_layer("block_3_expand").get_weights()[0])
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    frozen_layers = lambda m: [layer.name for layer in m.layers if layer.weights and not layer.trainable]  # noqa: E731
+    assert frozen_layers(reloaded) == frozen_layers(model) and "block_2_project_BN" in frozen_layers(model)
+
+
+def test_freeze_names_a_layer_that_is_not_there_in_one_line():
+    from edgefer.train.backbones import BackboneError, build_model
+
+    with pytest.raises(BackboneError, match=r"freeze = 'block_99_add'.*no layer of that name.*block_2_add"):
+        build_model("mobilenetv2", 3, 32, weights=None, alpha=0.35, freeze="block_99_add")
+
+
+def test_freeze_is_part_of_what_is_trained():
+    """A run trained frozen cannot be resumed unfrozen, or the other way round."""
+    assert (TrainConfig(data="d").fingerprint() != TrainConfig(data="d", freeze="block_2_add").fingerprint())
+
+
 def test_the_recipes_describe_the_models_that_ship():
     """Each bundled model's recipe (train/make_default.sh) loads, and its input spec is the one the
     model's card carries: what `bash train/make_default.sh NAME` rebuilds is what ships."""

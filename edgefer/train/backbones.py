@@ -61,9 +61,11 @@ def _small_cnn(x):
 
 
 def build_model(arch: str, num_classes: int, size: int, channels: int = 3, alpha: float = 1.0,
-                weights: str | None = "imagenet", dropout: float = 0.2, bn_momentum: float | None = 0.9):
+                weights: str | None = "imagenet", dropout: float = 0.2, bn_momentum: float | None = 0.9,
+                freeze: str = ""):
     """Backbone + global pooling + dropout + softmax, as one flat functional model (tfmot cannot
-    quantize a model nested inside another)."""
+    quantize a model nested inside another). freeze: the backbone's layers up to and including the
+    one of that name keep their weights and BatchNorm statistics (see `freeze_through`)."""
     from .._tf import keras  # TensorFlow loads here, not when the registry is read
     if arch not in BACKBONES:
         raise BackboneError(f"unknown --arch {arch!r}; choose one of {list(BACKBONES)}")
@@ -103,7 +105,26 @@ def build_model(arch: str, num_classes: int, size: int, channels: int = 3, alpha
         for layer in model.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = bn_momentum
+    if freeze:
+        freeze_through(model, freeze)
     return model
+
+
+def freeze_through(model, name: str) -> int:
+    """Leave the layers up to and including `name` out of training; returns how many. No gradient
+    then flows through them at all: on two CPU cores, MobileNetV2's first three blocks at 96 px
+    (through block_2_add) are half of a training step, at full resolution with few channels.
+    Their BatchNorm layers then normalise with their ImageNet statistics (Keras runs a frozen
+    BatchNormalization in inference mode)."""
+    names = [layer.name for layer in model.layers]
+    if name not in names:
+        blocks = [n for n in names if n.endswith("_add") or n.endswith("_relu")][:8]
+        raise BackboneError(f"freeze = {name!r}: {model.name} has no layer of that name; "
+                            f"name one of its layers, e.g. {', '.join(blocks)}")
+    count = names.index(name) + 1
+    for layer in model.layers[:count]:
+        layer.trainable = False
+    return count
 
 
 def keras_runner(model, spec, batch_size: int = 256):

@@ -57,6 +57,7 @@ class TrainConfig:
     weights: str = "imagenet"        # imagenet (Keras download) | none | path to a no-top .h5
     dropout: float = 0.2
     bn_momentum: float = 0.9
+    freeze: str = ""                 # backbone layers up to this one keep their ImageNet weights ("": none)
     # optimisation
     epochs: int = 10
     batch_size: int = 64

@@ -290,22 +290,31 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
     return state
 
 
+def compile_for_training(model, cfg: TrainConfig, steps_per_epoch: int, jit_compile: bool = False):
+    """The recipe's optimiser (Adam, a cosine over the whole run), loss and metric
+    (benchmarks/train_step.py times this very step)."""
+    model.compile(optimizer=keras.optimizers.Adam(lr_schedule(cfg, steps_per_epoch)),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                  metrics=["accuracy"], jit_compile=jit_compile)
+
+
+def lr_schedule(cfg: TrainConfig, steps_per_epoch: int):
+    return keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
+
+
 def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict | None, strategy, steps_per_epoch: int):
     with strategy.scope():
-        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
         if state is not None:
             print(f"resuming {run_dir} after epoch {state['epoch']} of {cfg.epochs}")
             model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
             if state.pop("planned_epochs") != cfg.epochs:
                 # a run extended (or cut) with --epochs: the cosine runs over the new length from here
                 print(f"{run_dir}: the learning rate now follows a cosine over {cfg.epochs} epochs")
-                model.optimizer.learning_rate = schedule
+                model.optimizer.learning_rate = lr_schedule(cfg, steps_per_epoch)
             return model, state
         model = build_model(cfg.arch, len(spec.labels), spec.size, spec.channels, cfg.alpha,
-                            cfg.weights, cfg.dropout, cfg.bn_momentum)
-        model.compile(optimizer=keras.optimizers.Adam(schedule),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                      metrics=["accuracy"])
+                            cfg.weights, cfg.dropout, cfg.bn_momentum, cfg.freeze)
+        compile_for_training(model, cfg, steps_per_epoch)
     return model, {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "history": {}}
 
 
