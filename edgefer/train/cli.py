@@ -43,7 +43,7 @@ HELP = {
     "dropout": "dropout before the classifier",
     "bn_momentum": "BatchNorm momentum; Keras' 0.999 lags far behind on small gray faces",
     "freeze": "keep the backbone's weights up to and including this layer (e.g. block_2_add: "
-              "MobileNetV2's first three blocks, half a 96 px training step on 2 cores)",
+              "MobileNetV2's first three blocks: a 96 px training step 0.56x as long on 2 cores)",
     "epochs": "epochs to train (with --resume: a larger number extends a finished run)",
     "batch_size": "images per step",
     "lr": "peak learning rate of Adam's cosine schedule",
