@@ -110,8 +110,8 @@ def build_model(arch: str, num_classes: int, size: int, channels: int = 3, alpha
     return model
 
 
-def freeze_through(model, name: str) -> int:
-    """Leave the layers up to and including `name` out of training; returns how many. No gradient
+def freeze_through(model, name: str) -> None:
+    """Leave the layers up to and including `name` out of training. No gradient
     then flows through them at all: on two CPU cores, MobileNetV2's first three blocks at 96 px
     (through block_2_add), at full resolution with few channels, are close to half of a training
     step (0.56x as long frozen, benchmarks/train_step.py --freeze).
@@ -122,10 +122,8 @@ def freeze_through(model, name: str) -> int:
         blocks = [n for n in names if n.endswith("_add") or n.endswith("_relu")][:8]
         raise BackboneError(f"freeze = {name!r}: {model.name} has no layer of that name; "
                             f"name one of its layers, e.g. {', '.join(blocks)}")
-    count = names.index(name) + 1
-    for layer in model.layers[:count]:
+    for layer in model.layers[:names.index(name) + 1]:
         layer.trainable = False
-    return count
 
 
 def keras_runner(model, spec, batch_size: int = 256):
