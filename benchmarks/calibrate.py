@@ -7,7 +7,8 @@ into a copy of the model's card:
 - `inference.uncertain_below`: after that, the top probability below which a face is more often
   wrong than right; edgefer-cam keeps such a face's label and shows it as uncertain;
 - with --bias, `inference.logit_bias`: a class-prior adjustment per class, by coordinate ascent on
-  the mean per-class recall (it moves decisions; mixed results on the bundled models, README).
+  the mean per-class recall (it moves decisions; measured on the default and not shipped:
+  README, "A class-prior adjustment does not help").
 Reported before and after: the FER+ majority and FER-2013 label of the PrivateTest images, and
 (with --bias, where decisions move) Yale full frames through the device pipeline.
 
