@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cross_check import SHARED, ferplus_check, yale_check
+from cross_check import SHARED, ferplus_check, mean_recall, yale_check
 from edgefer.core import card as card_mod
 from edgefer.core.files import write_bytes, write_json
 from edgefer.core.spec import adjust
@@ -34,10 +34,6 @@ from edgefer.models import model_path
 GRID = np.round(np.arange(-2.0, 2.01, 0.25), 2)
 TEMPERATURES = np.round(np.exp(np.linspace(np.log(0.25), np.log(4.0), 81)), 4)
 BARS = np.round(np.arange(0.20, 0.701, 0.05), 2)
-
-
-def mean_recall(y: np.ndarray, pred: np.ndarray, classes) -> float:
-    return float(np.mean([np.mean(pred[y == c] == c) for c in classes if np.any(y == c)]))
 
 
 def fit_bias(probs: np.ndarray, y: np.ndarray, rounds: int = 3) -> np.ndarray:
