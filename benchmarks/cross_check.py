@@ -59,13 +59,13 @@ def ferplus_check(clf: Classifier, test, labels: list[str]) -> dict:
         probs = clf.run(clf.prepare(preprocess.read_image(path)))
         pred.append(clf.labels[int(np.argmax(probs))])
     known = [i for i, t in enumerate(plus) if t in clf.labels]
+    truth, said = [plus[i] for i in known], [pred[i] for i in known]
     return {
         "images": len(known), "images_with_a_label_the_model_lacks": len(plus) - len(known),
-        "agrees_with_ferplus_majority": round(float(np.mean([pred[i] == plus[i] for i in known])), 4),
+        "agrees_with_ferplus_majority": round(float(np.mean([s == t for s, t in zip(said, truth)])), 4),
         "agrees_with_fer2013_label": round(float(np.mean([pred[i] == original[i] for i in known])), 4),
-        "ferplus_recall": recall([plus[i] for i in known], [pred[i] for i in known]),
-        "ferplus_mean_recall": round(mean_recall(np.array([plus[i] for i in known]), np.array([pred[i] for i in known]),
-                                                 sorted({plus[i] for i in known})), 4),
+        "ferplus_recall": recall(truth, said),
+        "ferplus_mean_recall": round(mean_recall(np.array(truth), np.array(said), np.unique(truth)), 4),
     }
 
 
