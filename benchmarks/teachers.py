@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cross_check import SHARED, YALE, recall, yale_files
+from cross_check import SHARED, YALE, mean_recall, recall, yale_files
 from edgefer.core import preprocess
 from edgefer.core.files import write_json
 from edgefer.core.spec import ensemble
@@ -74,6 +74,10 @@ def main():
                 keep = [t in BASIC7 for t in truth[s]["plus"]]   # images whose majority is contempt: apart
                 row[f"{name}_ferplus_majority"] = score(pred[s], truth[s]["plus"], keep)
                 row[f"{name}_fer2013_label"] = score(pred[s], truth[s]["fer"], keep)
+                # each class weighed the same, as on posed faces (cross_check's ferplus_mean_recall)
+                said = np.array([BASIC7.index(p) for p in pred[s]])
+                seen = np.array([BASIC7.index(t) if t in BASIC7 else -1 for t in truth[s]["plus"]])
+                row[f"{name}_ferplus_mean_recall"] = round(mean_recall(seen, said, range(len(BASIC7))), 4)
             row["yale"] = score(pred["yale"], truth["yale"], [True] * len(truth["yale"]))
             row["yale_recall"] = recall(truth["yale"], pred["yale"])
             rows[" + ".join(members)] = row
