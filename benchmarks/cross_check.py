@@ -80,21 +80,31 @@ def yale_check(model, face_model) -> dict:
     with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:   # the decision itself
         def read(k, path, rgb):
             faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
-            return max(faces, key=lambda f: f["box"][2] * f["box"][3])["label"] if faces else "no face"
+            if not faces:
+                return "no face", {}
+            face = max(faces, key=lambda f: f["box"][2] * f["box"][3])
+            return face["label"], face["probs"]
         return yale_score(read)
 
 
 def yale_score(read) -> dict:
-    """read(index, path, rgb frame) -> the subject's label, or "no face"."""
+    """read(index, path, rgb frame) -> (the subject's label, or "no face"; its probabilities by label).
+    Beside the decisions, the mean probability given to the true class, per class: 14 or 15 faces
+    a class make recall move in steps of 7%, while the probability shows a class drawing nearer
+    (Yale's sad faces, read as neutral by every CNN here) before its decisions change."""
     files = yale_files()
-    truth, pred = [], []
+    truth, pred, p_true = [], [], []
     for k, path in enumerate(files):
         rgb = cv2.cvtColor(preprocess.read_image(path), cv2.COLOR_GRAY2RGB)
         truth.append(YALE[path.stem.split("_", 1)[1]])
-        pred.append(read(k, path, rgb))
+        label, probs = read(k, path, rgb)
+        pred.append(label)
+        p_true.append(float(probs.get(truth[-1], 0.0)))
     return {"images": len(files), "faces_found": sum(p != "no face" for p in pred),
             "accuracy": round(float(np.mean([t == p for t, p in zip(truth, pred)])), 4),
             "recall": recall(truth, pred),
+            "true_class_probability": {c: round(float(np.mean([q for t, q in zip(truth, p_true) if t == c])), 3)
+                                       for c in sorted(set(truth))},
             "predictions": {p.name: label for p, label in zip(files, pred)}}
 
 
@@ -128,9 +138,9 @@ class FerPackage:
         def read(k, path, rgb):
             faces = self.fer.detect_emotions(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             if not faces:
-                return "no face"
+                return "no face", {}
             emotions = max(faces, key=lambda f: f["box"][2] * f["box"][3])["emotions"]
-            return max(emotions, key=emotions.get)
+            return max(emotions, key=emotions.get), emotions
         return yale_score(read)
 
 
@@ -156,7 +166,8 @@ def main():
               f"(mean per-class recall {f['ferplus_mean_recall']:.2%})  FER-2013 label "
               f"{f['agrees_with_fer2013_label']:.2%}  on {f['images']} PrivateTest images "
               f"(+{f['images_with_a_label_the_model_lacks']} it cannot label)  |  Yale {y['accuracy']:.2%} "
-              f"of {y['images']} (faces {y['faces_found']})  recall {y['recall']}", flush=True)
+              f"of {y['images']} (faces {y['faces_found']})  recall {y['recall']}  "
+              f"p(true class) {y['true_class_probability']}", flush=True)
     write_json(args.json, {"models": results})
     print("wrote", args.json)
 
