@@ -39,9 +39,14 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 YALE = {"happy": "happy", "sad": "sad", "surprised": "surprise", "normal": "neutral"}
 
 
-def recall(truth: list[str], pred: list[str]) -> dict:
-    return {c: round(float(np.mean([p == c for t, p in zip(truth, pred) if t == c])), 3)
+def per_class_mean(truth: list[str], values: list[float]) -> dict:
+    """The mean of `values` over the items of each true class, rounded to 3 places."""
+    return {c: round(float(np.mean([v for t, v in zip(truth, values) if t == c])), 3)
             for c in sorted(set(truth))}
+
+
+def recall(truth: list[str], pred: list[str]) -> dict:
+    return per_class_mean(truth, [p == t for t, p in zip(truth, pred)])
 
 
 def mean_recall(y: np.ndarray, pred: np.ndarray, classes) -> float:
@@ -103,8 +108,7 @@ def yale_score(read) -> dict:
     return {"images": len(files), "faces_found": sum(p != "no face" for p in pred),
             "accuracy": round(float(np.mean([t == p for t, p in zip(truth, pred)])), 4),
             "recall": recall(truth, pred),
-            "true_class_probability": {c: round(float(np.mean([q for t, q in zip(truth, p_true) if t == c])), 3)
-                                       for c in sorted(set(truth))},
+            "true_class_probability": per_class_mean(truth, p_true),
             "predictions": {p.name: label for p, label in zip(files, pred)}}
 
 

@@ -75,9 +75,9 @@ def main():
                 row[f"{name}_ferplus_majority"] = score(pred[s], truth[s]["plus"], keep)
                 row[f"{name}_fer2013_label"] = score(pred[s], truth[s]["fer"], keep)
                 # each class weighed the same, as on posed faces (cross_check's ferplus_mean_recall)
-                said = np.array([BASIC7.index(p) for p in pred[s]])
-                seen = np.array([BASIC7.index(t) if t in BASIC7 else -1 for t in truth[s]["plus"]])
-                row[f"{name}_ferplus_mean_recall"] = round(mean_recall(seen, said, range(len(BASIC7))), 4)
+                kept = np.array(keep)
+                row[f"{name}_ferplus_mean_recall"] = round(mean_recall(
+                    np.array(truth[s]["plus"])[kept], np.array(pred[s])[kept], BASIC7), 4)
             row["yale"] = score(pred["yale"], truth["yale"], [True] * len(truth["yale"]))
             row["yale_recall"] = recall(truth["yale"], pred["yale"])
             rows[" + ".join(members)] = row
