@@ -55,7 +55,7 @@ def dataset_for(cfg: TrainConfig) -> FaceDataset:
                       compound_votes=cfg.compound_votes, compound_min=cfg.compound_min)
     if cfg.votes:
         from ..data.fer2013 import mix_votes
-        mix_votes(ds, cfg.votes, cfg.votes_weight)
+        mix_votes(ds, cfg.votes, cfg.votes_weight, neutral=cfg.votes_neutral)
     if cfg.teacher:
         mix_teacher(ds, cfg.teacher, cfg.teacher_weight)
     return ds
