@@ -162,8 +162,8 @@ def test_ferplus_through_a_mapping_file_and_missing_images(tmp_path):
 
 
 def test_votes_mixed_into_fer2013_labels_with_and_without_neutral_votes(tmp_path):
-    """Half FER-2013 label, half FER+ votes; without neutral votes, a face FER-2013 calls sad learns
-    which emotion people saw in it, not that half of them saw none. Neutral faces keep theirs."""
+    """Half FER-2013 label, half FER+ votes; with fewer neutral votes (none at 0), a face FER-2013 calls
+    sad learns which emotion people saw in it, not that half of them saw none. Neutral faces keep theirs."""
     from edgefer.data.fer2013 import mix_votes
     #                           neu hap sur sad ang dis fea con unk NF
     votes = _ferplus_csv(tmp_path / "fer2013new.csv", [("Training", "a.png", 5, 0, 0, 3, 2, 0, 0, 0, 0, 0),
@@ -174,15 +174,18 @@ def test_votes_mixed_into_fer2013_labels_with_and_without_neutral_votes(tmp_path
     write_images(images / "train" / "angry", ["Training_2.jpg"])   # no votes: keeps its own label
     mapping = tmp_path / "map.csv"
     mapping.write_text("fer2013_row,fer2013_folder_path\n0,train/sad/Training_0.jpg\n1,train/neutral/Training_1.jpg\n")
-    for neutral, sad_face in ((True, {"sad": 0.65, "neutral": 0.25, "angry": 0.1}),
-                              (False, {"sad": 0.8, "neutral": 0.0, "angry": 0.2})):
+    for neutral, sad_face in ((1.0, {"sad": 0.65, "neutral": 0.25, "angry": 0.1}),
+                              (0.5, {"sad": 0.5 + 0.5 * 3 / 7.5, "neutral": 0.5 * 2.5 / 7.5, "angry": 0.5 * 2 / 7.5}),
+                              (0.0, {"sad": 0.8, "neutral": 0.0, "angry": 0.2})):
         ds = mix_votes(load_dataset(images), votes, 0.5, mapping=mapping, neutral=neutral)
         train = ds.splits["train"]
         target = {i.split("/")[-1]: dict(zip(ds.labels, t)) for i, t in zip(train.images, train.soft)}
         assert target["Training_0.jpg"] == pytest.approx({**dict.fromkeys(ds.labels, 0.0), **sad_face})
         assert target["Training_1.jpg"] == pytest.approx({"angry": 0.0, "neutral": 0.8, "sad": 0.2})
         assert target["Training_2.jpg"] == pytest.approx({"angry": 1.0, "neutral": 0.0, "sad": 0.0})
-        assert ("no neutral votes" in ds.notes[-1]) == (not neutral) and "for 2 of 3 images" in ds.notes[-1]
+        assert ("of the neutral votes" in ds.notes[-1]) == (neutral < 1) and "for 2 of 3 images" in ds.notes[-1]
+    with pytest.raises(DatasetError, match="votes neutral 2.0 must be within 0..1"):
+        mix_votes(load_dataset(images), votes, 0.5, mapping=mapping, neutral=2.0)
 
 
 @needs_shared

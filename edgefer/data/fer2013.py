@@ -199,23 +199,24 @@ def read_ferplus_compound(path, images=None, mapping=None, compound_votes=3, com
     return FaceDataset("ferplus-compound", labels, "compound11", splits, str(votes_csv), notes)
 
 
-def mix_votes(ds: FaceDataset, votes_csv, weight: float, mapping=None, neutral: bool = True) -> FaceDataset:
+def mix_votes(ds: FaceDataset, votes_csv, weight: float, mapping=None, neutral: float = 1.0) -> FaceDataset:
     """Soft targets for a FER-2013 dataset: `weight` x the FER+ vote distribution of each image
     (mapped onto the dataset's labels; contempt, unknown and not-a-face votes left out) plus
     (1 - weight) x its own FER-2013 label. FER-2013's single labels are noisy; ten annotators'
     votes are what people see in a face. Images without usable votes keep their own label.
     Images are matched by FER-2013 file name (`Training_123.jpg`) through the FER+ mapping csv.
-    `neutral=False` leaves out the neutral votes on faces FER-2013 labels with an emotion: there the
-    votes say which emotion, not whether there is one (annotators called 47% of FER-2013's sad
-    training faces and 31% of its angry ones neutral, which teaches posed sad and angry faces neutral)."""
+    `neutral` is the share of the neutral votes kept on faces FER-2013 labels with an emotion; at 0
+    the votes there say which emotion, not whether there is one (annotators called 47% of FER-2013's
+    sad training faces and 31% of its angry ones neutral, which teaches posed sad and angry faces neutral)."""
     votes_csv = Path(votes_csv)
     votes_csv = votes_csv / "fer2013new.csv" if votes_csv.is_dir() else votes_csv
     mapping = Path(mapping) if mapping else votes_csv.parent / "ferplus_to_fer2013_folder_mapping.csv"
     for f, what in ((votes_csv, "the FER+ fer2013new.csv"), (mapping, "the FER+ to FER-2013 mapping csv")):
         if not f.is_file():
             raise DatasetError(f"{f}: no such file; --votes needs {what}")
-    if not 0.0 <= weight <= 1.0:
-        raise DatasetError(f"votes weight {weight} must be within 0..1")
+    for name, share in (("votes weight", weight), ("votes neutral", neutral)):
+        if not 0.0 <= share <= 1.0:
+            raise DatasetError(f"{name} {share} must be within 0..1")
     with open(votes_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     _, soft8 = ferplus_targets(np.array([[float(r[c] or 0) for c in FERPLUS_COLUMNS] for r in rows]))
@@ -236,13 +237,13 @@ def mix_votes(ds: FaceDataset, votes_csv, weight: float, mapping=None, neutral: 
             for src, dst in enumerate(columns):
                 if dst >= 0:
                     people[dst] += soft8[row, src]
-            if not neutral and split.labels[i] != neutral_column and neutral_column >= 0:
-                people[neutral_column] = 0.0
+            if neutral_column >= 0 and split.labels[i] != neutral_column:
+                people[neutral_column] *= neutral
             if people.sum() > 0:
                 soft[i] = weight * people / people.sum() + (1 - weight) * soft[i]
                 matched += 1
         split.soft = soft
     ds.notes.append(f"FER+ votes mixed into the labels (weight {weight}"
-                    f"{'' if neutral else ', no neutral votes on emotion-labelled faces'}) for {matched} of "
+                    f"{'' if neutral == 1 else f', {neutral:g} of the neutral votes on emotion-labelled faces'}) for {matched} of "
                     f"{sum(len(s) for s in ds.splits.values())} images")
     return ds

@@ -34,8 +34,8 @@ HELP = {
                       "annotators chose happy and as many chose surprise",
     "compound_min": "ferplus-compound: compound classes with fewer training images are dropped (reported)",
     "votes_weight": "share of the FER+ vote distribution in each target (--votes)",
-    "votes_neutral": "count the neutral votes on faces FER-2013 labels with an emotion (--no-votes-neutral: "
-                     "there the votes say which emotion, not whether there is one)",
+    "votes_neutral": "share of the neutral votes kept on faces FER-2013 labels with an emotion (0: there "
+                     "the votes say which emotion, not whether there is one)",
     "teacher": "distillation: a teacher's probabilities per training image (.npz of train/teacher_targets.py)",
     "teacher_weight": "share of the teacher's probabilities in each target (--teacher)",
     "size": "input side in pixels (card)",

@@ -39,7 +39,7 @@ class TrainConfig:
     soft_labels: bool = False        # FER+ vote distributions as targets instead of majority
     votes: str | None = None         # FER-2013: FER+ votes (fer2013new.csv or its folder) mixed into the labels
     votes_weight: float = 0.5        # share of the FER+ vote distribution in each soft target
-    votes_neutral: bool = True       # count neutral votes on faces FER-2013 labels with an emotion
+    votes_neutral: float = 1.0       # share of the neutral votes kept on faces FER-2013 labels with an emotion
     teacher: str | None = None       # distillation: a teacher's probabilities (.npz of train/teacher_targets.py)
     teacher_weight: float = 0.5      # share of the teacher's probabilities in each target
     compound_votes: int = 3          # ferplus-compound: votes (of 10) each of the two leading emotions needs
