@@ -8,9 +8,10 @@ into a copy of the model's card:
   wrong than right; edgefer-cam keeps such a face's label and shows it as uncertain;
 - with --bias, `inference.logit_bias`: a class-prior adjustment per class, by coordinate ascent on
   the mean per-class recall (it moves decisions; measured on the default and not shipped:
-  README, "A class-prior adjustment does not help").
+  README, "A class-prior adjustment does not help"); --set-bias LABEL=VALUE gives one instead
+  (e.g. neutral=-1: the post-hoc twin of training with `--votes-neutral 0`).
 Reported before and after: the FER+ majority and FER-2013 label of the PrivateTest images, and
-(with --bias, where decisions move) Yale full frames through the device pipeline.
+(with --bias or --set-bias, where decisions move) Yale full frames through the device pipeline.
 
     python benchmarks/calibrate.py --model fer2013-balanced --json runs/calibrate.json
     python benchmarks/calibrate.py --model RUN/export/x_int8.tflite --out edgefer/models/x_int8.tflite
@@ -88,6 +89,8 @@ def main():
     p.add_argument("--model", default="fer2013-balanced", help="bundled name or .tflite")
     p.add_argument("--face-model", default=str(SHARED / "models" / "blaze_face_short_range.tflite"))
     p.add_argument("--bias", action="store_true", help="fit a class-prior adjustment too (moves decisions)")
+    p.add_argument("--set-bias", action="append", default=[], metavar="LABEL=VALUE",
+                   help="a class-prior adjustment given, not fitted (e.g. neutral=-1; moves decisions); repeat")
     p.add_argument("--out", help="the calibrated model (default: runs/calibrated_<name>.tflite)")
     p.add_argument("--json", default="runs/calibrate.json")
     args = p.parse_args()
@@ -107,10 +110,16 @@ def main():
     x, y = faces_of(ferplus.splits["val"], "PublicTest")
     probs = plain.predict(clf.run_batch, x)
     bias = fit_bias(probs, y) if args.bias else np.zeros(len(clf.labels), np.float32)
+    for given in args.set_bias:
+        label, _, value = given.partition("=")
+        if label not in clf.labels:
+            p.error(f"--set-bias {given}: {path.name} has no class {label!r}; its classes are {list(clf.labels)}")
+        bias[clf.labels.index(label)] = float(value)
+    adjusted = args.bias or bool(args.set_bias)
     temperature = fit_temperature(probs, y, bias)
     calibrated = adjust(probs, bias, temperature)
     bar = uncertain_bar(calibrated, y)
-    spec = plain.replace(logit_bias=tuple(bias.tolist()) if args.bias else (), temperature=temperature,
+    spec = plain.replace(logit_bias=tuple(bias.tolist()) if adjusted else (), temperature=temperature,
                          uncertain_below=bar)
     out = Path(args.out or f"runs/calibrated_{path.stem}.tflite")
     card = card_mod.read_embedded(path)
@@ -121,7 +130,7 @@ def main():
     test_calibrated = adjust(test_probs, bias, temperature)
     below = test_calibrated.max(1) < bar
     result = {"model": str(path), "calibrated_model": str(out), "temperature": temperature,
-              "uncertain_below": bar, "logit_bias": dict(zip(clf.labels, bias.tolist())) if args.bias else None,
+              "uncertain_below": bar, "logit_bias": dict(zip(clf.labels, bias.tolist())) if adjusted else None,
               "publictest_ferplus": {"nll": [nll(probs, y), nll(calibrated, y)], "ece": [ece(probs, y), ece(calibrated, y)],
                                      "mean_recall": [mean_recall(y, probs.argmax(1), np.unique(y)),
                                                      mean_recall(y, calibrated.argmax(1), np.unique(y))]},
@@ -134,7 +143,7 @@ def main():
     print(f"temperature {temperature:g}; PrivateTest FER+ ECE {pt['ece'][0]:.3f} -> {pt['ece'][1]:.3f}, "
           f"NLL {pt['nll'][0]:.3f} -> {pt['nll'][1]:.3f}; uncertain below {bar:g}: {pt['uncertain_share']:.1%} of "
           f"faces, right {pt['accuracy_uncertain'] or 0:.1%} of the time (the rest {pt['accuracy_rest']:.1%})", flush=True)
-    if args.bias:   # decisions move: the whole check, before and after
+    if adjusted:   # decisions move: the whole check, before and after
         for which, model in (("before", path), ("after", out)):
             c = Classifier(model)
             c.spec = plain if which == "before" else c.spec
