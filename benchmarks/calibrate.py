@@ -96,6 +96,15 @@ def main():
     args = p.parse_args()
     path = model_path(args.model)
     clf = Classifier(path)
+    given_bias = {}   # --set-bias, checked before any face is read
+    for given in args.set_bias:
+        label, _, value = given.partition("=")
+        if label not in clf.labels:
+            p.error(f"--set-bias {given}: {path.name} has no class {label!r}; its classes are {list(clf.labels)}")
+        try:
+            given_bias[label] = float(value)
+        except ValueError:
+            p.error(f"--set-bias {given}: {value!r} is not a number; write it as {label}=-1")
     plain = clf.spec.replace(logit_bias=(), temperature=1.0, uncertain_below=0.0)
     clf.spec = plain
     ferplus = read_ferplus(SHARED / "data" / "ferplus")
@@ -110,12 +119,9 @@ def main():
     x, y = faces_of(ferplus.splits["val"], "PublicTest")
     probs = plain.predict(clf.run_batch, x)
     bias = fit_bias(probs, y) if args.bias else np.zeros(len(clf.labels), np.float32)
-    for given in args.set_bias:
-        label, _, value = given.partition("=")
-        if label not in clf.labels:
-            p.error(f"--set-bias {given}: {path.name} has no class {label!r}; its classes are {list(clf.labels)}")
-        bias[clf.labels.index(label)] = float(value)
-    adjusted = args.bias or bool(args.set_bias)
+    for label, value in given_bias.items():
+        bias[clf.labels.index(label)] = value
+    adjusted = args.bias or bool(given_bias)
     temperature = fit_temperature(probs, y, bias)
     calibrated = adjust(probs, bias, temperature)
     bar = uncertain_bar(calibrated, y)

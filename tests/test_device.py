@@ -1,6 +1,7 @@
 """The device side, driven headless on the real clip and the Yale full frames with the bundled model
 and the real BlazeFace detector."""
 import json
+import re
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -526,3 +527,16 @@ def test_jsonl_appends_across_restarts(tmp_path, capsys):
         assert cam_main(capsys, "--source", YALE / "01_happy.png", "--headless", "--face-model", FACE_MODEL,
                         "--jsonl", lines)[0] == 0
     assert len(lines.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("given,msg", [("calm=1", r"--set-bias calm=1: fer2013_balanced_int8.tflite has no class 'calm'"),
+                                       ("neutral=minus1", r"--set-bias neutral=minus1: 'minus1' is not a number")])
+def test_calibrate_refuses_a_bad_given_bias_before_reading_any_face(tmp_path, given, msg):
+    """benchmarks/calibrate.py --set-bias: a class the model lacks or a value that is no number is one
+    line naming it, before FER+ is read (so it holds where ../shared is absent), and nothing is written."""
+    out = tmp_path / "calibrated.tflite"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "calibrate.py"), "--set-bias", given,
+                           "--out", str(out), "--json", str(tmp_path / "c.json")],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2 and re.search(msg, done.stderr), done.stderr
+    assert not out.exists() and not (tmp_path / "c.json").exists()
