@@ -206,8 +206,9 @@ def mix_votes(ds: FaceDataset, votes_csv, weight: float, mapping=None, neutral: 
     votes are what people see in a face. Images without usable votes keep their own label.
     Images are matched by FER-2013 file name (`Training_123.jpg`) through the FER+ mapping csv.
     `neutral` is the share of the neutral votes kept on faces FER-2013 labels with an emotion; at 0
-    the votes there say which emotion, not whether there is one (annotators called 47% of FER-2013's
-    sad training faces and 31% of its angry ones neutral, which teaches posed sad and angry faces neutral)."""
+    the votes there say which emotion, not whether there is one (47% of the votes on FER-2013's sad
+    training faces and 31% of those on its angry ones are neutral, which teaches posed sad and angry
+    faces neutral)."""
     votes_csv = Path(votes_csv)
     votes_csv = votes_csv / "fer2013new.csv" if votes_csv.is_dir() else votes_csv
     mapping = Path(mapping) if mapping else votes_csv.parent / "ferplus_to_fer2013_folder_mapping.csv"
