@@ -128,6 +128,28 @@ def test_camera_conditions_keep_gray_faces_gray_and_blur_without_dark_borders():
     assert np.allclose(trainer.binomial_blur(tf.constant(dot)).numpy()[0, 2:7, 2:7, 0], np.outer(taps, taps))
 
 
+def test_mixup_blends_faces_and_their_targets_by_one_weight():
+    """With --mixup each training face is a blend of two faces of its batch and its target the same
+    blend of their targets: faces of one flat gray level per class, so a pixel tells the weight."""
+    from edgefer.train import trainer
+
+    levels = np.array([0, 200], np.uint8)
+    y = np.arange(16) % 2
+    faces = np.repeat(levels[y][:, None, None, None], 3, axis=-1) * np.ones((16, 8, 8, 3), np.uint8)
+    arrays = {"train": trainer.Arrays(faces, y, None)}
+    cfg = TrainConfig(data="unused", size=8, batch_size=8, balance="none", flip=False, rotation=0.0,
+                      shift=0.0, zoom=0.0, mixup=0.4, color="gray3")
+    examples, count = trainer.training_examples(arrays, cfg, 2)
+    x, t = (np.concatenate(parts) for parts in zip(*[(b[0].numpy(), b[1].numpy())
+                                                       for b in trainer.epoch_batches(examples, count, cfg, 0)]))
+    assert np.allclose(t.sum(axis=1), 1.0, atol=1e-5) and t.min() >= 0
+    assert np.allclose(x[:, 0, 0, 0], t @ levels.astype(np.float32), atol=1e-3)   # pixels and targets alike
+    assert np.allclose(x, x[:, :1, :1, :1])        # a blend of two flat faces is flat
+    assert 0 < np.mean((t > 0.01) & (t < 0.99)) < 1   # pairs of different classes are blended
+    with pytest.raises(ConfigError, match="mixup"):
+        TrainConfig(data="unused", mixup=-1.0).check()
+
+
 def test_a_finished_run_is_extended_with_more_epochs(tmp_path, class_folder):
     train(tiny(tmp_path, class_folder, epochs=1, patience=10))
     result = train(tiny(tmp_path, class_folder, epochs=2, patience=10, resume=True))

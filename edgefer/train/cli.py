@@ -22,6 +22,8 @@ HELP = {
     "margin": "face crop: margin around a detected face box (card)",
     "offset_y": "face crop: centre moved down by this share of the box, negative up (card)",
     "camera": "augment with camera conditions: brightness, contrast, gamma, blur, noise, occlusion",
+    "mixup": "blend each training face with another of its batch, pixels and targets by one weight drawn "
+             "from Beta(A, A) (mixup; 0: off)",
     "strategy": "mirrored: all GPUs / logical CPUs on this host; multiworker: TF_CONFIG",
     "max_per_class": "at most N images per class per split (quick runs)",
     "resume": "continue an interrupted run in --out (same configuration required)",

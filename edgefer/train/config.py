@@ -90,6 +90,7 @@ class TrainConfig:
     shift: float = 0.15
     zoom: float = 0.15
     camera: bool = False             # camera conditions: brightness, contrast, gamma, blur, noise, occlusion
+    mixup: float = 0.0               # blend each face with another, targets alike, by a Beta(a, a) weight (0: off)
     flip_average: bool = False       # average each face with its mirror image: in evaluation, export and
                                      # on the device (the card carries it; export / cam / bench can override)
     # running
@@ -142,6 +143,8 @@ class TrainConfig:
         if self.teacher and not Path(self.teacher).is_file():
             raise ConfigError(f"teacher = {self.teacher}: no such file; write it first with "
                               "python train/teacher_targets.py --model NAME --data DATA --out FILE.npz")
+        if self.mixup < 0:
+            raise ConfigError(f"mixup = {self.mixup}: must be 0 (off) or a positive Beta parameter such as 0.2")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
         FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")

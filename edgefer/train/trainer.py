@@ -142,6 +142,18 @@ def camera_conditions(x):
     return tf.clip_by_value(x, 0.0, 255.0)
 
 
+def mix_pairs(x, t, alpha: float):
+    """mixup (Zhang et al. 2018): each face of a batch blended with the next one, pixels and targets
+    by the same weight drawn from Beta(alpha, alpha), so that between two expressions the model
+    learns a blend rather than a sharp boundary fitted to noisy single labels."""
+    b = tf.shape(x)[0]
+    g, h = tf.random.gamma([b], alpha), tf.random.gamma([b], alpha)
+    w = g / (g + h)   # Beta(alpha, alpha) from two Gammas
+    other = tf.roll(tf.range(b), 1, axis=0)
+    wx, wt = tf.reshape(w, [-1, 1, 1, 1]), tf.reshape(w, [-1, 1])
+    return wx * x + (1 - wx) * tf.gather(x, other), wt * t + (1 - wt) * tf.gather(t, other)
+
+
 def binomial_blur(x):
     """The 5x5 binomial blur ([1 4 6 4 1] / 16 down the rows, then along them), edges mirrored.
     Shifted slices, not a convolution: TensorFlow's CPU depthwise convolution took 120 ms a batch
@@ -186,6 +198,8 @@ def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
         batches = batches.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t))
     if cfg.camera:
         batches = batches.map(lambda x, t: (camera_conditions(x), t))
+    if cfg.mixup:
+        batches = batches.map(lambda x, t: mix_pairs(x, t, cfg.mixup))
     if gray3:
         batches = batches.map(lambda x, t: (tf.tile(x, [1, 1, 1, 3]), t))
     return _sharded(batches)
