@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from cross_check import SHARED, ferplus_check, yale_check
+from cross_check import FER2013_MARGIN, FER2013_OFFSET_Y, SHARED, ferplus_check, yale_check
 from framing import reframed
 from edgefer.core.files import write_json
 from edgefer.core.spec import FaceCrop
@@ -24,7 +24,7 @@ from edgefer.train import make_config, train
 
 VOTES = str(SHARED / "data" / "ferplus")
 # the crop framing measured on FER-2013 faces (benchmarks/framing.py)
-FRAMED = {"margin": 0.09, "offset_y": -0.11}
+FRAMED = {"margin": FER2013_MARGIN, "offset_y": FER2013_OFFSET_Y}
 LEVERS = {
     "baseline": {},
     "framing": FRAMED,
