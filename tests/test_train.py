@@ -103,6 +103,47 @@ def test_a_resumed_epoch_is_the_epoch_the_uninterrupted_run_trained(tmp_path, cl
     assert state["train_seconds"] > 0 and len(state["history"]["loss"]) == 3
 
 
+def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_resumed(tmp_path, class_folder, monkeypatch):
+    """--average-from 2 of 3 epochs: model.keras holds the mean over epochs 2 and 3 of each step's
+    weights (each epoch's mean kept in the checkpoints) with BatchNorm statistics measured for
+    them, the best epoch kept beside it; a run killed after epoch 2 and resumed averages the same."""
+    from edgefer._tf import keras
+    from edgefer.train import trainer
+
+    kw = dict(epochs=3, patience=10, dropout=0.0, average_from=2)
+    whole = train(tiny(tmp_path / "whole", class_folder, **kw))
+    run = whole.run_dir
+    assert whole.metrics["averaged_epochs"] == [2, 3] and (run / "checkpoints" / "best_epoch.keras").exists()
+    assert not (run / "checkpoints" / "mean_epoch_1.npz").exists()
+    means = [np.load(run / "checkpoints" / f"mean_epoch_{k}.npz") for k in (2, 3)]
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    last = keras.models.load_model(run / "checkpoints" / "last.keras", compile=False)
+    for i, (w, w_last) in enumerate(zip(model.trainable_weights, last.trainable_weights)):
+        np.testing.assert_allclose(w.numpy(), (means[0][f"arr_{i}"] + means[1][f"arr_{i}"]) / 2, rtol=1e-6, atol=1e-7)
+    # an epoch's mean is not its last step, and the statistics belong to the averaged weights
+    assert not np.allclose(means[1]["arr_0"], last.trainable_weights[0].numpy())
+    stats = lambda m: [v.numpy() for v in m.non_trainable_weights if "moving_mean" in v.name]  # noqa: E731
+    assert stats(model) and not any(np.allclose(a, b) for a, b in zip(stats(model), stats(last)))
+
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def killed_after_second_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", killed_after_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path / "killed", class_folder, **kw))
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).run_dir
+    again = keras.models.load_model(resumed / "model.keras", compile=False)
+    for a, b in zip(model.weights, again.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-4)
+    with pytest.raises(ConfigError, match="average_from"):
+        TrainConfig(data="unused", epochs=3, average_from=4).check()
+
+
 def test_camera_conditions_keep_gray_faces_gray_and_blur_without_dark_borders():
     """The augmented batches of a gray3 run: three equal channels within 0..255, changed from the
     input; the defocus blur keeps a flat face flat up to its edges and spreads a dot binomially."""
@@ -154,6 +195,22 @@ def test_a_finished_run_is_extended_with_more_epochs(tmp_path, class_folder):
     train(tiny(tmp_path, class_folder, epochs=1, patience=10))
     result = train(tiny(tmp_path, class_folder, epochs=2, patience=10, resume=True))
     assert result.metrics["epochs_run"] == 2 and len(result.history["loss"]) == 2
+
+
+def test_a_run_made_before_an_option_existed_resumes_with_that_option_at_its_default(tmp_path, class_folder):
+    """config.json of an older edgefer lacks the options added since (mixup, average_from): the run
+    did what their defaults do, so --resume continues it; a value that differs is still refused."""
+    train(tiny(tmp_path, class_folder, epochs=1, patience=10))
+    path = tmp_path / "run" / "config.json"
+    saved = json.loads(path.read_text())
+    for key in ("mixup", "average_from"):
+        del saved["config"][key]
+    saved["fingerprint"] = "older-edgefer"
+    path.write_text(json.dumps(saved))
+    result = train(tiny(tmp_path, class_folder, epochs=2, patience=10, resume=True))
+    assert len(result.history["loss"]) == 2
+    with pytest.raises(ConfigError, match=r"differs in \['mixup'\]"):
+        train(tiny(tmp_path, class_folder, epochs=2, patience=10, resume=True, mixup=0.2))
 
 
 def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_epoch(tmp_path, class_folder, monkeypatch, capsys):

@@ -24,6 +24,8 @@ HELP = {
     "camera": "augment with camera conditions: brightness, contrast, gamma, blur, noise, occlusion",
     "mixup": "blend each training face with another of its batch, pixels and targets by one weight drawn "
              "from Beta(A, A) (mixup; 0: off)",
+    "average_from": "the model is the mean of the weights over every training step from epoch N on, "
+                    "BatchNorm statistics re-measured (tail averaging, as SWA; 0: the best epoch)",
     "strategy": "mirrored: all GPUs / logical CPUs on this host; multiworker: TF_CONFIG",
     "max_per_class": "at most N images per class per split (quick runs)",
     "resume": "continue an interrupted run in --out (same configuration required)",

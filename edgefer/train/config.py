@@ -65,6 +65,8 @@ class TrainConfig:
     lr: float = 1e-3
     label_smoothing: float = 0.0
     patience: int = 5                # early stopping on validation accuracy
+    average_from: int = 0            # the model is the mean of the weights over every step from this epoch on
+                                     # (tail averaging, as SWA / SWAD; 0: off, the best epoch)
     balance: str = "none"            # none | class-weights | oversample | gan
     per_class: int | None = None     # oversample / gan: fill each class up to N (default: the largest class)
     gan_dir: str | None = None       # gan: reuse (or resume) the GAN in this folder; default RUN/gan
@@ -145,6 +147,9 @@ class TrainConfig:
                               "python train/teacher_targets.py --model NAME --data DATA --out FILE.npz")
         if self.mixup < 0:
             raise ConfigError(f"mixup = {self.mixup}: must be 0 (off) or a positive Beta parameter such as 0.2")
+        if not 0 <= self.average_from <= self.epochs:
+            raise ConfigError(f"average_from = {self.average_from}: must be 0 (off) or the first epoch to average, "
+                              f"from 1 to epochs ({self.epochs})")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
         FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")

@@ -31,7 +31,8 @@ class Run:
     config: TrainConfig
     card: dict
     spec: InputSpec
-    model: object = None      # the best epoch's Keras model (None when opened with model=False)
+    model: object = None      # the run's Keras model: its best epoch, or its averaged weights (average_from);
+                              # None when opened with model=False
 
     def dataset(self, max_per_class: int | None = None) -> FaceDataset:
         """The run's dataset with its split, labels checked against the spec."""

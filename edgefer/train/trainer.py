@@ -3,11 +3,12 @@
 RUN/
   config.json        the resolved configuration and its fingerprint
   balance.json/.png  class counts per split
-  model.keras        best epoch by validation accuracy
+  model.keras        best epoch by validation accuracy (with average_from: the averaged weights)
   card.json          the input spec resolved when the run started, with provenance (edgefer.core.card)
   metrics.json       test-split report (+ validation under "val")
   confusion_matrix.png, curves.png
-  checkpoints/       last epoch with optimizer state + state.json, for --resume
+  checkpoints/       last epoch with optimizer state + state.json, for --resume; with average_from,
+                     best_epoch.keras and each averaged epoch's mean weights (mean_epoch_K.npz)
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from ..data import FaceDataset, load_dataset, load_pixels, mix_teacher
 from ..data.balance import format_balance, oversample_index, write_balance
 from .._tf import keras, tf
 from .backbones import build_model, keras_runner
-from .config import ConfigError, TrainConfig
+from .config import FIELDS, ConfigError, TrainConfig
 
 
 @dataclass
@@ -248,9 +249,9 @@ class RunCheckpoint(keras.callbacks.Callback):
     state (history, best, early-stopping wait), each written atomically, so a kill at any moment
     leaves a run that `--resume` continues exactly where it stopped."""
 
-    def __init__(self, run_dir: Path, state: dict, patience: int):
+    def __init__(self, run_dir: Path, state: dict, patience: int, best_path: Path):
         super().__init__()
-        self.run_dir, self.state, self.patience = run_dir, state, patience
+        self.run_dir, self.state, self.patience, self.best_path = run_dir, state, patience, best_path
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
@@ -270,7 +271,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.state["epoch"] = epoch + 1
         try:
             if best:
-                with atomic_path(self.run_dir / "model.keras", suffix=".keras") as tmp:
+                with atomic_path(self.best_path, suffix=".keras") as tmp:
                     self.model.save(tmp)
             with atomic_path(self.run_dir / "checkpoints" / "last.keras", suffix=".keras") as tmp:
                 self.model.save(tmp)
@@ -280,6 +281,42 @@ class RunCheckpoint(keras.callbacks.Callback):
                               "free space there, then continue with --resume from the last saved epoch") from None
         if self.state["wait"] >= self.patience:
             print(f"early stop: validation accuracy has not improved for {self.patience} epochs")
+
+
+class EpochMeanWeights(keras.callbacks.Callback):
+    """From epoch `first` on, the mean of the trainable weights over every step of each epoch,
+    written when the epoch ends (before RunCheckpoint's state, which comes after it in the list), so
+    a resumed run averages exactly the steps an uninterrupted one would."""
+
+    def __init__(self, run_dir: Path, first: int):
+        super().__init__()
+        self.folder, self.first = run_dir / "checkpoints", first
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.sums, self.steps = epoch + 1, None, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch < self.first:
+            return
+        weights = [v.numpy() for v in self.model.trainable_weights]
+        self.sums = weights if self.sums is None else [s + w for s, w in zip(self.sums, weights)]
+        self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.sums is not None:
+            with atomic_path(self.folder / f"mean_epoch_{self.epoch}.npz", suffix=".npz") as tmp:
+                np.savez(tmp, *[s / self.steps for s in self.sums])
+
+
+def average_epochs(model, folder: Path, epochs, batches, bn_batches: int = 100):
+    """Set the trainable weights to the mean of those epochs' mean weights (each epoch has as many
+    steps), then re-measure BatchNorm's statistics for them on training batches: the statistics
+    the run kept belong to the last step's weights, not to their mean."""
+    means = [np.load(folder / f"mean_epoch_{k}.npz") for k in epochs]
+    for i, variable in enumerate(model.trainable_weights):
+        variable.assign(np.mean([m[f"arr_{i}"] for m in means], axis=0))
+    for x, _ in batches.take(bn_batches):   # momentum 0.9: after 100 batches the old statistics weigh 0.9**100
+        model(x, training=True)             # (frozen layers keep theirs: they run in inference mode)
 
 
 def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
@@ -294,11 +331,14 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     saved = json.loads((run_dir / "config.json").read_text())
     if saved.get("fingerprint") != cfg.fingerprint(framing):
-        changed = sorted(k for k in cfg.trained_keys(framing) if saved["config"].get(k) != getattr(cfg, k))
-        if not changed and saved.get("teacher_sha256") != cfg.teacher_digest():
-            changed = [f"the contents of {cfg.teacher}"]
-        what = f"another configuration (differs in {changed})" if changed else "another edgefer version"
-        raise ConfigError(f"{run_dir} was trained with {what}; resume with the original settings or choose another --out")
+        # an option added since the run was made reads as its default, which is what the run did
+        changed = sorted(k for k in cfg.trained_keys(framing)
+                         if saved["config"].get(k, FIELDS[k].default) != getattr(cfg, k))
+        if saved.get("teacher_sha256") != cfg.teacher_digest():
+            changed.append(f"the contents of {cfg.teacher}")
+        if changed:   # else the same training under a fingerprint of another edgefer version
+            raise ConfigError(f"{run_dir} was trained with another configuration (differs in {changed}); "
+                              "resume with the original settings or choose another --out")
     state = json.loads(state_file.read_text())
     state["planned_epochs"] = saved["config"].get("epochs", cfg.epochs)
     return state
@@ -379,12 +419,27 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
                                          "teacher_sha256": cfg.teacher_digest()})
 
     verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
-    checkpoint = RunCheckpoint(run_dir, state, cfg.patience)
+    best_path = run_dir / "checkpoints" / "best_epoch.keras" if cfg.average_from else run_dir / "model.keras"
+    callbacks = [RunCheckpoint(run_dir, state, cfg.patience, best_path)]
+    if cfg.average_from:
+        callbacks.insert(0, EpochMeanWeights(run_dir, cfg.average_from))
     weights = class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None
     # one fit per epoch, each on that epoch's own seeded pipeline: resumed epochs match uninterrupted ones
     while state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
         model.fit(epoch_batches(examples, count, cfg, state["epoch"]), validation_data=val_ds, epochs=state["epoch"] + 1, initial_epoch=state["epoch"],
-                  class_weight=weights, callbacks=[checkpoint], verbose=verbose)
+                  class_weight=weights, callbacks=callbacks, verbose=verbose)
+    averaged = None
+    if cfg.average_from:
+        averaged = list(range(cfg.average_from, state["epoch"] + 1))
+        if averaged:
+            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras", compile=False)
+            average_epochs(model, run_dir / "checkpoints", averaged, epoch_batches(examples, count, cfg, state["epoch"]))
+        else:   # stopped early, before the first epoch to average
+            model = keras.models.load_model(best_path, compile=False)
+        with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
+            model.save(tmp)
+        if averaged:
+            print(f"model.keras: the mean weights of epochs {averaged[0]}-{averaged[-1]}")
 
     best = keras.models.load_model(run_dir / "model.keras", compile=False)
     reports = {}
@@ -392,7 +447,7 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
         probs = spec.predict(keras_runner(best, spec), arrays[split].x)
         reports[split] = classification_report(arrays[split].y, probs.argmax(1), ds.labels)
     metrics = dict(reports["test"], split="test", val=reports["val"], dataset=ds.name,
-                   best_epoch=state["best_epoch"], epochs_run=state["epoch"],
+                   best_epoch=state["best_epoch"], epochs_run=state["epoch"], averaged_epochs=averaged or None,
                    train_seconds=round(state.get("train_seconds", 0.0), 1), skipped_images=len(skipped),
                    flip_average=spec.flip_average, balance=balance_info or {"method": cfg.balance})
     write_json(run_dir / "metrics.json", metrics)
