@@ -290,22 +290,27 @@ class EpochMeanWeights(keras.callbacks.Callback):
 
     def __init__(self, run_dir: Path, first: int):
         super().__init__()
-        self.folder, self.first = run_dir / "checkpoints", first
+        self.folder, self.first, self.sums = run_dir / "checkpoints", first, None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.sums, self.steps = epoch + 1, None, 0
+        self.epoch, self.steps = epoch + 1, 0
+        if self.epoch >= self.first and self.sums is None:
+            # sums kept as variables and added in one graph call: copying 131 variables out to
+            # numpy every step took 40 ms, a sixth of a 96 px training step on two cores
+            self.sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.model.trainable_weights]
+            self.accumulate = tf.function(lambda: [s.assign_add(v) for s, v in zip(self.sums, self.model.trainable_weights)])
+        for s in self.sums or ():
+            s.assign(tf.zeros_like(s))
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.epoch < self.first:
-            return
-        weights = [v.numpy() for v in self.model.trainable_weights]
-        self.sums = weights if self.sums is None else [s + w for s, w in zip(self.sums, weights)]
-        self.steps += 1
+        if self.epoch >= self.first:
+            self.accumulate()
+            self.steps += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.sums is not None:
+        if self.epoch >= self.first and self.steps:
             with atomic_path(self.folder / f"mean_epoch_{self.epoch}.npz", suffix=".npz") as tmp:
-                np.savez(tmp, *[s / self.steps for s in self.sums])
+                np.savez(tmp, *[s.numpy() / self.steps for s in self.sums])
 
 
 def average_epochs(model, folder: Path, epochs, batches, bn_batches: int = 100):
