@@ -26,6 +26,23 @@ def tiny(tmp_path, data, **kw):
     return TrainConfig(**base)
 
 
+def killed_after_epoch(monkeypatch, cfg, epoch: int) -> None:
+    """Train `cfg` and kill it right after epoch `epoch` (1-based) wrote its checkpoint."""
+    from edgefer.train import trainer
+
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def killed(self, index, logs=None):
+        original(self, index, logs)
+        if index + 1 == epoch:
+            raise KeyboardInterrupt  # as a kill right after the checkpoint is written
+
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+
+
 def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
     result = train(tiny(tmp_path, class_folder, equalize="bihist", flip_average=True))
     run = result.run_dir
@@ -55,19 +72,8 @@ def test_mobilenetv2_from_imagenet_weights_on_a_real_fer2013_subset(tmp_path):
 
 
 def test_resume_continues_an_interrupted_run(tmp_path, class_folder, monkeypatch):
-    from edgefer.train import trainer
-
     cfg = tiny(tmp_path, class_folder, epochs=3, balance="class-weights", patience=10)
-    original = trainer.RunCheckpoint.on_epoch_end
-
-    def killed_after_first_epoch(self, epoch, logs=None):
-        original(self, epoch, logs)
-        raise KeyboardInterrupt  # as a kill right after the checkpoint is written
-
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", killed_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg)
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    killed_after_epoch(monkeypatch, cfg, 1)
     run = tmp_path / "run"
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 1
     assert not (run / "metrics.json").exists()
@@ -82,20 +88,9 @@ def test_resume_continues_an_interrupted_run(tmp_path, class_folder, monkeypatch
 def test_a_resumed_epoch_is_the_epoch_the_uninterrupted_run_trained(tmp_path, class_folder, monkeypatch):
     """Killed after epoch 1 and resumed, epochs 2 and 3 see the same batches and augmentations as
     in one uninterrupted run (dropout off: its masks are the model's own randomness)."""
-    from edgefer.train import trainer
-
     kw = dict(epochs=3, patience=10, dropout=0.0)
     whole = train(tiny(tmp_path / "whole", class_folder, **kw)).history
-    original = trainer.RunCheckpoint.on_epoch_end
-
-    def killed_after_first_epoch(self, epoch, logs=None):
-        original(self, epoch, logs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", killed_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny(tmp_path / "killed", class_folder, **kw))
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 1)
     resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
     for key in ("loss", "accuracy", "val_loss"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-3, abs=1e-4), key
@@ -108,7 +103,6 @@ def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_r
     weights (each epoch's mean kept in the checkpoints) with BatchNorm statistics measured for
     them, the best epoch kept beside it; a run killed after epoch 2 and resumed averages the same."""
     from edgefer._tf import keras
-    from edgefer.train import trainer
 
     kw = dict(epochs=3, patience=10, dropout=0.0, average_from=2)
     whole = train(tiny(tmp_path / "whole", class_folder, **kw))
@@ -125,17 +119,7 @@ def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_r
     stats = lambda m: [v.numpy() for v in m.non_trainable_weights if "moving_mean" in v.name]  # noqa: E731
     assert stats(model) and not any(np.allclose(a, b) for a, b in zip(stats(model), stats(last)))
 
-    original = trainer.RunCheckpoint.on_epoch_end
-
-    def killed_after_second_epoch(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", killed_after_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny(tmp_path / "killed", class_folder, **kw))
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 2)
     resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).run_dir
     again = keras.models.load_model(resumed / "model.keras", compile=False)
     for a, b in zip(model.weights, again.weights):
