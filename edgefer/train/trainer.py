@@ -446,10 +446,10 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
         if averaged:
             print(f"model.keras: the mean weights of epochs {averaged[0]}-{averaged[-1]}")
 
-    best = keras.models.load_model(run_dir / "model.keras", compile=False)
+    delivered = keras.models.load_model(run_dir / "model.keras", compile=False)
     reports = {}
     for split in ("val", "test"):
-        probs = spec.predict(keras_runner(best, spec), arrays[split].x)
+        probs = spec.predict(keras_runner(delivered, spec), arrays[split].x)
         reports[split] = classification_report(arrays[split].y, probs.argmax(1), ds.labels)
     metrics = dict(reports["test"], split="test", val=reports["val"], dataset=ds.name,
                    best_epoch=state["best_epoch"], epochs_run=state["epoch"], averaged_epochs=averaged or None,
