@@ -112,7 +112,7 @@ def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_r
     means = [np.load(run / "checkpoints" / f"mean_epoch_{k}.npz") for k in (2, 3)]
     model = keras.models.load_model(run / "model.keras", compile=False)
     last = keras.models.load_model(run / "checkpoints" / "last.keras", compile=False)
-    for i, (w, w_last) in enumerate(zip(model.trainable_weights, last.trainable_weights)):
+    for i, w in enumerate(model.trainable_weights):
         np.testing.assert_allclose(w.numpy(), (means[0][f"arr_{i}"] + means[1][f"arr_{i}"]) / 2, rtol=1e-6, atol=1e-7)
     # an epoch's mean is not its last step, and the statistics belong to the averaged weights
     assert not np.allclose(means[1]["arr_0"], last.trainable_weights[0].numpy())

@@ -435,16 +435,15 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
                   class_weight=weights, callbacks=callbacks, verbose=verbose)
     averaged = None
     if cfg.average_from:
-        averaged = list(range(cfg.average_from, state["epoch"] + 1))
+        averaged = list(range(cfg.average_from, state["epoch"] + 1)) or None
         if averaged:
+            print(f"model.keras: averaging the weights of epochs {averaged[0]}-{averaged[-1]}")
             model = keras.models.load_model(run_dir / "checkpoints" / "last.keras", compile=False)
             average_epochs(model, run_dir / "checkpoints", averaged, epoch_batches(examples, count, cfg, state["epoch"]))
         else:   # stopped early, before the first epoch to average
             model = keras.models.load_model(best_path, compile=False)
         with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
             model.save(tmp)
-        if averaged:
-            print(f"model.keras: the mean weights of epochs {averaged[0]}-{averaged[-1]}")
 
     delivered = keras.models.load_model(run_dir / "model.keras", compile=False)
     reports = {}
@@ -452,7 +451,7 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
         probs = spec.predict(keras_runner(delivered, spec), arrays[split].x)
         reports[split] = classification_report(arrays[split].y, probs.argmax(1), ds.labels)
     metrics = dict(reports["test"], split="test", val=reports["val"], dataset=ds.name,
-                   best_epoch=state["best_epoch"], epochs_run=state["epoch"], averaged_epochs=averaged or None,
+                   best_epoch=state["best_epoch"], epochs_run=state["epoch"], averaged_epochs=averaged,
                    train_seconds=round(state.get("train_seconds", 0.0), 1), skipped_images=len(skipped),
                    flip_average=spec.flip_average, balance=balance_info or {"method": cfg.balance})
     write_json(run_dir / "metrics.json", metrics)
