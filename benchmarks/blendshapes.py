@@ -4,7 +4,8 @@ Measured here: a small head on those 52 numbers, alone and fused with a CNN mode
 
 1. Features: the landmarker (`../shared/models/face_landmarker.task`, mediapipe tasks, IMAGE mode)
    on every FER-2013 image, upscaled 4x onto a gray border (48 px faces are below what its detector
-   finds), cached in `--cache`. Faces it does not find keep the CNN's reading alone.
+   finds; edgefer.data.blendshapes), cached in `--cache` (the file train/blendshape_targets.py
+   writes). Faces it does not find keep the CNN's reading alone.
 2. The head: 52 -> 64 -> classes (ReLU, dropout), trained on the training split with the default
    recipe's targets (FER-2013 label mixed with the FER+ vote distribution, `--votes-weight`), mirror
    images added by swapping each Left/Right blendshape pair, classes weighted to equal total weight.
@@ -29,9 +30,11 @@ from tqdm import tqdm
 
 from cross_check import SHARED, YALE, recall, yale_files
 from edgefer.core import preprocess
-from edgefer.core.files import atomic_path, write_json
+from edgefer.core.files import write_json
 from edgefer.core.interpreter import interpreter_class
 from edgefer.data import load_dataset
+from edgefer.data.blendshapes import (blendshape_names, landmarker, load_blendshapes, mirror_columns,
+                                     read_blendshapes, save_blendshapes)
 from edgefer.data.fer2013 import mix_votes, read_ferplus
 from edgefer.device.classifier import Classifier
 from edgefer.device.pipeline import Pipeline
@@ -39,49 +42,17 @@ from edgefer.device.sources import Frame
 from edgefer.models import model_path
 
 LANDMARKER = SHARED / "models" / "face_landmarker.task"
-UPSCALE, BORDER = 4, 48   # a 48 px face becomes 192 px inside a 288 px gray square
-
-
-def landmarker():
-    """gray uint8 image -> its 52 blendshape scores, or None where the landmarker finds no face."""
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions, vision
-    opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(LANDMARKER)),
-                                        running_mode=vision.RunningMode.IMAGE, output_face_blendshapes=True,
-                                        num_faces=1, min_face_detection_confidence=0.3,
-                                        min_face_presence_confidence=0.3)
-    detector = vision.FaceLandmarker.create_from_options(opts)
-
-    def read(gray: np.ndarray) -> np.ndarray | None:
-        rgb = np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
-        found = detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)).face_blendshapes
-        return np.array([c.score for c in found[0]], np.float32) if found else None
-    return read
-
-
-def mirror_columns() -> np.ndarray:
-    """Column order of the mirror image's blendshapes: every ...Left swapped with its ...Right."""
-    from mediapipe.tasks.python.vision.face_landmarker import Blendshapes
-    names = [b.name for b in sorted(Blendshapes, key=lambda b: b.value)]   # the model's output order
-    swap = {n: n.replace("LEFT", "#").replace("RIGHT", "LEFT").replace("#", "RIGHT") for n in names}
-    return np.array([names.index(swap[n]) for n in names])
 
 
 def fer_features(paths: list[str], cache: Path) -> np.ndarray:
-    """(N, 52) blendshapes of FER-2013 images, NaN where no face was found; cached by path list."""
+    """(N, 52) blendshapes of FER-2013 images, NaN where no face was found; cached by path list in
+    the file train/blendshape_targets.py writes (and edgefer-train --blendshapes reads)."""
     if cache.exists():
-        saved = np.load(cache, allow_pickle=False)
-        if list(saved["paths"]) == list(paths):
-            return saved["scores"]
-    read = landmarker()
-    scores = np.full((len(paths), 52), np.nan, np.float32)
-    for i, path in enumerate(tqdm(paths, desc="landmarker on FER-2013", mininterval=10)):
-        gray = cv2.resize(preprocess.read_image(path), None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
-        found = read(cv2.copyMakeBorder(gray, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=128))
-        if found is not None:
-            scores[i] = found
-    with atomic_path(cache) as tmp, open(tmp, "wb") as f:   # np.savez adds .npz to a bare path name
-        np.savez(f, paths=np.array(paths), scores=scores)
+        saved, _, scores = load_blendshapes(cache)
+        if saved == list(paths):
+            return scores
+    scores = read_blendshapes(paths, LANDMARKER, progress=lambda xs: tqdm(xs, desc="landmarker on FER-2013", mininterval=10))
+    save_blendshapes(cache, paths, blendshape_names(), scores)
     return scores
 
 
@@ -89,7 +60,7 @@ def train_head(x: np.ndarray, targets: np.ndarray, seed: int = 0, epochs: int = 
     """A 52 -> 64 -> classes MLP on blendshapes; x (N, 52) without NaN, targets (N, classes) soft."""
     import tensorflow as tf
     tf.keras.utils.set_random_seed(seed)
-    x = np.concatenate([x, x[:, mirror_columns()]])            # a face and its mirror image
+    x = np.concatenate([x, x[:, mirror_columns(blendshape_names())]])   # a face and its mirror image
     targets = np.concatenate([targets, targets])
     mass = targets.sum(axis=0)
     weights = (targets @ (mass.sum() / (len(mass) * mass))).astype(np.float32)   # classes weigh the same
@@ -126,7 +97,7 @@ def accuracy(probs: np.ndarray, truth: list, labels: list[str]) -> float:
 def yale(model, face_model, labels: list[str]):
     """Yale full frames: (truth, CNN probabilities of the largest face through the pipeline, blendshapes)."""
     files = yale_files()
-    read = landmarker()
+    read = landmarker(LANDMARKER)
     truth, cnn, feats = [], [], []
     with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:
         for k, path in enumerate(files):

@@ -1,4 +1,6 @@
 import csv
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ import pytest
 from conftest import FER2013, SHARED, needs_shared, write_images
 from edgefer.core.spec import InputSpec
 from edgefer.data import DatasetError, detect, load_dataset, load_pixels, mix_teacher
+from edgefer.data.blendshapes import attach_blendshapes
 from edgefer.data.balance import balance_report, format_balance, write_balance
 from edgefer.data.fer2013 import ferplus_targets
 
@@ -355,3 +358,38 @@ def test_a_bad_teacher_file_is_named_with_the_fix(tmp_path, class_folder, make, 
     path = make(tmp_path)
     with pytest.raises(DatasetError, match=r"^" + str(path).replace(".", r"\.") + ".*" + msg.replace("[", r"\[")):
         mix_teacher(ds, path, 0.5)
+
+
+# --- blendshape targets --------------------------------------------------------------------------
+def _blendshape_file(path, paths, scores, names=("NEUTRAL", "BROW_DOWN_LEFT", "BROW_DOWN_RIGHT", "JAW_OPEN")):
+    np.savez(path, paths=np.array([str(p) for p in paths]), names=np.array(names), scores=np.array(scores, np.float32))
+    return path
+
+
+def test_blendshapes_become_a_second_target_by_file_name_left_and_right_averaged(tmp_path, class_folder):
+    ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2, seed=3)
+    train = ds.splits["train"].images
+    # another folder with the same file names (matched by name, as teacher files are); the second face
+    # was not found by the landmarker (NaN) and the third is not in the file at all
+    path = _blendshape_file(tmp_path / "b.npz", ["/elsewhere/" + Path(p).name for p in train[:2]],
+                            [[0.1, 0.8, 0.2, 0.5], [np.nan] * 4])
+    attach_blendshapes(ds, path)
+    aux = ds.splits["train"].aux
+    assert aux.shape == (len(train), 5) and aux.dtype == np.float32
+    assert np.allclose(aux[0], [0.1, 0.5, 0.5, 0.5, 1.0])   # brow down left and right averaged: a flip keeps it
+    assert not aux[1:].any()                                  # no face found / not in the file: no loss
+    assert "a second target for 1 of 18 training faces" in ds.notes[-1]
+    assert ds.splits["train"].subset([0, 2]).aux.shape == (2, 5) and ds.splits["val"].aux is None
+
+
+@pytest.mark.parametrize("make, msg", [
+    (lambda d: d / "missing.npz", "no such file"),
+    (lambda d: _text_file(d / "bad.npz", "not numpy"), "not a blendshapes file"),
+    (lambda d: _blendshape_file(d / "b.npz", ["a.png"], [[0.1, 0.2]]), "for 1 paths and 4 names"),
+    (lambda d: _blendshape_file(d / "b.npz", ["other.png"], [[0.1, 0.2, 0.3, 0.4]]), "none of its faces"),
+])
+def test_a_bad_blendshape_file_is_named_with_the_fix(tmp_path, class_folder, make, msg):
+    ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2, seed=3)
+    path = make(tmp_path)
+    with pytest.raises(DatasetError, match=r"^" + re.escape(str(path)) + ".*" + re.escape(msg) + ".*blendshape_targets.py"):
+        attach_blendshapes(ds, path)

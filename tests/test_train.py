@@ -1,6 +1,7 @@
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -454,4 +455,48 @@ def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_
         train(tiny(tmp_path, class_folder, teacher=str(teacher), teacher_weight=0.7, resume=True, epochs=2))
     rc, err = _cli(capsys, "--data", class_folder, "--out", tmp_path / "run2", "--teacher", tmp_path / "none.npz")
     assert rc == 2 and err.count("\n") == 0 and "none.npz: no such file" in err and "teacher_targets.py" in err
+    assert not (tmp_path / "run2").exists()
+
+
+@needs_shared
+@pytest.mark.skipif(find_spec("mediapipe") is None, reason="writing blendshape targets needs mediapipe (the dev extra)")
+def test_blendshapes_as_a_second_target_written_by_the_script(tmp_path, monkeypatch, capsys):
+    """train/blendshape_targets.py reads real FER-2013 faces with MediaPipe's face landmarker; a run
+    learns them with a second head that model.keras does not keep (the device runs the same
+    network); killed and resumed, it trains what an uninterrupted run trains; a missing file and
+    options a second target cannot take are refused in one line before any work."""
+    from edgefer._tf import keras
+
+    data = tmp_path / "faces"
+    for cls in ("happy", "sad", "surprise"):
+        (data / cls).mkdir(parents=True)
+        for src in sorted((FER2013 / "train" / cls).glob("Training_*.jpg"))[:10]:
+            shutil.copy(src, data / cls / src.name)
+    spec = importlib.util.spec_from_file_location("blendshape_targets", REPO / "train" / "blendshape_targets.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    targets = tmp_path / "blendshapes.npz"
+    assert script.main(["--data", str(data), "--out", str(targets)]) == 0
+    saved = np.load(targets)
+    assert len(saved["names"]) == 52 and saved["scores"].shape == (30, 52) and "BROW_DOWN_LEFT" in saved["names"]
+    assert np.isfinite(saved["scores"][:, 0]).sum() >= 20   # the landmarker finds most real faces
+
+    kw = dict(blendshapes=str(targets), blendshape_weight=5.0, epochs=2, patience=10, dropout=0.0)
+    capsys.readouterr()
+    whole = train(tiny(tmp_path / "whole", data, **kw))
+    assert re.search(r"a second target for \d+ of 18 training faces", capsys.readouterr().out)
+    assert len(whole.history["accuracy"]) == 2 and whole.history["blendshapes_loss"][0] > 0
+    model = keras.models.load_model(whole.run_dir / "model.keras", compile=False)
+    assert model.output_shape == (None, 3) and "blendshapes" not in [layer.name for layer in model.layers]
+    assert json.loads((whole.run_dir / "config.json").read_text())["blendshapes_sha256"]
+
+    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", data, **kw), 1)
+    resumed = train(tiny(tmp_path / "killed", data, resume=True, **kw)).history
+    for key in ("loss", "blendshapes_loss", "accuracy", "val_loss"):
+        assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
+
+    rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", tmp_path / "none.npz")
+    assert rc == 2 and err.count("\n") == 0 and "none.npz: no such file" in err and "blendshape_targets.py" in err
+    rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--mixup", "0.2")
+    assert rc == 2 and err.count("\n") == 0 and "mixup = 0.2" in err
     assert not (tmp_path / "run2").exists()

@@ -30,6 +30,7 @@ class Split:
     images: list          # file paths (str) or uint8 arrays
     labels: np.ndarray    # int class index per image
     soft: np.ndarray | None = None  # optional (N, C) soft targets (FER+ votes)
+    aux: np.ndarray | None = None   # optional (N, K) second target (the landmarker's blendshapes, edgefer.data.blendshapes)
 
     def __len__(self):
         return len(self.labels)
@@ -37,7 +38,8 @@ class Split:
     def subset(self, index) -> "Split":
         index = np.asarray(index, dtype=int)
         return Split([self.images[i] for i in index], self.labels[index],
-                     None if self.soft is None else self.soft[index])
+                     None if self.soft is None else self.soft[index],
+                     None if self.aux is None else self.aux[index])
 
 
 @dataclass
@@ -58,6 +60,17 @@ class FaceDataset:
         return {s: len(sp) for s, sp in self.splits.items()}
 
 
+def read_npz(path: Path, keys: tuple[str, ...], kind: str, writer: str) -> list[np.ndarray]:
+    """The arrays `keys` of a per-image target file, or one clear error naming it and its writer."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file; --{kind} takes the .npz written by {writer}")
+    try:
+        saved = np.load(path, allow_pickle=False)
+        return [saved[key] for key in keys]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DatasetError(f"{path}: not a {kind} file ({exc}); write it with {writer}") from None
+
+
 def mix_teacher(ds: FaceDataset, teacher, weight: float) -> FaceDataset:
     """Distillation targets: each image's target becomes (1 - weight) x what it was (its label, or
     the FER+ votes mixed in) plus weight x a stronger model's probabilities for that image.
@@ -65,16 +78,11 @@ def mix_teacher(ds: FaceDataset, teacher, weight: float) -> FaceDataset:
     its probabilities), cached once so that training reads them like votes; images are matched by
     file name, and ones the teacher did not see keep their target."""
     path = Path(teacher)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file; --teacher takes the .npz written by "
-                           "python train/teacher_targets.py")
     if not 0.0 <= weight <= 1.0:
         raise DatasetError(f"teacher weight {weight} must be within 0..1")
-    try:
-        saved = np.load(path, allow_pickle=False)
-        names, labels, probs = list(saved["names"]), list(saved["labels"]), saved["probs"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise DatasetError(f"{path}: not a teacher file ({exc}); write it with python train/teacher_targets.py") from None
+    names, labels, probs = read_npz(path, ("names", "labels", "probs"), "teacher",
+                                    "python train/teacher_targets.py")
+    names, labels = list(names), list(labels)
     missing = [c for c in ds.labels if c not in labels]
     if missing:
         raise DatasetError(f"{path}: the teacher cannot say {missing} ({ds.name} classes {ds.labels}); "

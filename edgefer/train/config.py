@@ -20,6 +20,7 @@ from ..gan import LOSSES as GAN_LOSSES
 from .backbones import BACKBONES
 
 STRATEGIES = ("none", "mirrored", "multiworker")
+TARGET_FILES = ("teacher", "blendshapes")   # options naming a file of per-image targets the run reads
 
 
 class ConfigError(EdgeferError, ValueError):
@@ -42,6 +43,9 @@ class TrainConfig:
     votes_neutral: float = 1.0       # share of the neutral votes kept on faces FER-2013 labels with an emotion
     teacher: str | None = None       # distillation: a teacher's probabilities (.npz of train/teacher_targets.py)
     teacher_weight: float = 0.5      # share of the teacher's probabilities in each target
+    blendshapes: str | None = None   # the face landmarker's blendshapes per training face (.npz of
+                                     # train/blendshape_targets.py), a second target for a head dropped after training
+    blendshape_weight: float = 10.0  # of the blendshape loss (mean binary cross-entropy) against the expression's
     compound_votes: int = 3          # ferplus-compound: votes (of 10) each of the two leading emotions needs
     compound_min: int = 40           # ferplus-compound: classes with fewer training images are dropped
     # the input spec (edgefer.core.spec, written into the model card)
@@ -113,15 +117,15 @@ class TrainConfig:
 
     def fingerprint(self, framing: str = "crops") -> str:
         d = {k: getattr(self, k) for k in self.trained_keys(framing)}
-        if self.teacher:   # a teacher file rewritten in place changes what is trained
-            d["teacher_sha256"] = self.teacher_digest()
+        d.update({k: v for k, v in self.file_digests().items() if v})   # a file rewritten in place changes what is trained
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
-    def teacher_digest(self) -> str | None:
-        """sha256 of the teacher file (None without one), recorded in config.json."""
-        if not (self.teacher and Path(self.teacher).is_file()):
-            return None
-        return hashlib.sha256(Path(self.teacher).read_bytes()).hexdigest()
+    def file_digests(self) -> dict[str, str | None]:
+        """sha256 of each target file the run reads (teacher, blendshapes; None without one), as
+        config.json records them: `teacher_sha256`, `blendshapes_sha256`."""
+        return {f"{key}_sha256": hashlib.sha256(Path(getattr(self, key)).read_bytes()).hexdigest()
+                if getattr(self, key) and Path(getattr(self, key)).is_file() else None
+                for key in TARGET_FILES}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -145,6 +149,13 @@ class TrainConfig:
         if self.teacher and not Path(self.teacher).is_file():
             raise ConfigError(f"teacher = {self.teacher}: no such file; write it first with "
                               "python train/teacher_targets.py --model NAME --data DATA --out FILE.npz")
+        if self.blendshapes and not Path(self.blendshapes).is_file():
+            raise ConfigError(f"blendshapes = {self.blendshapes}: no such file; write it first with "
+                              "python train/blendshape_targets.py --data DATA --out FILE.npz")
+        if self.blendshapes and (self.blendshape_weight < 0 or self.mixup or self.balance == "class-weights"):
+            raise ConfigError(f"blendshapes with blendshape_weight = {self.blendshape_weight}, mixup = {self.mixup}, "
+                              f"balance = {self.balance!r}: the weight must be 0 or more, and a second target "
+                              "takes neither mixup nor class weights (use balance = 'oversample')")
         if self.mixup < 0:
             raise ConfigError(f"mixup = {self.mixup}: must be 0 (off) or a positive Beta parameter such as 0.2")
         if not 0 <= self.average_from <= self.epochs:
@@ -194,7 +205,7 @@ def read_config_file(path) -> dict:
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known keys: {sorted(FIELDS)}")
     # relative data paths in a recipe are relative to the recipe file
-    for key in ("data", "images", "mapping", "weights", "votes", "teacher"):
+    for key in ("data", "images", "mapping", "weights", "votes", *TARGET_FILES):
         value = values.get(key)
         if isinstance(value, str) and value and not Path(value).is_absolute() and value not in ("imagenet", "none"):
             values[key] = str((path.parent / value).resolve())

@@ -3,7 +3,8 @@
 RUN/
   config.json        the resolved configuration and its fingerprint
   balance.json/.png  class counts per split
-  model.keras        best epoch by validation accuracy (with average_from: the averaged weights)
+  model.keras        best epoch by validation accuracy (with average_from: the averaged weights);
+                     the classifier alone (with blendshapes, their head is left behind)
   card.json          the input spec resolved when the run started, with provenance (edgefer.core.card)
   metrics.json       test-split report (+ validation under "val")
   confusion_matrix.png, curves.png
@@ -28,6 +29,7 @@ from ..core.files import atomic_path, check_writable, write_bytes, write_json
 from ..core.metrics import classification_report, format_report
 from ..core.spec import FaceCrop, InputSpec
 from ..data import FaceDataset, load_dataset, load_pixels, mix_teacher
+from ..data.blendshapes import attach_blendshapes
 from ..data.balance import format_balance, oversample_index, write_balance
 from .._tf import keras, tf
 from .backbones import build_model, keras_runner
@@ -39,6 +41,7 @@ class Arrays:
     x: np.ndarray          # uint8 (N, S, S, C)
     y: np.ndarray          # int (N,)
     soft: np.ndarray | None
+    aux: np.ndarray | None = None   # (N, 53) blendshape targets and whether the landmarker found the face
 
 
 @dataclass
@@ -90,7 +93,8 @@ def prepare_arrays(ds: FaceDataset, spec: InputSpec) -> tuple[dict[str, Arrays],
         skipped += bad
         if len(kept) == 0:
             raise ConfigError(f"{ds.source}: the {name} split has no readable images")
-        arrays[name] = Arrays(x, split.labels[kept], None if split.soft is None else split.soft[kept])
+        arrays[name] = Arrays(x, split.labels[kept], None if split.soft is None else split.soft[kept],
+                              None if split.aux is None else split.aux[kept])
     return arrays, skipped
 
 
@@ -175,6 +179,8 @@ def training_examples(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     index = (oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample"
              else np.arange(len(train.y)))
     targets = _targets(train, n, soft_targets(cfg))
+    if train.aux is not None:   # two heads, two targets: the expression and the face's blendshapes
+        return tf.data.Dataset.from_tensor_slices((train.x[index], (targets[index], train.aux[index]))), len(index)
     return tf.data.Dataset.from_tensor_slices((train.x[index], targets[index])), len(index)
 
 
@@ -207,8 +213,11 @@ def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
 
 
 def validation_batches(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
-    val = arrays["val"]
-    return _sharded(tf.data.Dataset.from_tensor_slices((val.x, _targets(val, n, False)))
+    val, train_aux = arrays["val"], arrays["train"].aux
+    targets = _targets(val, n, False)
+    if train_aux is not None:   # validation is on the expression: its blendshape targets are masked out
+        targets = (targets, np.zeros((len(val.y), train_aux.shape[1]), np.float32))
+    return _sharded(tf.data.Dataset.from_tensor_slices((val.x, targets))
                     .batch(cfg.batch_size * 2).map(_to_float))
 
 
@@ -257,7 +266,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
+        # with a blendshape head Keras names the expression's accuracy after its output ("probs_")
+        logs = {key.replace("probs_accuracy", "accuracy"): value for key, value in (logs or {}).items()}
         for key, value in logs.items():
             self.state["history"].setdefault(key, []).append(float(value))
         # wall time is kept per epoch, so a killed run's time still adds up after --resume
@@ -272,7 +282,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         try:
             if best:
                 with atomic_path(self.best_path, suffix=".keras") as tmp:
-                    self.model.save(tmp)
+                    classifier(self.model).save(tmp)
             with atomic_path(self.run_dir / "checkpoints" / "last.keras", suffix=".keras") as tmp:
                 self.model.save(tmp)
             write_json(self.run_dir / "checkpoints" / "state.json", self.state)
@@ -339,8 +349,8 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
         # an option added since the run was made reads as its default, which is what the run did
         changed = sorted(k for k in cfg.trained_keys(framing)
                          if saved["config"].get(k, FIELDS[k].default) != getattr(cfg, k))
-        if saved.get("teacher_sha256") != cfg.teacher_digest():
-            changed.append(f"the contents of {cfg.teacher}")
+        changed += [f"the contents of {getattr(cfg, key.removesuffix('_sha256'))}"
+                    for key, digest in cfg.file_digests().items() if saved.get(key) != digest]
         if changed:   # else the same training under a fingerprint of another edgefer version
             raise ConfigError(f"{run_dir} was trained with another configuration (differs in {changed}); "
                               "resume with the original settings or choose another --out")
@@ -351,21 +361,44 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
 
 def compile_for_training(model, cfg: TrainConfig, steps_per_epoch: int, jit_compile: bool = False):
     """The recipe's optimiser (Adam, a cosine over the whole run), loss and metric
-    (benchmarks/train_step.py times this very step)."""
+    (benchmarks/train_step.py times this very step); with a blendshape head, its loss beside."""
+    expression = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+    two = len(model.outputs) == 2
     model.compile(optimizer=keras.optimizers.Adam(lr_schedule(cfg, steps_per_epoch)),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                  metrics=["accuracy"], jit_compile=jit_compile)
+                  loss=[expression, masked_bce] if two else expression,
+                  loss_weights=[1.0, cfg.blendshape_weight] if two else None,
+                  metrics=[["accuracy"], []] if two else ["accuracy"], jit_compile=jit_compile)
+
+
+def with_blendshape_head(model, count: int):
+    """The classifier with a second output on its pooled features: `count` blendshape scores."""
+    scores = keras.layers.Dense(count, activation="sigmoid", name="blendshapes")(model.get_layer("pool").output)
+    return keras.Model(model.input, [model.output, scores], name=model.name)
+
+
+def classifier(model):
+    """The expression classifier of a model with or without a blendshape head (what ships)."""
+    return model if len(model.outputs) == 1 else keras.Model(model.input, model.outputs[0], name=model.name)
+
+
+def masked_bce(y_true, y_pred):
+    """Mean binary cross-entropy over the blendshape scores; 0 for a face without them (last
+    column of y_true 0: the landmarker missed it, or a validation face)."""
+    per_score = keras.losses.binary_crossentropy(y_true[:, :-1, None], y_pred[..., None])
+    return tf.reduce_mean(per_score, axis=-1) * y_true[:, -1]
 
 
 def lr_schedule(cfg: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
 
 
-def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict | None, strategy, steps_per_epoch: int):
+def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict | None, strategy, steps_per_epoch: int,
+                  blendshapes: int = 0):
     with strategy.scope():
         if state is not None:
             print(f"resuming {run_dir} after epoch {state['epoch']} of {cfg.epochs}")
-            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
+            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras",
+                                            custom_objects={"masked_bce": masked_bce})
             if state.pop("planned_epochs") != cfg.epochs:
                 # a run extended (or cut) with --epochs: the cosine runs over the new length from here
                 print(f"{run_dir}: the learning rate now follows a cosine over {cfg.epochs} epochs")
@@ -373,6 +406,8 @@ def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict 
             return model, state
         model = build_model(cfg.arch, len(spec.labels), spec.size, spec.channels, cfg.alpha,
                             cfg.weights, cfg.dropout, cfg.bn_momentum, cfg.freeze)
+        if blendshapes:
+            model = with_blendshape_head(model, blendshapes)
         compile_for_training(model, cfg, steps_per_epoch)
     return model, {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "history": {}}
 
@@ -398,6 +433,8 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     saved_state = check_resume(cfg, run_dir, spec.framing)
     keras.utils.set_random_seed(cfg.seed)
     ds = cap_per_class(ds, cfg.max_per_class, cfg.seed)
+    if cfg.blendshapes:
+        attach_blendshapes(ds, cfg.blendshapes)
     n = len(ds.labels)
     for note in ds.notes:
         print(f"{ds.name}: {note}")
@@ -419,9 +456,11 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     examples, count = training_examples(arrays, cfg, n)
     val_ds = validation_batches(arrays, cfg, n)
     steps = int(np.ceil(count / cfg.batch_size))
-    model, state = build_or_load(cfg, spec, run_dir, saved_state, strategy, steps)
+    aux = arrays["train"].aux
+    model, state = build_or_load(cfg, spec, run_dir, saved_state, strategy, steps,
+                                 blendshapes=0 if aux is None else aux.shape[1] - 1)
     write_json(run_dir / "config.json", {"fingerprint": cfg.fingerprint(spec.framing), "config": cfg.to_dict(),
-                                         "teacher_sha256": cfg.teacher_digest()})
+                                         **cfg.file_digests()})
 
     verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
     best_path = run_dir / "checkpoints" / "best_epoch.keras" if cfg.average_from else run_dir / "model.keras"
@@ -438,8 +477,10 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
         averaged = list(range(cfg.average_from, state["epoch"] + 1)) or None
         if averaged:
             print(f"model.keras: averaging the weights of epochs {averaged[0]}-{averaged[-1]}")
-            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras", compile=False)
+            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras", compile=False,
+                                            custom_objects={"masked_bce": masked_bce})
             average_epochs(model, run_dir / "checkpoints", averaged, epoch_batches(examples, count, cfg, state["epoch"]))
+            model = classifier(model)
         else:   # stopped early, before the first epoch to average
             model = keras.models.load_model(best_path, compile=False)
         with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
