@@ -499,4 +499,8 @@ def test_blendshapes_as_a_second_target_written_by_the_script(tmp_path, monkeypa
     assert rc == 2 and err.count("\n") == 0 and "none.npz: no such file" in err and "blendshape_targets.py" in err
     rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--mixup", "0.2")
     assert rc == 2 and err.count("\n") == 0 and "mixup = 0.2" in err
+    rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--balance", "class-weights")
+    assert rc == 2 and err.count("\n") == 0 and "balance = 'class-weights'" in err
+    rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--blendshape-weight", "-1")
+    assert rc == 2 and err.count("\n") == 0 and "blendshape_weight = -1.0: must be 0 or more" in err
     assert not (tmp_path / "run2").exists()

@@ -152,10 +152,12 @@ class TrainConfig:
         if self.blendshapes and not Path(self.blendshapes).is_file():
             raise ConfigError(f"blendshapes = {self.blendshapes}: no such file; write it first with "
                               "python train/blendshape_targets.py --data DATA --out FILE.npz")
-        if self.blendshapes and (self.blendshape_weight < 0 or self.mixup or self.balance == "class-weights"):
-            raise ConfigError(f"blendshapes with blendshape_weight = {self.blendshape_weight}, mixup = {self.mixup}, "
-                              f"balance = {self.balance!r}: the weight must be 0 or more, and a second target "
-                              "takes neither mixup nor class weights (use balance = 'oversample')")
+        if self.blendshape_weight < 0:
+            raise ConfigError(f"blendshape_weight = {self.blendshape_weight}: must be 0 or more")
+        if self.blendshapes and (self.mixup or self.balance == "class-weights"):
+            # mixup blends targets and Keras weighs classes on one output only: neither fits a second target
+            raise ConfigError(f"blendshapes with mixup = {self.mixup}, balance = {self.balance!r}: a second target "
+                              "takes neither mixup nor class weights (use mixup = 0, balance = 'oversample')")
         if self.mixup < 0:
             raise ConfigError(f"mixup = {self.mixup}: must be 0 (off) or a positive Beta parameter such as 0.2")
         if not 0 <= self.average_from <= self.epochs:
