@@ -11,6 +11,10 @@
 3. FER+ majority again, each FER-2013 face re-cropped tightly at the face detector's box (no margin):
    the crop another tool or dataset makes (issue 12's held-out posed crops are tight), where
    FER-2013's own crop keeps forehead and chin around the box.
+4. With more than one --model, each against the first on the same faces: the difference in points
+   with its 95% interval from a paired bootstrap over the images (`edgefer.core.metrics.
+   paired_difference`). An interval that holds 0 says these faces cannot tell the two apart; it
+   does not say what a second training run (another seed) would do, which can move more.
 
 With --model fer, the `fer` package (its Haar cascade and CNN; issue 12's yardstick) is scored the
 same way: each 48x48 FER-2013 image given to it as the face, and the Yale frames through its own
@@ -29,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgefer.core import preprocess
+from edgefer.core import metrics, preprocess
 from edgefer.core.files import write_json
 from edgefer.core.taxonomy import canonical
 from edgefer.data.fer2013 import read_ferplus
@@ -66,7 +70,8 @@ def recall(truth: list[str], pred: list[str]) -> dict:
 def mean_recall(y: np.ndarray, pred: np.ndarray, classes) -> float:
     """Each class weighs the same, as in a set of posed faces with about as many of each expression
     (issue 12's held-out sets); accuracy on FER-2013's images weighs neutral and happy most."""
-    return float(np.mean([np.mean(pred[y == c] == c) for c in classes if np.any(y == c)]))
+    kept = np.isin(y, classes)
+    return metrics.mean_recall(y[kept], pred[kept])
 
 
 def ferplus_check(clf: Classifier, test, labels: list[str], view=None) -> dict:
@@ -87,6 +92,7 @@ def ferplus_check(clf: Classifier, test, labels: list[str], view=None) -> dict:
         "agrees_with_fer2013_label": round(float(np.mean([pred[i] == original[i] for i in known])), 4),
         "ferplus_recall": recall(truth, said),
         "ferplus_mean_recall": round(mean_recall(np.array(truth), np.array(said), np.unique(truth)), 4),
+        "predictions": pred,   # every image's, in the split's order: for paired comparisons
     }
 
 
@@ -126,6 +132,38 @@ def yale_score(read) -> dict:
             "recall": recall(truth, pred),
             "true_class_probability": per_class_mean(truth, p_true),
             "predictions": {p.name: label for p, label in zip(files, pred)}}
+
+
+def paired(first: dict, other: dict, ferplus) -> dict:
+    """`other` − `first` on the same faces, each with its 95% paired-bootstrap interval
+    (`metrics.paired_difference`): FER+ agreement, its mean per-class recall and FER-2013's label
+    on PublicTest and PrivateTest, and Yale's full frames. Images whose FER+ majority either model
+    cannot say (contempt, for a basic-7 model) are left out of the FER+ figures."""
+    out = {}
+    for half in ("val", "test"):
+        split = ferplus.splits[half]
+        plus = np.array([ferplus.labels[i] for i in split.labels])
+        original = np.array([canonical(Path(p).parent.name) for p in split.images])
+        a, b = (np.array(m[f"ferplus_{half}"]["predictions"]) for m in (first, other))
+        known = np.isin(plus, first["labels"]) & np.isin(plus, other["labels"])
+        out[f"ferplus_{half}"] = metrics.paired_difference(plus[known], a[known], b[known])
+        out[f"ferplus_{half}_mean_recall"] = metrics.paired_difference(plus[known], a[known], b[known],
+                                                                      metrics.mean_recall)
+        out[f"fer2013_label_{half}"] = metrics.paired_difference(original[known], a[known], b[known])
+    files = sorted(first["yale"]["predictions"])
+    truth = [YALE[Path(f).stem.split("_", 1)[1]] for f in files]
+    out["yale"] = metrics.paired_difference(truth, *([m["yale"]["predictions"][f] for f in files] for m in (first, other)))
+    return out
+
+
+def format_paired(name: str, first: str, diff: dict) -> str:
+    def pts(d):
+        return f"{100 * d['difference']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+    return (f"{name} − {first}, points [95% paired bootstrap]: PublicTest FER+ majority {pts(diff['ferplus_val'])}, "
+            f"mean per-class recall {pts(diff['ferplus_val_mean_recall'])}, FER-2013 label "
+            f"{pts(diff['fer2013_label_val'])}  |  PrivateTest FER+ majority {pts(diff['ferplus_test'])}, mean "
+            f"per-class recall {pts(diff['ferplus_test_mean_recall'])}, FER-2013 label {pts(diff['fer2013_label_test'])}"
+            f"  |  Yale {pts(diff['yale'])}")
 
 
 class FerPackage:
@@ -174,7 +212,7 @@ def main():
     results = {}
     for name in args.model or ["fer2013"]:
         clf = FerPackage() if name == "fer" else Classifier(model_path(name))
-        results[name] = {"taxonomy": clf.card["taxonomy"], "flip_average": clf.flip_average,
+        results[name] = {"taxonomy": clf.card["taxonomy"], "labels": list(clf.labels), "flip_average": clf.flip_average,
                          # PublicTest: where choices are made; PrivateTest: reported
                          "ferplus_val": ferplus_check(clf, ferplus.splits["val"], ferplus.labels),
                          "ferplus_test": ferplus_check(clf, ferplus.splits["test"], ferplus.labels),
@@ -193,7 +231,12 @@ def main():
               f"(mean per-class recall {vb['ferplus_mean_recall']:.2%} / {fb['ferplus_mean_recall']:.2%})  |  Yale {y['accuracy']:.2%} "
               f"of {y['images']} (faces {y['faces_found']})  recall {y['recall']}  "
               f"p(true class) {y['true_class_probability']}", flush=True)
-    write_json(args.json, {"models": results})
+    # what one set of faces can tell apart: each model against the first, on the same images
+    first, *others = results
+    diffs = {name: paired(results[first], results[name], ferplus) for name in others}
+    for name, diff in diffs.items():
+        print(format_paired(name, first, diff))
+    write_json(args.json, {"models": results, "paired_against": first, "paired": diffs})
     print("wrote", args.json)
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import REPO
 from edgefer.core import card, preprocess
 from edgefer.core.files import atomic_path, write_json
-from edgefer.core.metrics import classification_report
+from edgefer.core.metrics import classification_report, mean_recall, paired_difference
 from edgefer.core.spec import BadSpec, FaceCrop, InputSpec
 from edgefer.core.taxonomy import BASIC7, UnknownLabel, canonical, taxonomy_for
 
@@ -219,6 +219,35 @@ def test_classification_report_matches_hand_computation():
     assert r["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0) / 3)
     po, pe = 4 / 6, (3 * 3 + 2 * 3 + 1 * 0) / 36
     assert r["cohen_kappa"] == pytest.approx((po - pe) / (1 - pe))
+
+
+def test_mean_recall_weighs_each_class_the_same():
+    # 8 of 9 "a" right, 0 of 1 "b": accuracy 0.8, the mean of the two recalls (8/9 + 0) / 2
+    assert mean_recall(["a"] * 9 + ["b"], ["a"] * 8 + ["b", "a"]) == pytest.approx(4 / 9)
+
+
+def test_paired_difference_tells_a_real_gain_from_one_these_faces_cannot_show():
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 4, 2000)
+    a = np.where(rng.random(2000) < 0.6, truth, (truth + 1) % 4)
+    same = paired_difference(truth, a, a.copy())
+    assert same["difference"] == same["low"] == same["high"] == 0.0   # the same answers: nothing to tell
+    better = a.copy()
+    wrong = np.flatnonzero(a != truth)[:200]
+    better[wrong] = truth[wrong]                                    # 200 of 2000 faces more right: +10 points
+    gain = paired_difference(truth, a, better)
+    assert gain["difference"] == pytest.approx(0.10) and 0 < gain["low"] < 0.10 < gain["high"] < 0.15
+    assert gain["items"] == 2000
+    swapped = a.copy()
+    right = np.flatnonzero(a == truth)[:100]
+    swapped[wrong[:100]] = truth[wrong[:100]]                       # 100 faces more right, 100 more wrong
+    swapped[right] = (truth[right] + 1) % 4
+    tie = paired_difference(truth, a, swapped)
+    assert tie["difference"] == 0.0 and tie["low"] < 0 < tie["high"]
+    recall = paired_difference(truth, a, better, mean_recall)
+    assert recall["low"] < recall["difference"] < recall["high"]
+    with pytest.raises(ValueError, match="same items"):
+        paired_difference(truth, a, a[:10])
 
 
 def test_eye_alignment_levels_a_tilted_eye_line():
