@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from cross_check import SHARED, YALE, recall, yale_files
+from cross_check import SHARED, recall, yale_files, yale_truth
 from edgefer.core import preprocess
 from edgefer.core.files import write_json
 from edgefer.core.interpreter import interpreter_class
@@ -107,7 +107,7 @@ def yale(model, face_model, labels: list[str]):
             cnn.append([face["probs"][c] for c in labels] if face else [1.0 / len(labels)] * len(labels))
             found = read(gray)
             feats.append(found if found is not None else np.full(52, np.nan, np.float32))
-            truth.append(YALE[path.stem.split("_", 1)[1]])
+            truth.append(yale_truth(path))
     return truth, np.array(cnn, np.float32), np.array(feats, np.float32)
 
 

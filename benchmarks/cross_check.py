@@ -74,11 +74,15 @@ def mean_recall(y: np.ndarray, pred: np.ndarray, classes) -> float:
     return metrics.mean_recall(y[kept], pred[kept])
 
 
+def ferplus_truths(test, labels: list[str]) -> tuple[list[str], list[str]]:
+    """Each image of a FER+ split: its FER+ majority label and its FER-2013 label (its folder)."""
+    return [labels[i] for i in test.labels], [canonical(Path(p).parent.name) for p in test.images]
+
+
 def ferplus_check(clf: Classifier, test, labels: list[str], view=None) -> dict:
     """test: a FER+ split (paths of FER-2013 files, FER+ label indices into labels); `view`, when
     given, re-crops each face before the model sees it."""
-    plus = [labels[i] for i in test.labels]
-    original = [canonical(Path(p).parent.name) for p in test.images]
+    plus, original = ferplus_truths(test, labels)
     pred = []
     for path in test.images:
         image = preprocess.read_image(path)
@@ -94,6 +98,11 @@ def ferplus_check(clf: Classifier, test, labels: list[str], view=None) -> dict:
         "ferplus_mean_recall": round(mean_recall(np.array(truth), np.array(said), np.unique(truth)), 4),
         "predictions": pred,   # every image's, in the split's order: for paired comparisons
     }
+
+
+def yale_truth(path) -> str:
+    """A Yale file's expression: its condition (`07_surprised.png` -> surprise)."""
+    return YALE[Path(path).stem.split("_", 1)[1]]
 
 
 def yale_files() -> list[Path]:
@@ -123,7 +132,7 @@ def yale_score(read) -> dict:
     truth, pred, p_true = [], [], []
     for k, path in enumerate(files):
         rgb = cv2.cvtColor(preprocess.read_image(path), cv2.COLOR_GRAY2RGB)
-        truth.append(YALE[path.stem.split("_", 1)[1]])
+        truth.append(yale_truth(path))
         label, probs = read(k, path, rgb)
         pred.append(label)
         p_true.append(float(probs.get(truth[-1], 0.0)))
@@ -142,8 +151,7 @@ def paired(first: dict, other: dict, ferplus) -> dict:
     out = {}
     for half in ("val", "test"):
         split = ferplus.splits[half]
-        plus = np.array([ferplus.labels[i] for i in split.labels])
-        original = np.array([canonical(Path(p).parent.name) for p in split.images])
+        plus, original = (np.array(t) for t in ferplus_truths(split, ferplus.labels))
         a, b = (np.array(m[f"ferplus_{half}"]["predictions"]) for m in (first, other))
         known = np.isin(plus, first["labels"]) & np.isin(plus, other["labels"])
         out[f"ferplus_{half}"] = metrics.paired_difference(plus[known], a[known], b[known])
@@ -151,7 +159,7 @@ def paired(first: dict, other: dict, ferplus) -> dict:
                                                                       metrics.mean_recall)
         out[f"fer2013_label_{half}"] = metrics.paired_difference(original[known], a[known], b[known])
     files = sorted(first["yale"]["predictions"])
-    truth = [YALE[Path(f).stem.split("_", 1)[1]] for f in files]
+    truth = [yale_truth(f) for f in files]
     out["yale"] = metrics.paired_difference(truth, *([m["yale"]["predictions"][f] for f in files] for m in (first, other)))
     return out
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cross_check import SHARED, YALE, mean_recall, recall, yale_files
+from cross_check import SHARED, mean_recall, recall, yale_files, yale_truth
 from edgefer.core import preprocess
 from edgefer.core.files import write_json
 from edgefer.core.spec import ensemble
@@ -57,7 +57,7 @@ def main():
         split = ferplus.splits[s]
         truth[s] = {"plus": [ferplus.labels[k] for k in split.labels],
                     "fer": [canonical(Path(x).parent.name) for x in split.images]}
-    truth["yale"] = [YALE[f.stem.split("_", 1)[1]] for f in yale_files()]
+    truth["yale"] = [yale_truth(f) for f in yale_files()]
     probs = {name: readings(name, ferplus) for name in args.model}
 
     def score(pred: list[str], against: list[str], keep: list[bool]) -> float:
