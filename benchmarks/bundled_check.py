@@ -18,6 +18,13 @@ DATA = {"fer2013": (SHARED / "data" / "fer2013", "auto"), "ferplus": (SHARED / "
         "ferplus-compound": (SHARED / "data" / "ferplus", "ferplus-compound")}
 
 
+def own_test_split(clf: Classifier):
+    """(pixels through the model's spec, labels) of the test split of the dataset its card names."""
+    ds = load_dataset(*DATA[clf.card["trained_on"]["dataset"]])
+    x, kept, _ = load_pixels(ds.splits["test"], clf.spec, desc=f"{clf.path.name} test")
+    return x, ds.splits["test"].labels[kept]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", default="runs/bundled_check.json")
@@ -25,13 +32,12 @@ def main():
     results = {}
     for name in BUNDLED:
         clf = Classifier(model_path(name))
-        ds = load_dataset(*DATA[clf.card["trained_on"]["dataset"]])
-        x, kept, _ = load_pixels(ds.splits["test"], clf.spec, desc=f"{name} test")
-        report, single = evaluate_tflite(model_path(name), x, ds.splits["test"].labels[kept])
+        x, y = own_test_split(clf)
+        report, single = evaluate_tflite(model_path(name), x, y)
         card_figure = clf.card["metrics"]["tflite_test"]["accuracy"]
-        results[name] = {"test_images": int(len(kept)), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
+        results[name] = {"test_images": int(len(y)), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
                          "single_pass_accuracy": single and single["accuracy"], "card_tflite_test": card_figure}
-        print(f"{name:18s} test {report['accuracy']:.2%} (macro-F1 {report['macro_f1']:.3f}) on {len(kept)} images; "
+        print(f"{name:18s} test {report['accuracy']:.2%} (macro-F1 {report['macro_f1']:.3f}) on {len(y)} images; "
               f"the card says {card_figure:.2%}", flush=True)
     write_json(args.json, results)
 

@@ -5,6 +5,7 @@ spec their cards carry. Plus the float runs of benchmarks/balance_compare.py, if
 
     python benchmarks/compound_compare.py --model edgefer/models/compound_int8.tflite \\
         --runs runs/compound/balance_none runs/compound/balance_oversample --json runs/compound_compare.json
+    python benchmarks/compound_compare.py --json runs/compound_top_two.json   # ferplus's top two alone
 
 Chosen on validation (PublicTest images); test (PrivateTest images) reported.
 """
@@ -43,7 +44,8 @@ def scores(y_true, y_pred, labels) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="the dedicated compound int8 model")
+    p.add_argument("--model", help="the dedicated compound int8 model (train/make_default.sh compound); "
+                                   "without it, only the basic model's top two are read")
     p.add_argument("--basic", default="ferplus", help="the basic-emotion model read by its top two")
     p.add_argument("--data", default=str(SHARED / "data" / "ferplus"))
     p.add_argument("--runs", nargs="*", default=[], help="run directories of balance_compare.py to list beside")
@@ -53,14 +55,15 @@ def main():
     labels = list(ds.labels)
     rows = []
 
-    compound = Classifier(model_path(args.model))
-    if list(compound.labels) != labels:
-        raise SystemExit(f"{args.model}: classes {compound.labels} are not the dataset's {labels}")
-    row = {"reader": f"compound model ({Path(args.model).name}, int8)"}
-    for split in ("val", "test"):
-        probs, y = probabilities(compound, ds.splits[split], f"compound {split}")
-        row[split] = scores(y, probs.argmax(1), labels)
-    rows.append(row)
+    if args.model:
+        compound = Classifier(model_path(args.model))
+        if list(compound.labels) != labels:
+            raise SystemExit(f"{args.model}: classes {compound.labels} are not the dataset's {labels}")
+        row = {"reader": f"compound model ({Path(args.model).name}, int8)"}
+        for split in ("val", "test"):
+            probs, y = probabilities(compound, ds.splits[split], f"compound {split}")
+            row[split] = scores(y, probs.argmax(1), labels)
+        rows.append(row)
 
     basic = Classifier(model_path(args.basic))
     read, others = {}, {}

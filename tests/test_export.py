@@ -5,7 +5,7 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from conftest import write_images
+from conftest import REPO, write_images
 from edgefer.core import card as card_mod
 from edgefer.core.errors import EdgeferError
 from edgefer.device.classifier import Classifier
@@ -116,6 +116,42 @@ def test_flip_average_is_carried_by_the_card_and_used_on_device(run_dir, tmp_pat
     plain = tmp_path / "plain.tflite"
     exporter.export(run_dir, plain, "ptq", invokes=5, threads=(1,), compare_float=False)
     assert not Classifier(plain).flip_average
+
+
+def test_the_reported_accuracy_decides_as_the_card_does_with_its_class_prior_adjustment(tmp_path, exporter):
+    """A logit bias in the card moves decisions on the device (Classifier.run); the accuracy the export
+    and benchmarks/bundled_check.py report for a model must move with it, single pass too."""
+    from edgefer.models import model_path
+    bundled = model_path("fer2013")
+    spec = Classifier(bundled).spec
+    happy = spec.labels.index("happy")
+    biased = tmp_path / "all_happy.tflite"
+    card = card_mod.with_spec(card_mod.read_embedded(bundled),
+                              spec.replace(logit_bias=tuple(10.0 if i == happy else 0.0 for i in range(len(spec.labels)))))
+    biased.write_bytes(card_mod.embed(card_mod.model_bytes(bundled.read_bytes()), card))
+    faces = np.random.default_rng(3).integers(0, 256, (12, *spec.shape)).astype(np.uint8)
+    truth = np.array([happy] * 5 + [0] * 7)
+    clf = Classifier(biased)
+    assert all(np.argmax(clf.run(f)) == happy for f in faces)   # the device says happy to everything
+    report, single = exporter.evaluate_tflite(biased, faces, truth)
+    assert report["accuracy"] == pytest.approx(5 / 12) and single["accuracy"] == pytest.approx(5 / 12)
+
+
+def test_calibrate_holds_a_given_bias_while_fitting_the_others():
+    """benchmarks/calibrate.py --bias --set-bias sad=0: the given class keeps its value and the rest are
+    fitted around it (ferplus ships so: a bias on sad read a talking face looking down as sad)."""
+    import sys
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from calibrate import fit_bias
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 60)
+    probs = np.full((180, 3), 0.1, np.float32)
+    probs[np.arange(180), 0] = 0.8                    # class 0 wins every face unless moved
+    probs[y > 0, y[y > 0]] = 0.5 + 0.2 * rng.random(int((y > 0).sum()))
+    free = fit_bias(probs, y)
+    assert free[1] > 0 and free[2] > 0                # both rarer classes pulled up
+    held = fit_bias(probs, y, held={2: 0.0})
+    assert held[2] == 0.0 and held[1] > 0
 
 
 def test_flip_average_decided_at_training_reaches_the_device(tmp_path, exporter):

@@ -63,7 +63,7 @@ def parser():
                    help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)")
     p.add_argument("--pairs", type=float, metavar="P",
                    help="with a basic model (ferplus): show a compound such as 'happily surprised' when the two most "
-                        "probable emotions both reach P (0.2 was best on FER+ validation faces, compound or not)")
+                        "probable emotions both reach P (0.125 was best on FER+ validation faces, compound or not)")
     p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                    help="average each face with its mirror image (two invokes); default: as the model's card says")
     return p
