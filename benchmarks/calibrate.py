@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bundled_check import own_test_split
 from cross_check import SHARED, ferplus_check, mean_recall, yale_check
 from edgefer.core import card as card_mod
 from edgefer.core.files import write_bytes, write_json
@@ -33,7 +32,6 @@ from edgefer.core.spec import adjust
 from edgefer.data import load_pixels
 from edgefer.data.fer2013 import read_ferplus
 from edgefer.device.classifier import Classifier
-from edgefer.export.exporter import evaluate_tflite
 from edgefer.models import model_path
 
 GRID = np.round(np.arange(-2.0, 2.01, 0.25), 2)
@@ -144,6 +142,8 @@ def main():
     flatbuffer = card_mod.model_bytes(path.read_bytes())
     write_bytes(out, card_mod.embed(flatbuffer, card))
     if adjusted:   # decisions moved: the card's test-split figure is measured again, with the bias
+        from bundled_check import own_test_split   # TensorFlow loads only where decisions move
+        from edgefer.export.exporter import evaluate_tflite
         report, _ = evaluate_tflite(out, *own_test_split(Classifier(out)))
         card["metrics"] = dict(card.get("metrics", {}), tflite_test={"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]})
         write_bytes(out, card_mod.embed(flatbuffer, card))
