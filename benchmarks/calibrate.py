@@ -128,9 +128,7 @@ def main():
     x, y = faces_of(ferplus.splits["val"], "PublicTest")
     probs = plain.predict(clf.run_batch, x)
     held = {clf.labels.index(label): value for label, value in given_bias.items()}
-    bias = fit_bias(probs, y, held=held) if args.bias else np.zeros(len(clf.labels), np.float32)
-    for c, value in held.items():
-        bias[c] = value
+    bias = fit_bias(probs, y, rounds=3 if args.bias else 0, held=held)   # no rounds: the given values alone
     adjusted = args.bias or bool(given_bias)
     temperature = fit_temperature(probs, y, bias)
     calibrated = adjust(probs, bias, temperature)

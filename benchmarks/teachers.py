@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from cross_check import SHARED, mean_recall, recall, yale_files, yale_truth
+from cross_check import SHARED, ferplus_truths, mean_recall, recall, yale_files, yale_truth
 from edgefer.core import preprocess
 from edgefer.core.files import write_json
 from edgefer.core.spec import ensemble
-from edgefer.core.taxonomy import BASIC7, canonical
+from edgefer.core.taxonomy import BASIC7
 from edgefer.data.fer2013 import read_ferplus
 from edgefer.device.classifier import Classifier
 from edgefer.device.pipeline import Pipeline
@@ -54,9 +53,8 @@ def main():
     ferplus = read_ferplus(SHARED / "data" / "ferplus")
     truth = {}
     for s in ("val", "test"):
-        split = ferplus.splits[s]
-        truth[s] = {"plus": [ferplus.labels[k] for k in split.labels],
-                    "fer": [canonical(Path(x).parent.name) for x in split.images]}
+        plus, fer = ferplus_truths(ferplus.splits[s], ferplus.labels)
+        truth[s] = {"plus": plus, "fer": fer}
     truth["yale"] = [yale_truth(f) for f in yale_files()]
     probs = {name: readings(name, ferplus) for name in args.model}
 

@@ -124,7 +124,11 @@ class InputSpec:
         """Probabilities of a batch (N, S, S, C): `run(batch)` -> (N, classes), averaged with the
         mirror images' when the spec says so (the one implementation of flip averaging)."""
         plain, mirrored = flip_passes(run, pixels) if self.flip_average else (run(pixels), None)
-        probs = plain if mirrored is None else (plain + mirrored) / 2
+        return self.calibrated(plain if mirrored is None else (plain + mirrored) / 2)
+
+    def calibrated(self, probs: np.ndarray) -> np.ndarray:
+        """Probabilities as the card has them read: its temperature and class-prior adjustment
+        (which moves decisions) applied, when it has them."""
         if self.logit_bias or self.temperature != 1.0:
             return adjust(probs, self.logit_bias or 0.0, self.temperature)
         return probs

@@ -21,7 +21,7 @@ from ..core import card as card_mod
 from ..core.errors import EdgeferError
 from ..core.files import check_file_writable, write_bytes, write_json
 from ..core.metrics import classification_report
-from ..core.spec import adjust, flip_passes
+from ..core.spec import flip_passes
 from ..core.interpreter import interpreter_class
 from ..device.classifier import Classifier
 from .._tf import keras, tf
@@ -157,15 +157,13 @@ def evaluate_tflite(path, pixels: np.ndarray, labels_true: np.ndarray,
     A class-prior adjustment in the card (`logit_bias`) moves decisions, so both reports include it,
     as the device does."""
     clf = Classifier(path, flip_average=flip_average)
-    spec = clf.spec
 
-    def decide(probs):
-        return (adjust(probs, spec.logit_bias, spec.temperature) if spec.logit_bias else probs).argmax(1)
-    if not spec.flip_average:
-        return classification_report(labels_true, decide(clf.run_batch(pixels)), clf.labels), None
+    def report(probs):
+        return classification_report(labels_true, clf.spec.calibrated(probs).argmax(1), clf.labels)
+    if not clf.spec.flip_average:
+        return report(clf.run_batch(pixels)), None
     plain, mirrored = flip_passes(clf.run_batch, pixels)
-    return (classification_report(labels_true, decide((plain + mirrored) / 2), clf.labels),
-            classification_report(labels_true, decide(plain), clf.labels))
+    return report((plain + mirrored) / 2), report(plain)
 
 
 def latency(clf: Classifier, pixels: np.ndarray, invokes: int) -> float:
