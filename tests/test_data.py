@@ -191,6 +191,31 @@ def test_votes_mixed_into_fer2013_labels_with_and_without_neutral_votes(tmp_path
         mix_votes(load_dataset(images), votes, 0.5, mapping=mapping, neutral=2.0)
 
 
+def test_votes_clarity_weighs_faces_by_how_many_people_read_them_one_way_within_each_class(tmp_path):
+    """--votes-clarity 2: a sad face half of whose counted votes say neutral weighs (0.5)^2 against a
+    sad face all ten call sad, scaled to a mean of 1 within the class; a face without votes counts as clear."""
+    from edgefer.data.fer2013 import mix_votes
+    #                           neu hap sur sad ang dis fea con unk NF
+    votes = _ferplus_csv(tmp_path / "fer2013new.csv", [("Training", "a.png", 5, 0, 0, 3, 2, 0, 0, 0, 0, 0),
+                                                        ("Training", "b.png", 0, 0, 0, 10, 0, 0, 0, 0, 0, 0)])
+    images = tmp_path / "fer2013"
+    write_images(images / "train" / "sad", ["Training_0.jpg", "Training_1.jpg"])
+    write_images(images / "train" / "angry", ["Training_2.jpg"])   # no votes
+    for split in ("val", "test"):
+        write_images(images / split / "sad", [f"{split}.jpg"])
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("fer2013_row,fer2013_folder_path\n0,train/sad/Training_0.jpg\n1,train/sad/Training_1.jpg\n")
+    ds = mix_votes(load_dataset(images), votes, 0.5, mapping=mapping, clarity=2.0)
+    train = ds.splits["train"]
+    weight = {i.split("/")[-1]: w for i, w in zip(train.images, train.weight)}
+    assert weight == pytest.approx({"Training_0.jpg": 0.25 / 0.625, "Training_1.jpg": 1 / 0.625, "Training_2.jpg": 1.0})
+    assert "top vote share ** 2" in ds.notes[-1]
+    assert train.subset([1]).weight == pytest.approx([weight[Path(train.images[1]).name]])
+    assert mix_votes(load_dataset(images), votes, 0.5, mapping=mapping).splits["train"].weight is None
+    with pytest.raises(DatasetError, match="votes clarity -1.0 must be 0"):
+        mix_votes(load_dataset(images), votes, 0.5, mapping=mapping, clarity=-1.0)
+
+
 @needs_shared
 def test_real_ferplus_through_the_shared_mapping():
     ds = load_dataset(SHARED / "data" / "ferplus")

@@ -129,6 +129,75 @@ def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_r
         TrainConfig(data="unused", epochs=3, average_from=4).check()
 
 
+def test_warmup_epochs_train_on_smaller_faces_and_the_model_ships_at_its_size(tmp_path, class_folder, monkeypatch):
+    """--warmup-size 16 --warmup-epochs 1 of 2 (progressive resizing): epoch 1's batches are 16 px,
+    epoch 2's 32 px; model.keras takes the spec's 32 px as export and the device do, with the
+    weights trained; a run killed after epoch 1 resumes into the epoch the uninterrupted run trained."""
+    from edgefer._tf import keras
+    from edgefer.train import trainer
+
+    kw = dict(epochs=2, patience=10, dropout=0.0, warmup_size=16, warmup_epochs=1)
+    cfg = tiny(tmp_path / "whole", class_folder, **kw)
+    whole = train(cfg)
+    ds = trainer.dataset_for(cfg)
+    spec = trainer.spec_for(cfg, ds)
+    arrays, _ = trainer.prepare_arrays(ds, spec)
+    examples, count = trainer.training_examples(arrays, cfg, len(ds.labels))
+    sides = [next(iter(trainer.epoch_batches(examples, count, cfg, epoch)))[0].shape[1:3] for epoch in (0, 1)]
+    assert [tuple(s) for s in sides] == [(16, 16), (32, 32)]
+
+    delivered = keras.models.load_model(whole.run_dir / "model.keras", compile=False)
+    assert delivered.input_shape == (None, 32, 32, 3)
+    last = keras.models.load_model(whole.run_dir / "checkpoints" / "last.keras", compile=False)
+    assert last.input_shape == (None, None, None, 3)   # the model being trained takes both sides
+    faces = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(trainer.at_size(last, cfg, spec)(faces).numpy(), last(faces).numpy(), rtol=1e-5, atol=1e-6)
+
+    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 1)
+    resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
+    for key in ("loss", "accuracy", "val_loss"):
+        assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
+
+
+def test_warmup_options_that_cannot_work_are_refused_in_one_line():
+    for kw, expected in [(dict(warmup_size=16), "give both"), (dict(warmup_epochs=2), "give both"),
+                         (dict(warmup_size=96, warmup_epochs=2), "must be below size (96)"),
+                         (dict(warmup_size=16, warmup_epochs=2), "at least 32 (mobilenetv2's smallest input)"),
+                         (dict(warmup_size=64, warmup_epochs=10), "must leave epochs at the full size (1 to 9 of 10)")]:
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            TrainConfig(data="d", size=96, epochs=10, **kw).check()
+    assert TrainConfig(data="d").fingerprint() != TrainConfig(data="d", warmup_size=64, warmup_epochs=5).fingerprint()
+
+
+def test_votes_clarity_reaches_the_loss_as_each_faces_weight(tmp_path, class_folder):
+    """Each training face's weight (Split.weight, written by mix_votes --votes-clarity) comes out of the
+    training pipeline beside its face and target, in the same order; and the
+    options it cannot go with are refused in one line."""
+    from edgefer.data import load_dataset
+    from edgefer.train import trainer
+
+    cfg = tiny(tmp_path, class_folder, balance="oversample", flip=False, rotation=0.0, shift=0.0, zoom=0.0)
+    ds = load_dataset(str(class_folder), val_fraction=0.2, test_fraction=0.2)
+    train_split = ds.splits["train"]
+    train_split.weight = np.arange(1, len(train_split) + 1, dtype=np.float32)
+    spec = trainer.spec_for(cfg, ds)
+    arrays, _ = trainer.prepare_arrays(ds, spec)
+    examples, count = trainer.training_examples(arrays, cfg, len(ds.labels))
+    seen = {}
+    for x, t, w in trainer.epoch_batches(examples, count, cfg, 0):
+        for face, target, weight in zip(x.numpy(), t.numpy(), w.numpy()):
+            seen.setdefault(float(weight), set()).add((face.tobytes(), int(target.argmax())))
+    truth = {float(w): (x.astype(np.float32).tobytes(), int(y))
+             for x, y, w in zip(arrays["train"].x, arrays["train"].y, arrays["train"].weight)}
+    assert set(seen) == set(truth) and all(s == {truth[w]} for w, s in seen.items())
+    assert sum(1 for _ in trainer.epoch_batches(examples, count, cfg, 0).unbatch()) == count
+    for kw, expected in [(dict(votes_clarity=2.0), "pass --votes too"),
+                         (dict(votes_clarity=2.0, votes="v.csv", balance="class-weights"), "use balance = 'oversample'"),
+                         (dict(votes_clarity=2.0, votes="v.csv", mixup=0.2), "mixup = 0")]:
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            TrainConfig(data="d", **kw).check()
+
+
 def test_camera_conditions_keep_gray_faces_gray_and_blur_without_dark_borders():
     """The augmented batches of a gray3 run: three equal channels within 0..255, changed from the
     input; the defocus blur keeps a flat face flat up to its edges and spreads a dot binomially."""

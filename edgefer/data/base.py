@@ -31,6 +31,7 @@ class Split:
     labels: np.ndarray    # int class index per image
     soft: np.ndarray | None = None  # optional (N, C) soft targets (FER+ votes)
     aux: np.ndarray | None = None   # optional (N, K) second target (the landmarker's blendshapes, edgefer.data.blendshapes)
+    weight: np.ndarray | None = None  # optional (N,) training weight per image (how clearly people agree on it)
 
     def __len__(self):
         return len(self.labels)
@@ -39,7 +40,8 @@ class Split:
         index = np.asarray(index, dtype=int)
         return Split([self.images[i] for i in index], self.labels[index],
                      None if self.soft is None else self.soft[index],
-                     None if self.aux is None else self.aux[index])
+                     None if self.aux is None else self.aux[index],
+                     None if self.weight is None else self.weight[index])
 
 
 @dataclass

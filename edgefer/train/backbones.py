@@ -60,17 +60,18 @@ def _small_cnn(x):
     return x
 
 
-def build_model(arch: str, num_classes: int, size: int, channels: int = 3, alpha: float = 1.0,
+def build_model(arch: str, num_classes: int, size: int | None, channels: int = 3, alpha: float = 1.0,
                 weights: str | None = "imagenet", dropout: float = 0.2, bn_momentum: float | None = 0.9,
                 freeze: str = ""):
     """Backbone + global pooling + dropout + softmax, as one flat functional model (tfmot cannot
     quantize a model nested inside another). freeze: the backbone's layers up to and including the
-    one of that name keep their weights and BatchNorm statistics (see `freeze_through`)."""
+    one of that name keep their weights and BatchNorm statistics (see `freeze_through`). size None:
+    any input side (a run that trains its first epochs on smaller faces; `at_size` fixes it after)."""
     from .._tf import keras  # TensorFlow loads here, not when the registry is read
     if arch not in BACKBONES:
         raise BackboneError(f"unknown --arch {arch!r}; choose one of {list(BACKBONES)}")
     spec = BACKBONES[arch]
-    if size < spec.min_size:
+    if size is not None and size < spec.min_size:
         raise BackboneError(f"--size {size} is below {arch}'s minimum {spec.min_size}")
     if weights in ("none", "", None):
         weights = None

@@ -79,6 +79,11 @@ HELP = {
     "rotation": "augment with rotations up to this many degrees",
     "shift": "augment with shifts up to this share of the side",
     "zoom": "augment with zoom up to this share",
+    "votes_clarity": "weigh each training face by (the share of its FER+ votes on the top emotion) ** this, "
+                     "mean 1: faces people read one way count more (0: off; needs --votes)",
+    "warmup_size": "train the first --warmup-epochs epochs on faces downscaled to this side (progressive "
+                   "resizing: 64 for a 112 px run makes those steps about 0.45x as long); the model ships at --size",
+    "warmup_epochs": "how many of the first epochs train at --warmup-size",
     "verbose": "Keras progress: 0 silent, 1 bars, 2 a line per epoch (default: bars on a terminal); "
                "EDGEFER_VERBOSE=1 also shows TensorFlow's own start-up log",
 }

@@ -41,6 +41,7 @@ class TrainConfig:
     votes: str | None = None         # FER-2013: FER+ votes (fer2013new.csv or its folder) mixed into the labels
     votes_weight: float = 0.5        # share of the FER+ vote distribution in each soft target
     votes_neutral: float = 1.0       # share of the neutral votes kept on faces FER-2013 labels with an emotion
+    votes_clarity: float = 0.0       # weigh each training face by (its top FER+ vote share) ** this (0: off)
     teacher: str | None = None       # distillation: a teacher's probabilities (.npz of train/teacher_targets.py)
     teacher_weight: float = 0.5      # share of the teacher's probabilities in each target
     blendshapes: str | None = None   # the face landmarker's blendshapes per training face (.npz of
@@ -65,6 +66,8 @@ class TrainConfig:
     freeze: str = ""                 # backbone layers up to this one keep their ImageNet weights ("": none)
     # optimisation
     epochs: int = 10
+    warmup_size: int = 0             # the first warmup_epochs epochs see faces downscaled to this side
+    warmup_epochs: int = 0           # (progressive resizing: a step costs about (warmup_size/size)^2; 0: off)
     batch_size: int = 64
     lr: float = 1e-3
     label_smoothing: float = 0.0
@@ -158,6 +161,13 @@ class TrainConfig:
             # mixup blends targets and Keras weighs classes on one output only: neither fits a second target
             raise ConfigError(f"blendshapes with mixup = {self.mixup}, balance = {self.balance!r}: a second target "
                               "takes neither mixup nor class weights (use mixup = 0, balance = 'oversample')")
+        if self.votes_clarity and not self.votes:
+            raise ConfigError(f"votes_clarity = {self.votes_clarity}: weighs faces by their FER+ votes; pass --votes too")
+        if self.votes_clarity and (self.balance in ("class-weights", "gan") or self.mixup):
+            # Keras takes one weight per example: class weights would replace these, GAN faces have
+            # no votes, and a mixup blend of two faces has no one weight
+            raise ConfigError(f"votes_clarity with balance = {self.balance!r}, mixup = {self.mixup}: "
+                              "use balance = 'oversample' or 'none' and mixup = 0")
         if self.mixup < 0:
             raise ConfigError(f"mixup = {self.mixup}: must be 0 (off) or a positive Beta parameter such as 0.2")
         if not 0 <= self.average_from <= self.epochs:
@@ -165,6 +175,15 @@ class TrainConfig:
                               f"from 1 to epochs ({self.epochs})")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        if bool(self.warmup_size) != bool(self.warmup_epochs):
+            raise ConfigError(f"warmup_size = {self.warmup_size}, warmup_epochs = {self.warmup_epochs}: "
+                              "give both (a smaller side and how many epochs train at it) or neither")
+        if self.warmup_size and not BACKBONES[self.arch].min_size <= self.warmup_size < self.size:
+            raise ConfigError(f"warmup_size = {self.warmup_size}: must be below size ({self.size}) and at least "
+                              f"{BACKBONES[self.arch].min_size} ({self.arch}'s smallest input)")
+        if self.warmup_epochs and not 0 < self.warmup_epochs < self.epochs:
+            raise ConfigError(f"warmup_epochs = {self.warmup_epochs}: must leave epochs at the full size "
+                              f"(1 to {self.epochs - 1} of {self.epochs})")
         FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")
         return self
 

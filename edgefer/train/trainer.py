@@ -42,6 +42,7 @@ class Arrays:
     y: np.ndarray          # int (N,)
     soft: np.ndarray | None
     aux: np.ndarray | None = None   # (N, 53) blendshape targets and whether the landmarker found the face
+    weight: np.ndarray | None = None  # (N,) training weight per face (votes_clarity)
 
 
 @dataclass
@@ -59,7 +60,7 @@ def dataset_for(cfg: TrainConfig) -> FaceDataset:
                       compound_votes=cfg.compound_votes, compound_min=cfg.compound_min)
     if cfg.votes:
         from ..data.fer2013 import mix_votes
-        mix_votes(ds, cfg.votes, cfg.votes_weight, neutral=cfg.votes_neutral)
+        mix_votes(ds, cfg.votes, cfg.votes_weight, neutral=cfg.votes_neutral, clarity=cfg.votes_clarity)
     if cfg.teacher:
         mix_teacher(ds, cfg.teacher, cfg.teacher_weight)
     return ds
@@ -94,7 +95,8 @@ def prepare_arrays(ds: FaceDataset, spec: InputSpec) -> tuple[dict[str, Arrays],
         if len(kept) == 0:
             raise ConfigError(f"{ds.source}: the {name} split has no readable images")
         arrays[name] = Arrays(x, split.labels[kept], None if split.soft is None else split.soft[kept],
-                              None if split.aux is None else split.aux[kept])
+                              None if split.aux is None else split.aux[kept],
+                              None if split.weight is None else split.weight[kept])
     return arrays, skipped
 
 
@@ -180,8 +182,12 @@ def training_examples(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
              else np.arange(len(train.y)))
     targets = _targets(train, n, soft_targets(cfg))
     if train.aux is not None:   # two heads, two targets: the expression and the face's blendshapes
-        return tf.data.Dataset.from_tensor_slices((train.x[index], (targets[index], train.aux[index]))), len(index)
-    return tf.data.Dataset.from_tensor_slices((train.x[index], targets[index])), len(index)
+        targets = (targets[index], train.aux[index])
+    else:
+        targets = targets[index]
+    # a third element, when there is one, is each face's weight in the loss (Keras' sample weights)
+    parts = (train.x[index], targets) if train.weight is None else (train.x[index], targets, train.weight[index])
+    return tf.data.Dataset.from_tensor_slices(parts), len(index)
 
 
 def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
@@ -197,18 +203,22 @@ def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
     # (a third of the work in a pipeline that shares two cores with the model's training step)
     gray3 = cfg.color == "gray3" and (aug is not None or cfg.camera)
     if gray3:
-        batches = batches.map(lambda x, t: (x[..., :1], t))
+        batches = batches.map(lambda x, *rest: (x[..., :1], *rest))
     batches = batches.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    if epoch < cfg.warmup_epochs:   # progressive resizing: smaller faces first, augmented at that size
+        side = cfg.warmup_size
+        batches = batches.map(lambda x, *rest: (tf.image.resize(x, [side, side], method="area"), *rest),
+                              num_parallel_calls=tf.data.AUTOTUNE)
     # the random maps run one batch at a time: parallel calls would draw from the random state in
     # an order that differs run to run (each batch's ops are multi-threaded all the same)
     if aug is not None:
-        batches = batches.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t))
+        batches = batches.map(lambda x, *rest: (tf.clip_by_value(aug(x, training=True), 0, 255), *rest))
     if cfg.camera:
-        batches = batches.map(lambda x, t: (camera_conditions(x), t))
+        batches = batches.map(lambda x, *rest: (camera_conditions(x), *rest))
     if cfg.mixup:
         batches = batches.map(lambda x, t: mix_pairs(x, t, cfg.mixup))
     if gray3:
-        batches = batches.map(lambda x, t: (tf.tile(x, [1, 1, 1, 3]), t))
+        batches = batches.map(lambda x, *rest: (tf.tile(x, [1, 1, 1, 3]), *rest))
     return _sharded(batches)
 
 
@@ -227,8 +237,8 @@ def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int, epoch: in
     return epoch_batches(examples, count, cfg, epoch), validation_batches(arrays, cfg, n), count
 
 
-def _to_float(x, t):
-    return tf.cast(x, tf.float32), t
+def _to_float(x, *rest):
+    return (tf.cast(x, tf.float32), *rest)
 
 
 def _sharded(ds):
@@ -258,9 +268,10 @@ class RunCheckpoint(keras.callbacks.Callback):
     state (history, best, early-stopping wait), each written atomically, so a kill at any moment
     leaves a run that `--resume` continues exactly where it stopped."""
 
-    def __init__(self, run_dir: Path, state: dict, patience: int, best_path: Path):
+    def __init__(self, run_dir: Path, state: dict, patience: int, best_path: Path, deliver=None):
         super().__init__()
         self.run_dir, self.state, self.patience, self.best_path = run_dir, state, patience, best_path
+        self.deliver = deliver or classifier   # the model as it ships, from the model being trained
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
@@ -282,7 +293,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         try:
             if best:
                 with atomic_path(self.best_path, suffix=".keras") as tmp:
-                    classifier(self.model).save(tmp)
+                    self.deliver(self.model).save(tmp)
             with atomic_path(self.run_dir / "checkpoints" / "last.keras", suffix=".keras") as tmp:
                 self.model.save(tmp)
             write_json(self.run_dir / "checkpoints" / "state.json", self.state)
@@ -381,6 +392,18 @@ def classifier(model):
     return model if len(model.outputs) == 1 else keras.Model(model.input, model.outputs[0], name=model.name)
 
 
+def at_size(model, cfg: TrainConfig, spec: InputSpec):
+    """The classifier with its input fixed at the spec's side, as export and the device take it: a run
+    that trains its first epochs on smaller faces (warmup_size) trains a model of any input side."""
+    model = classifier(model)
+    if model.input_shape[1] == spec.size:
+        return model
+    fixed = build_model(cfg.arch, len(spec.labels), spec.size, spec.channels, cfg.alpha, None,
+                        cfg.dropout, cfg.bn_momentum, cfg.freeze)
+    fixed.set_weights(model.get_weights())   # the same layers in the same order: only the input differs
+    return fixed
+
+
 def masked_bce(y_true, y_pred):
     """Mean binary cross-entropy over the blendshape scores; 0 for a face without them (last
     column of y_true 0: the landmarker missed it, or a validation face)."""
@@ -404,8 +427,9 @@ def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict 
                 print(f"{run_dir}: the learning rate now follows a cosine over {cfg.epochs} epochs")
                 model.optimizer.learning_rate = lr_schedule(cfg, steps_per_epoch)
             return model, state
-        model = build_model(cfg.arch, len(spec.labels), spec.size, spec.channels, cfg.alpha,
-                            cfg.weights, cfg.dropout, cfg.bn_momentum, cfg.freeze)
+        # with warm-up epochs on smaller faces, one model takes both sides (its weights do not depend on it)
+        model = build_model(cfg.arch, len(spec.labels), None if cfg.warmup_size else spec.size, spec.channels,
+                            cfg.alpha, cfg.weights, cfg.dropout, cfg.bn_momentum, cfg.freeze)
         if blendshapes:
             model = with_blendshape_head(model, blendshapes)
         compile_for_training(model, cfg, steps_per_epoch)
@@ -464,7 +488,7 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
 
     verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
     best_path = run_dir / "checkpoints" / "best_epoch.keras" if cfg.average_from else run_dir / "model.keras"
-    callbacks = [RunCheckpoint(run_dir, state, cfg.patience, best_path)]
+    callbacks = [RunCheckpoint(run_dir, state, cfg.patience, best_path, deliver=lambda m: at_size(m, cfg, spec))]
     if cfg.average_from:
         callbacks.insert(0, EpochMeanWeights(run_dir, cfg.average_from))
     weights = class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None
@@ -480,7 +504,7 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
             model = keras.models.load_model(run_dir / "checkpoints" / "last.keras", compile=False,
                                             custom_objects={"masked_bce": masked_bce})
             average_epochs(model, run_dir / "checkpoints", averaged, epoch_batches(examples, count, cfg, state["epoch"]))
-            model = classifier(model)
+            model = at_size(model, cfg, spec)
         else:   # stopped early, before the first epoch to average
             model = keras.models.load_model(best_path, compile=False)
         with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
