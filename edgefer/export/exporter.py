@@ -13,7 +13,6 @@ Modes:
 from __future__ import annotations
 
 import dataclasses
-
 import time
 from pathlib import Path
 
