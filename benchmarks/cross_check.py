@@ -85,9 +85,9 @@ def ferplus_truths(test, labels: list[str]) -> tuple[list[str], list[str]]:
     return [labels[i] for i in test.labels], [canonical(Path(p).parent.name) for p in test.images]
 
 
-def clear_emotions(split, labels: list[str]) -> np.ndarray:
-    """Which images of a FER+ split are clear emotional faces (see the module's 4.)."""
-    plus = np.array(ferplus_truths(split, labels)[0])
+def clear_emotions(split, plus) -> np.ndarray:
+    """Which images of a FER+ split are clear emotional faces (see the module's 4.); `plus`: their
+    FER+ majority labels (`ferplus_truths`)."""
     return (split.soft.max(axis=1) >= CLEAR) & np.isin(plus, EMOTIONS)
 
 
@@ -102,15 +102,15 @@ def ferplus_check(clf: Classifier, test, labels: list[str], view=None) -> dict:
         pred.append(clf.labels[int(np.argmax(probs))])
     known = [i for i, t in enumerate(plus) if t in clf.labels]
     truth, said = [plus[i] for i in known], [pred[i] for i in known]
+    clear = clear_emotions(test, plus)
     return {
         "images": len(known), "images_with_a_label_the_model_lacks": len(plus) - len(known),
         "agrees_with_ferplus_majority": round(float(np.mean([s == t for s, t in zip(said, truth)])), 4),
         "agrees_with_fer2013_label": round(float(np.mean([pred[i] == original[i] for i in known])), 4),
         "ferplus_recall": recall(truth, said),
         "ferplus_mean_recall": round(mean_recall(np.array(truth), np.array(said), np.unique(truth)), 4),
-        "clear_emotion_images": int(clear_emotions(test, labels).sum()),
-        "clear_emotion_mean_recall": round(mean_recall(np.array(plus)[clear_emotions(test, labels)],
-                                                       np.array(pred)[clear_emotions(test, labels)], EMOTIONS), 4),
+        "clear_emotion_images": int(clear.sum()),
+        "clear_emotion_mean_recall": round(mean_recall(np.array(plus)[clear], np.array(pred)[clear], EMOTIONS), 4),
         "predictions": pred,   # every image's, in the split's order: for paired comparisons
     }
 
@@ -173,7 +173,7 @@ def paired(first: dict, other: dict, ferplus) -> dict:
         out[f"ferplus_{half}_mean_recall"] = metrics.paired_difference(plus[known], a[known], b[known],
                                                                       metrics.mean_recall)
         out[f"fer2013_label_{half}"] = metrics.paired_difference(original[known], a[known], b[known])
-        clear = clear_emotions(split, ferplus.labels)
+        clear = clear_emotions(split, plus)
         out[f"clear_emotions_{half}"] = metrics.paired_difference(plus[clear], a[clear], b[clear], metrics.mean_recall)
     files = sorted(first["yale"]["predictions"])
     truth = [yale_truth(f) for f in files]

@@ -12,7 +12,6 @@ Modes:
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -123,8 +122,8 @@ def quantization_aware(model, arrays, cfg: TrainConfig, n_classes: int, epochs: 
         init_activation_ranges(qat, model, calibration)
     qat.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.CategoricalCrossentropy(),
                 metrics=["accuracy"])
-    if epochs > 0:   # at the size the model ships at: a run's warm-up epochs on smaller faces are behind it
-        train_ds, val_ds, _ = make_datasets(arrays, dataclasses.replace(cfg, warmup_size=0, warmup_epochs=0), n_classes)
+    if epochs > 0:
+        train_ds, val_ds, _ = make_datasets(arrays, cfg, n_classes)
         qat.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2)
     return qat
 

@@ -17,7 +17,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -232,7 +232,9 @@ def validation_batches(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
 
 
 def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int, epoch: int = 0):
-    """(training batches of `epoch`, validation batches, images per epoch), for a single pass (QAT)."""
+    """(training batches of `epoch`, validation batches, images per epoch), for a single pass (QAT),
+    at the size the model ships at: a run's warm-up epochs on smaller faces are behind it."""
+    cfg = replace(cfg, warmup_size=0, warmup_epochs=0)
     examples, count = training_examples(arrays, cfg, n)
     return epoch_batches(examples, count, cfg, epoch), validation_batches(arrays, cfg, n), count
 
@@ -268,10 +270,10 @@ class RunCheckpoint(keras.callbacks.Callback):
     state (history, best, early-stopping wait), each written atomically, so a kill at any moment
     leaves a run that `--resume` continues exactly where it stopped."""
 
-    def __init__(self, run_dir: Path, state: dict, patience: int, best_path: Path, deliver=None):
+    def __init__(self, run_dir: Path, state: dict, patience: int, best_path: Path, deliver):
         super().__init__()
         self.run_dir, self.state, self.patience, self.best_path = run_dir, state, patience, best_path
-        self.deliver = deliver or classifier   # the model as it ships, from the model being trained
+        self.deliver = deliver   # the model being trained -> the model as it ships (`at_size`)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
