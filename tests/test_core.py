@@ -106,6 +106,21 @@ def test_card_round_trips_into_an_identical_spec(tmp_path):
     assert x.shape == (96, 96, 3) and x.dtype == np.float32
 
 
+def test_the_same_card_on_the_same_model_is_the_same_file_whenever_it_is_written(tmp_path, monkeypatch):
+    """A recipe re-run can be checked with cmp: the embedded card carries no write time."""
+    import time
+    import zipfile
+
+    made = card.make_card(_spec(), arch="a", alpha=1, weights="none", dataset="x", splits={})
+    first = card.embed(b"TFL3 flatbuffer", made)
+    later = time.time() + 3 * 86400
+    monkeypatch.setattr(zipfile.time, "time", lambda: later)   # the clock zipfile reads for a member's date
+    assert card.embed(b"TFL3 flatbuffer", made) == first
+    path = tmp_path / "m.tflite"
+    path.write_bytes(first)
+    assert card.read_embedded(path) == made and card.model_bytes(first) == b"TFL3 flatbuffer"
+
+
 def test_cards_written_before_framing_load_unchanged():
     old = {"card_version": 1, "task": "facial-expression", "taxonomy": "basic7", "labels": list(BASIC7),
            "input": {"size": 112, "color": "gray3", "range": [0, 255], "equalize": "none", "normalization": "in-model"},

@@ -169,6 +169,47 @@ def test_warmup_options_that_cannot_work_are_refused_in_one_line():
     assert TrainConfig(data="d").fingerprint() != TrainConfig(data="d", warmup_size=64, warmup_epochs=5).fingerprint()
 
 
+def test_probe_epochs_fit_the_head_alone_then_every_layer_and_resume_into_the_same_epoch(tmp_path, class_folder, monkeypatch):
+    """--probe-epochs 1 of 2 (LP-FT): epoch 1 changes the head and leaves every layer below the
+    pooled features as it was built (BatchNorm statistics too), epoch 2 trains those as well; a run
+    killed after epoch 1 resumes into the epoch the uninterrupted run trained."""
+    from edgefer._tf import keras
+    from edgefer.train import trainer
+
+    snapshots = []   # every layer's weights each time the trainer compiles: built, then after the probe
+    compile_first = trainer.compile_for_training
+
+    def recording(model, *args, **kwargs):
+        snapshots.append({layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers})
+        return compile_first(model, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "compile_for_training", recording)
+    kw = dict(epochs=2, patience=10, dropout=0.0, probe_epochs=1)
+    whole = train(tiny(tmp_path / "whole", class_folder, **kw))
+    assert len(snapshots) == 2
+    built, probed = snapshots
+    final = keras.models.load_model(whole.run_dir / "checkpoints" / "last.keras", compile=False)
+    names = [layer.name for layer in final.layers]
+    below = [n for n in names[:names.index("pool")] if built[n]]
+    assert below and "probs" in names
+
+    def same(a, b):
+        return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+    assert all(same(built[n], probed[n]) for n in below)
+    assert not same(built["probs"], probed["probs"])
+    assert not all(same(probed[n], final.get_layer(n).get_weights()) for n in below)
+    assert all(layer.trainable for layer in final.layers)
+
+    monkeypatch.setattr(trainer, "compile_for_training", compile_first)
+    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 1)
+    resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
+    for key in ("loss", "accuracy", "val_loss"):
+        assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
+    with pytest.raises(ConfigError, match=re.escape("leave epochs to fine-tune every layer (1 to 9 of 10)")):
+        TrainConfig(data="d", epochs=10, probe_epochs=10).check()
+
+
 def test_votes_clarity_reaches_the_loss_as_each_faces_weight(tmp_path, class_folder):
     """Each training face's weight (Split.weight, written by mix_votes --votes-clarity) comes out of the
     training pipeline beside its face and target, in the same order; and the

@@ -62,7 +62,10 @@ TFLITE_MAGIC = b"TFL3"   # a TFLite flatbuffer's file identifier, at bytes 4..8
 def embed(model_bytes: bytes, card: dict) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(CARD_MEMBER, json.dumps(validate(card), indent=2))
+        # a fixed date in the zip entry: the same card on the same flatbuffer is the same file,
+        # whenever it is written (a re-run of a recipe can be checked with cmp)
+        member = zipfile.ZipInfo(CARD_MEMBER, date_time=(1980, 1, 1, 0, 0, 0))
+        z.writestr(member, json.dumps(validate(card), indent=2), compress_type=zipfile.ZIP_DEFLATED)
     return bytes(model_bytes) + buffer.getvalue()
 
 

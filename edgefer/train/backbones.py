@@ -127,6 +127,14 @@ def freeze_through(model, name: str) -> None:
         layer.trainable = False
 
 
+def freeze_features(model) -> None:
+    """Leave every layer below the pooled features out of training: the head alone learns (a linear
+    probe, the first phase of LP-FT; `probe_epochs`)."""
+    names = [layer.name for layer in model.layers]
+    for layer in model.layers[:names.index("pool")]:
+        layer.trainable = False
+
+
 def keras_runner(model, spec, batch_size: int = 256):
     """batch of uint8 pixels -> probabilities, through the spec's model input (for `spec.predict`)."""
     return lambda pixels: model.predict(spec.model_input(pixels), batch_size=batch_size, verbose=0)

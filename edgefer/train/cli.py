@@ -84,6 +84,8 @@ HELP = {
     "warmup_size": "train the first --warmup-epochs epochs on faces downscaled to this side (progressive "
                    "resizing: 64 for a 112 px run makes those steps about 0.45x as long); the model ships at --size",
     "warmup_epochs": "how many of the first epochs train at --warmup-size",
+    "probe_epochs": "train the classifier head alone for this many first epochs, then every layer (LP-FT: "
+                    "the fine-tuning starts from a fitted head and moves the ImageNet features less)",
     "verbose": "Keras progress: 0 silent, 1 bars, 2 a line per epoch (default: bars on a terminal); "
                "EDGEFER_VERBOSE=1 also shows TensorFlow's own start-up log",
 }

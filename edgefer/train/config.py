@@ -68,6 +68,8 @@ class TrainConfig:
     epochs: int = 10
     warmup_size: int = 0             # the first warmup_epochs epochs see faces downscaled to this side
     warmup_epochs: int = 0           # (progressive resizing: a step costs about (warmup_size/size)^2; 0: off)
+    probe_epochs: int = 0            # the first probe_epochs epochs train the head alone, then every layer
+                                     # (but freeze's) learns: LP-FT (Kumar et al. 2022; 0: off)
     batch_size: int = 64
     lr: float = 1e-3
     label_smoothing: float = 0.0
@@ -184,6 +186,9 @@ class TrainConfig:
         if self.warmup_epochs and not 0 < self.warmup_epochs < self.epochs:
             raise ConfigError(f"warmup_epochs = {self.warmup_epochs}: must leave epochs at the full size "
                               f"(1 to {self.epochs - 1} of {self.epochs})")
+        if not 0 <= self.probe_epochs < self.epochs:
+            raise ConfigError(f"probe_epochs = {self.probe_epochs}: must be 0 (off) or leave epochs to fine-tune "
+                              f"every layer (1 to {self.epochs - 1} of {self.epochs})")
         FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")
         return self
 

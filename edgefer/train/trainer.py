@@ -32,7 +32,7 @@ from ..data import FaceDataset, load_dataset, load_pixels, mix_teacher
 from ..data.blendshapes import attach_blendshapes
 from ..data.balance import format_balance, oversample_index, write_balance
 from .._tf import keras, tf
-from .backbones import build_model, keras_runner
+from .backbones import build_model, freeze_features, freeze_through, keras_runner
 from .config import FIELDS, ConfigError, TrainConfig
 
 
@@ -434,8 +434,23 @@ def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict 
                             cfg.alpha, cfg.weights, cfg.dropout, cfg.bn_momentum, cfg.freeze)
         if blendshapes:
             model = with_blendshape_head(model, blendshapes)
+        if cfg.probe_epochs:
+            freeze_features(model)
         compile_for_training(model, cfg, steps_per_epoch)
     return model, {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "history": {}}
+
+
+def fine_tune(model, cfg: TrainConfig, strategy, steps_per_epoch: int) -> None:
+    """After the probe epochs every layer learns but those `freeze` keeps, with a fresh Adam (the
+    probe's knew the head's weights alone) that takes the cosine up where the probe left it."""
+    print(f"epoch {cfg.probe_epochs + 1}: the head is fitted; every layer{' after ' + cfg.freeze if cfg.freeze else ''} learns from here")
+    with strategy.scope():
+        for layer in model.layers:
+            layer.trainable = True
+        if cfg.freeze:
+            freeze_through(model, cfg.freeze)
+        compile_for_training(model, cfg, steps_per_epoch)
+        model.optimizer.iterations.assign(cfg.probe_epochs * steps_per_epoch)
 
 
 def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
@@ -496,6 +511,8 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     weights = class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None
     # one fit per epoch, each on that epoch's own seeded pipeline: resumed epochs match uninterrupted ones
     while state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
+        if cfg.probe_epochs and state["epoch"] == cfg.probe_epochs:   # a resumed run's last.keras is the probe's too
+            fine_tune(model, cfg, strategy, steps)
         model.fit(epoch_batches(examples, count, cfg, state["epoch"]), validation_data=val_ds, epochs=state["epoch"] + 1, initial_epoch=state["epoch"],
                   class_weight=weights, callbacks=callbacks, verbose=verbose)
     averaged = None
