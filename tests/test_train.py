@@ -206,8 +206,11 @@ def test_probe_epochs_fit_the_head_alone_then_every_layer_and_resume_into_the_sa
     resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
     for key in ("loss", "accuracy", "val_loss"):
         assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
-    with pytest.raises(ConfigError, match=re.escape("leave epochs to fine-tune every layer (1 to 9 of 10)")):
-        TrainConfig(data="d", epochs=10, probe_epochs=10).check()
+    for kw, expected in [(dict(probe_epochs=10), "leave epochs to fine-tune every layer (1 to 9 of 10)"),
+                         (dict(probe_epochs=2, average_from=2), "average from an epoch after the probe (3 or later)")]:
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            TrainConfig(data="d", epochs=10, **kw).check()
+    TrainConfig(data="d", epochs=10, probe_epochs=2, average_from=3).check()
 
 
 def test_votes_clarity_reaches_the_loss_as_each_faces_weight(tmp_path, class_folder):

@@ -189,6 +189,10 @@ class TrainConfig:
         if not 0 <= self.probe_epochs < self.epochs:
             raise ConfigError(f"probe_epochs = {self.probe_epochs}: must be 0 (off) or leave epochs to fine-tune "
                               f"every layer (1 to {self.epochs - 1} of {self.epochs})")
+        if self.probe_epochs and 0 < self.average_from <= self.probe_epochs:
+            # the average is over the trainable weights, which are the head's alone while it probes
+            raise ConfigError(f"average_from = {self.average_from} with probe_epochs = {self.probe_epochs}: "
+                              f"average from an epoch after the probe ({self.probe_epochs + 1} or later)")
         FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")
         return self
 
