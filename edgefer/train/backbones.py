@@ -131,8 +131,7 @@ def freeze_features(model) -> None:
     """Leave every layer below the pooled features out of training: the head alone learns (a linear
     probe, the first phase of LP-FT; `probe_epochs`)."""
     names = [layer.name for layer in model.layers]
-    for layer in model.layers[:names.index("pool")]:
-        layer.trainable = False
+    freeze_through(model, names[names.index("pool") - 1])
 
 
 def keras_runner(model, spec, batch_size: int = 256):
