@@ -1,33 +1,22 @@
 """The bundled models on their own test splits with the LiteRT interpreter, through the spec their
 card carries, beside the figure the export measured and wrote into the card (tflite_test).
 
-    python benchmarks/bundled_check.py --json runs/bundled_check.json
+    python benchmarks/bundled_check.py --json results/bundled_check.json
 """
 from __future__ import annotations
 
 import argparse
 
-from cross_check import SHARED
 from edgefer.core.files import write_json
-from edgefer.data import load_dataset, load_pixels
 from edgefer.device.classifier import Classifier
+from edgefer.evaluate.checks import own_test_split
 from edgefer.export.exporter import evaluate_tflite
 from edgefer.models import BUNDLED, model_path
-
-DATA = {"fer2013": (SHARED / "data" / "fer2013", "auto"), "ferplus": (SHARED / "data" / "ferplus", "auto"),
-        "ferplus-compound": (SHARED / "data" / "ferplus", "ferplus-compound")}
-
-
-def own_test_split(clf: Classifier):
-    """(pixels through the model's spec, labels) of the test split of the dataset its card names."""
-    ds = load_dataset(*DATA[clf.card["trained_on"]["dataset"]])
-    x, kept, _ = load_pixels(ds.splits["test"], clf.spec, desc=f"{clf.path.name} test")
-    return x, ds.splits["test"].labels[kept]
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--json", default="runs/bundled_check.json")
+    p.add_argument("--json", default="results/bundled_check.json")
     args = p.parse_args()
     results = {}
     for name in BUNDLED:

@@ -1,231 +1,27 @@
-"""Exported models against labels and faces they were not trained on.
+"""Exported models against labels and faces they were not trained on (edgefer.evaluate.checks
+says what each figure is): FER+ majority and FER-2013 labels on PublicTest / PrivateTest, the same
+faces cropped at the detector's box, clear emotional faces, Yale full frames through the device
+pipeline; with more than one --model, each against the first on the same faces (paired intervals).
 
-1. FER+ majority labels (10 annotators per image) on the PublicTest images (validation: where
-   choices are made) and the PrivateTest images (reported), next to FER-2013's single original
-   label of the same images: how often a model agrees with most people.
-   Images whose FER+ label a model cannot output (contempt, for a basic-7 model) are counted apart.
-2. Yale faces: full 320x243 head-and-shoulders frames, through the whole device pipeline (BlazeFace,
-   crop per card, int8 LiteRT). The four Yale conditions with an expression a FER model knows:
-   happy, sad, surprised, normal (neutral). 04_sad.png is a copy of 04_normal.png in ../shared and
-   is left out.
-3. FER+ majority again, each FER-2013 face re-cropped tightly at the face detector's box (no margin):
-   the crop another tool or dataset makes (issue 12's held-out posed crops are tight), where
-   FER-2013's own crop keeps forehead and chin around the box.
-4. Clear emotional faces: the FER+ images at least 70% of whose counted votes name one emotion other
-   than neutral (and contempt), the mean of the six per-class recalls on them. Issue 12's held-out
-   sets are posed, with no doubt which expression is meant; most FER-2013 faces' doubt is between
-   an emotion and none.
-5. With more than one --model, each against the first on the same faces: the difference in points
-   with its 95% interval from a paired bootstrap over the images (`edgefer.core.metrics.
-   paired_difference`). An interval that holds 0 says these faces cannot tell the two apart; it
-   does not say what a second training run (another seed) would do, which can move more.
-
-With --model fer, the `fer` package (its Haar cascade and CNN; issue 12's yardstick) is scored the
-same way: each 48x48 FER-2013 image given to it as the face, and the Yale frames through its own
-detector. It is not a dependency; install it aside without its heavy extras:
+With --model fer, the `fer` package (its Haar cascade and CNN) is scored the same way: each 48x48
+FER-2013 image given to it as the face, and the Yale frames through its own detector. It is not a
+dependency; install it aside without its heavy extras:
     pip install --no-deps --target /tmp/fer_pkg fer
     PYTHONPATH=/tmp/fer_pkg python benchmarks/cross_check.py --model fer2013-balanced --model fer
 
-    python benchmarks/cross_check.py --model fer2013 --model fer2013-balanced --model ferplus \\
-        --json runs/cross_check.json
+    python benchmarks/cross_check.py --model fer2013-balanced --model fer2013 --model ferplus \\
+        --json results/cross_check.json
 """
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import cv2
-import numpy as np
-
-from edgefer.core import metrics, preprocess
 from edgefer.core.files import write_json
-from edgefer.core.taxonomy import canonical
 from edgefer.data.fer2013 import read_ferplus
 from edgefer.device.classifier import Classifier
-from edgefer.device.pipeline import Pipeline
-from edgefer.device.sources import Frame
+from edgefer.evaluate.checks import (SHARED, FerPackage, at_box, ferplus_check, format_paired, paired,
+                                     yale_check)
 from edgefer.models import model_path
-
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-YALE = {"happy": "happy", "sad": "sad", "surprised": "surprise", "normal": "neutral"}
-# Where BlazeFace's box sits in a FER-2013 face (benchmarks/framing.py, 1,490 training faces): the
-# image is the box grown by 0.09 of its side each way, centred 0.11 box sides above the box's centre.
-FER2013_MARGIN, FER2013_OFFSET_Y = 0.09, -0.11
-CLEAR = 0.7   # share of an image's counted FER+ votes on its top emotion for it to count as clear
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise")
-
-
-def at_box(image: np.ndarray) -> np.ndarray:
-    """A FER-2013 face cropped at its detector box, no margin (about 1.2x tighter and lower)."""
-    n = image.shape[0]
-    side = n / (1 + 2 * FER2013_MARGIN)
-    cx, cy = n / 2, n / 2 - FER2013_OFFSET_Y * side
-    return preprocess.crop_face(image, (cx - side / 2, cy - side / 2, side, side), 0.0)
-
-
-def per_class_mean(truth: list[str], values: list[float]) -> dict:
-    """The mean of `values` over the items of each true class, rounded to 3 places."""
-    return {c: round(float(np.mean([v for t, v in zip(truth, values) if t == c])), 3)
-            for c in sorted(set(truth))}
-
-
-def recall(truth: list[str], pred: list[str]) -> dict:
-    return per_class_mean(truth, [p == t for t, p in zip(truth, pred)])
-
-
-def mean_recall(y: np.ndarray, pred: np.ndarray, classes) -> float:
-    """Each class weighs the same, as in a set of posed faces with about as many of each expression
-    (issue 12's held-out sets); accuracy on FER-2013's images weighs neutral and happy most."""
-    kept = np.isin(y, classes)
-    return metrics.mean_recall(y[kept], pred[kept])
-
-
-def ferplus_truths(test, labels: list[str]) -> tuple[list[str], list[str]]:
-    """Each image of a FER+ split: its FER+ majority label and its FER-2013 label (its folder)."""
-    return [labels[i] for i in test.labels], [canonical(Path(p).parent.name) for p in test.images]
-
-
-def clear_emotions(split, plus) -> np.ndarray:
-    """Which images of a FER+ split are clear emotional faces (see the module's 4.); `plus`: their
-    FER+ majority labels (`ferplus_truths`)."""
-    return (split.soft.max(axis=1) >= CLEAR) & np.isin(plus, EMOTIONS)
-
-
-def ferplus_check(clf: Classifier, test, labels: list[str], view=None) -> dict:
-    """test: a FER+ split (paths of FER-2013 files, FER+ label indices into labels); `view`, when
-    given, re-crops each face before the model sees it."""
-    plus, original = ferplus_truths(test, labels)
-    pred = []
-    for path in test.images:
-        image = preprocess.read_image(path)
-        probs = clf.run(clf.prepare(view(image) if view else image))
-        pred.append(clf.labels[int(np.argmax(probs))])
-    known = [i for i, t in enumerate(plus) if t in clf.labels]
-    truth, said = [plus[i] for i in known], [pred[i] for i in known]
-    clear = clear_emotions(test, plus)
-    return {
-        "images": len(known), "images_with_a_label_the_model_lacks": len(plus) - len(known),
-        "agrees_with_ferplus_majority": round(float(np.mean([s == t for s, t in zip(said, truth)])), 4),
-        "agrees_with_fer2013_label": round(float(np.mean([pred[i] == original[i] for i in known])), 4),
-        "ferplus_recall": recall(truth, said),
-        "ferplus_mean_recall": round(mean_recall(np.array(truth), np.array(said), np.unique(truth)), 4),
-        "clear_emotion_images": int(clear.sum()),
-        "clear_emotion_mean_recall": round(mean_recall(np.array(plus)[clear], np.array(pred)[clear], EMOTIONS), 4),
-        "predictions": pred,   # every image's, in the split's order: for paired comparisons
-    }
-
-
-def yale_truth(path) -> str:
-    """A Yale file's expression: its condition (`07_surprised.png` -> surprise)."""
-    return YALE[Path(path).stem.split("_", 1)[1]]
-
-
-def yale_files() -> list[Path]:
-    """The Yale frames of the four conditions that name an expression (04_sad.png, a copy of 04_normal.png, left out)."""
-    return sorted(p for p in (SHARED / "data" / "yale_faces").glob("*.png")
-                  if p.stem.split("_", 1)[1] in YALE and p.name != "04_sad.png")
-
-
-def yale_check(model, face_model) -> dict:
-    """Yale frames through the device pipeline; the largest face is the subject."""
-    with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:   # the decision itself
-        def read(k, path, rgb):
-            faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
-            if not faces:
-                return "no face", {}
-            face = max(faces, key=lambda f: f["box"][2] * f["box"][3])
-            return face["label"], face["probs"]
-        return yale_score(read)
-
-
-def yale_score(read) -> dict:
-    """read(index, path, rgb frame) -> (the subject's label, or "no face"; its probabilities by label).
-    Beside the decisions, the mean probability given to the true class, per class: 14 or 15 faces
-    a class make recall move in steps of 7%, while the probability shows a class drawing nearer
-    (Yale's sad faces, read as neutral by every CNN here) before its decisions change."""
-    files = yale_files()
-    truth, pred, p_true = [], [], []
-    for k, path in enumerate(files):
-        rgb = cv2.cvtColor(preprocess.read_image(path), cv2.COLOR_GRAY2RGB)
-        truth.append(yale_truth(path))
-        label, probs = read(k, path, rgb)
-        pred.append(label)
-        p_true.append(float(probs.get(truth[-1], 0.0)))
-    return {"images": len(files), "faces_found": sum(p != "no face" for p in pred),
-            "accuracy": round(float(np.mean([t == p for t, p in zip(truth, pred)])), 4),
-            "recall": recall(truth, pred),
-            "true_class_probability": per_class_mean(truth, p_true),
-            "predictions": {p.name: label for p, label in zip(files, pred)}}
-
-
-def paired(first: dict, other: dict, ferplus) -> dict:
-    """`other` − `first` on the same faces, each with its 95% paired-bootstrap interval
-    (`metrics.paired_difference`): FER+ agreement, its mean per-class recall and FER-2013's label
-    on PublicTest and PrivateTest, and Yale's full frames. Images whose FER+ majority either model
-    cannot say (contempt, for a basic-7 model) are left out of the FER+ figures."""
-    out = {}
-    for half in ("val", "test"):
-        split = ferplus.splits[half]
-        plus, original = (np.array(t) for t in ferplus_truths(split, ferplus.labels))
-        a, b = (np.array(m[f"ferplus_{half}"]["predictions"]) for m in (first, other))
-        known = np.isin(plus, first["labels"]) & np.isin(plus, other["labels"])
-        out[f"ferplus_{half}"] = metrics.paired_difference(plus[known], a[known], b[known])
-        out[f"ferplus_{half}_mean_recall"] = metrics.paired_difference(plus[known], a[known], b[known],
-                                                                      metrics.mean_recall)
-        out[f"fer2013_label_{half}"] = metrics.paired_difference(original[known], a[known], b[known])
-        clear = clear_emotions(split, plus)
-        out[f"clear_emotions_{half}"] = metrics.paired_difference(plus[clear], a[clear], b[clear], metrics.mean_recall)
-    files = sorted(first["yale"]["predictions"])
-    truth = [yale_truth(f) for f in files]
-    out["yale"] = metrics.paired_difference(truth, *([m["yale"]["predictions"][f] for f in files] for m in (first, other)))
-    return out
-
-
-def format_paired(name: str, first: str, diff: dict) -> str:
-    def pts(d):
-        return f"{100 * d['difference']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
-    return (f"{name} − {first}, points [95% paired bootstrap]: PublicTest FER+ majority {pts(diff['ferplus_val'])}, "
-            f"mean per-class recall {pts(diff['ferplus_val_mean_recall'])}, FER-2013 label "
-            f"{pts(diff['fer2013_label_val'])}  |  PrivateTest FER+ majority {pts(diff['ferplus_test'])}, mean "
-            f"per-class recall {pts(diff['ferplus_test_mean_recall'])}, FER-2013 label {pts(diff['fer2013_label_test'])}"
-            f"  |  clear emotional faces, mean recall {pts(diff['clear_emotions_val'])} / {pts(diff['clear_emotions_test'])}"
-            f"  |  Yale {pts(diff['yale'])}")
-
-
-class FerPackage:
-    """The `fer` package read the way this file reads a model: `labels`, `prepare`, `run` for a
-    FER-2013 image given as the face (offsets 0, so its CNN sees exactly the image: with its default
-    10 px it adds a gray border and scores 9-15 points lower on PublicTest), `yale()` for full
-    frames through its own Haar detector with its defaults. It rounds its scores to 2 decimals, so a
-    tie goes to the first label in its order."""
-
-    def __init__(self):
-        try:
-            from fer.fer import FER
-        except ImportError:
-            raise SystemExit("cross_check: --model fer needs the fer package on PYTHONPATH: "
-                             "pip install --no-deps --target /tmp/fer_pkg fer; PYTHONPATH=/tmp/fer_pkg") from None
-        self.fer = FER()   # its defaults: Haar cascade, 10 px offsets, quantised TFLite CNN
-        self.crops = FER(offsets=(0, 0))
-        self.labels = list(FER._get_labels().values())
-        self.card = {"taxonomy": "basic7"}
-        self.flip_average = False
-
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-
-    def run(self, bgr: np.ndarray) -> np.ndarray:
-        (face,) = self.crops.detect_emotions(bgr, face_rectangles=[(0, 0, bgr.shape[1], bgr.shape[0])])
-        return np.array([face["emotions"][c] for c in self.labels])
-
-    def yale(self) -> dict:
-        def read(k, path, rgb):
-            faces = self.fer.detect_emotions(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-            if not faces:
-                return "no face", {}
-            emotions = max(faces, key=lambda f: f["box"][2] * f["box"][3])["emotions"]
-            return max(emotions, key=emotions.get), emotions
-        return yale_score(read)
 
 
 def main():

@@ -12,7 +12,7 @@ import argparse
 import cv2
 import numpy as np
 
-from cross_check import SHARED
+from edgefer.evaluate.checks import SHARED
 
 
 def main():

@@ -3,7 +3,7 @@ recipe's model, batch size and augmentation pipeline, `model.fit` as the trainer
 it keeps busy, and the augmentation pipeline alone. Pixels are random: speed does not depend on
 what the faces show, so no dataset is needed. Several rounds, so that a noisy machine shows.
 
-    python benchmarks/train_step.py --config train/fer2013_oversample.toml --json runs/train_step.json
+    python benchmarks/train_step.py --config recipes/fer2013_oversample.toml --json runs/train_step.json
 
 To compare with another version of the trainer, run the same command with that version first on
 the path (`git worktree add /tmp/old COMMIT`, then `PYTHONPATH=/tmp/old python benchmarks/...`).
@@ -49,7 +49,7 @@ class StepClock(keras.callbacks.Callback):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="train/fer2013_oversample.toml")
+    ap.add_argument("--config", default="recipes/fer2013_oversample.toml")
     ap.add_argument("--size", type=int, help="input size instead of the recipe's")
     ap.add_argument("--freeze", help="freeze the backbone up to this layer instead of as the recipe says "
                     "(e.g. block_2_add; '' for none)")

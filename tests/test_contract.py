@@ -221,3 +221,16 @@ def test_every_flag_of_every_command_has_help():
         parser = parser_of(main)
         missing = [a.dest for a in parser._actions if not a.help]
         assert not missing, (parser.prog, missing)
+
+
+def test_evaluation_sits_on_top_and_nothing_edits_sys_path():
+    """edgefer.evaluate runs models as the device does and reads datasets; no other side imports it.
+    Scripts import the package, never each other through sys.path."""
+    inner, _ = import_graph()
+    for m, targets in inner.items():
+        if not m.startswith("edgefer.evaluate"):
+            assert not {t for t in targets if t.startswith("edgefer.evaluate")}, m
+    scripts = [p for folder in ("edgefer", "benchmarks", "experiments", "recipes", "tests")
+               for p in (REPO / folder).rglob("*.py")]
+    assert not [p for p in scripts if "sys.path." + "insert" in p.read_text()
+                or "sys.path." + "append" in p.read_text()]

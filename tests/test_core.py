@@ -278,7 +278,7 @@ def test_eye_alignment_levels_a_tilted_eye_line():
 
 
 def test_recipe_script_names_the_models_it_knows():
-    done = subprocess.run(["bash", str(REPO / "train" / "make_default.sh"), "fer9000"], cwd=REPO,
+    done = subprocess.run(["bash", str(REPO / "recipes" / "make_default.sh"), "fer9000"], cwd=REPO,
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert "unknown model 'fer9000' (fer2013, fer2013-balanced, ferplus, compound)" in done.stderr

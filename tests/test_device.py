@@ -476,10 +476,10 @@ def test_picamera_that_fails_to_import_says_why(monkeypatch):
 
 
 def test_the_service_template_is_filled_for_the_installing_user():
-    unit = (REPO / "device" / "edgefer-cam.service").read_text()
+    unit = (REPO / "deploy" / "pi" / "edgefer-cam.service").read_text()
     assert "User=@USER@" in unit and "@VENV@/bin/edgefer-cam" in unit and "--reconnect" in unit
     assert "/home/pi" not in unit and "User=pi" not in unit
-    setup = (REPO / "device" / "setup_pi.sh").read_text()
+    setup = (REPO / "deploy" / "pi" / "setup_pi.sh").read_text()
     assert "s|@USER@|$(id -un)|g" in setup and "--no-install-recommends" in setup
 
 
@@ -499,7 +499,7 @@ def test_setup_pi_writes_a_unit_that_edgefer_cam_parses(tmp_path, serve):
     for tool in ("pip", "python"):
         (venv / "bin" / tool).write_text("#!/bin/sh\nexit 0\n")
         (venv / "bin" / tool).chmod(0o755)
-    script = (REPO / "device" / "setup_pi.sh").read_text().replace('python3 -m venv --system-site-packages "$VENV"', ":")
+    script = (REPO / "deploy" / "pi" / "setup_pi.sh").read_text().replace('python3 -m venv --system-site-packages "$VENV"', ":")
     (tmp_path / "setup.sh").write_text(script)
     env = dict(os.environ, HOME=str(tmp_path), VENV=str(venv), SERVE=serve, PATH=f"{stub}:{os.environ['PATH']}")
     out = subprocess.run(["bash", str(tmp_path / "setup.sh")], cwd=REPO, env=env, capture_output=True, text=True)
@@ -532,10 +532,10 @@ def test_jsonl_appends_across_restarts(tmp_path, capsys):
 @pytest.mark.parametrize("given,msg", [("calm=1", r"--set-bias calm=1: fer2013_balanced_int8.tflite has no class 'calm'"),
                                        ("neutral=minus1", r"--set-bias neutral=minus1: 'minus1' is not a number")])
 def test_calibrate_refuses_a_bad_given_bias_before_reading_any_face(tmp_path, given, msg):
-    """benchmarks/calibrate.py --set-bias: a class the model lacks or a value that is no number is one
+    """edgefer-calibrate --set-bias: a class the model lacks or a value that is no number is one
     line naming it, before FER+ is read (so it holds where ../shared is absent), and nothing is written."""
     out = tmp_path / "calibrated.tflite"
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "calibrate.py"), "--set-bias", given,
+    done = subprocess.run([sys.executable, "-m", "edgefer.evaluate.calibrate", "--set-bias", given,
                            "--out", str(out), "--json", str(tmp_path / "c.json")],
                           cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2 and re.search(msg, done.stderr), done.stderr

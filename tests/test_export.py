@@ -89,7 +89,7 @@ def test_qat_starts_from_calibrated_activation_ranges(run_dir, exporter):
     for n in outputs:
         assert (ranges[(n, "output_min")], ranges[(n, "output_max")]) == pytest.approx(expected[(n, "output")], rel=1e-5)
         assert expected[(n, "output")] != (-6.0, 6.0)
-    # without calibration images, tfmot's own start (what benchmarks/qat_compare.py compares against)
+    # without calibration images, tfmot's own start (what experiments/qat_compare.py compares against)
     untouched = exporter.quantization_aware(model, None, cfg, 3, 0, 1e-5, None)
     assert {float(w.numpy().ravel()[0]) for l in untouched.layers for w in l.non_trainable_weights
             if w.name.split("/")[-1].startswith("output_m")} == {-6.0, 6.0}
@@ -138,11 +138,9 @@ def test_the_reported_accuracy_decides_as_the_card_does_with_its_class_prior_adj
 
 
 def test_calibrate_holds_a_given_bias_while_fitting_the_others():
-    """benchmarks/calibrate.py --bias --set-bias sad=0: the given class keeps its value and the rest are
+    """edgefer-calibrate --bias --set-bias sad=0: the given class keeps its value and the rest are
     fitted around it (ferplus ships so: a bias on sad read a talking face looking down as sad)."""
-    import sys
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from calibrate import fit_bias
+    from edgefer.evaluate.calibrate import fit_bias
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 60)
     probs = np.full((180, 3), 0.1, np.float32)

@@ -526,16 +526,16 @@ def test_freeze_is_part_of_what_is_trained():
 
 
 def test_the_recipes_describe_the_models_that_ship():
-    """Each bundled model's recipe (train/make_default.sh) loads, and its input spec is the one the
-    model's card carries: what `bash train/make_default.sh NAME` rebuilds is what ships."""
+    """Each bundled model's recipe (recipes/make_default.sh) loads, and its input spec is the one the
+    model's card carries: what `bash recipes/make_default.sh NAME` rebuilds is what ships."""
     from edgefer.core.spec import FaceCrop
     from edgefer.models import model_path
     recipes = {"fer2013-balanced": "fer2013_oversample.toml", "fer2013": "fer2013_default.toml",
                "ferplus": "ferplus.toml", "compound": "compound.toml"}
-    script = (REPO / "train" / "make_default.sh").read_text()
+    script = (REPO / "recipes" / "make_default.sh").read_text()
     for name, recipe in recipes.items():
         assert f"CONFIG=train/{recipe}" in script
-        cfg = make_config(REPO / "train" / recipe)
+        cfg = make_config(REPO / "recipes" / recipe)
         if name == "compound":   # built, not bundled
             continue
         spec = card_mod.spec(card_mod.read_embedded(model_path(name)))
@@ -544,9 +544,9 @@ def test_the_recipes_describe_the_models_that_ship():
 
 
 def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_folder, capsys):
-    """train/teacher_targets.py runs a bundled model on the training images; the run trains on
+    """recipes/teacher_targets.py runs a bundled model on the training images; the run trains on
     targets mixed with its probabilities; a missing teacher file is refused before any work."""
-    spec = importlib.util.spec_from_file_location("teacher_targets", REPO / "train" / "teacher_targets.py")
+    spec = importlib.util.spec_from_file_location("teacher_targets", REPO / "recipes" / "teacher_targets.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     teacher = tmp_path / "teacher.npz"
@@ -574,7 +574,7 @@ def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_
 @needs_shared
 @pytest.mark.skipif(find_spec("mediapipe") is None, reason="writing blendshape targets needs mediapipe (the dev extra)")
 def test_blendshapes_as_a_second_target_written_by_the_script(tmp_path, monkeypatch, capsys):
-    """train/blendshape_targets.py reads real FER-2013 faces with MediaPipe's face landmarker; a run
+    """recipes/blendshape_targets.py reads real FER-2013 faces with MediaPipe's face landmarker; a run
     learns them with a second head that model.keras does not keep (the device runs the same
     network); killed and resumed, it trains what an uninterrupted run trains; a missing file and
     options a second target cannot take are refused in one line before any work."""
@@ -585,7 +585,7 @@ def test_blendshapes_as_a_second_target_written_by_the_script(tmp_path, monkeypa
         (data / cls).mkdir(parents=True)
         for src in sorted((FER2013 / "train" / cls).glob("Training_*.jpg"))[:10]:
             shutil.copy(src, data / cls / src.name)
-    spec = importlib.util.spec_from_file_location("blendshape_targets", REPO / "train" / "blendshape_targets.py")
+    spec = importlib.util.spec_from_file_location("blendshape_targets", REPO / "recipes" / "blendshape_targets.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     targets = tmp_path / "blendshapes.npz"

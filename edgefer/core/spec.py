@@ -199,7 +199,7 @@ def ensemble(members, labels) -> np.ndarray:
     """The geometric mean of several models' (N, their labels) probabilities over `labels`: each
     model's columns for those labels renormalised first (a label it has and `labels` lack, FER+'s
     contempt, drops out), then averaged in log space and renormalised. `members`: (labels, probs)
-    pairs. Distillation teachers (train/teacher_targets.py) and ensemble scores (benchmarks/teachers.py)."""
+    pairs. Distillation teachers (recipes/teacher_targets.py) and ensemble scores (experiments/teachers.py)."""
     logp = 0.0
     for names, probs in members:
         p = np.asarray(probs, np.float64)[..., [list(names).index(c) for c in labels]]

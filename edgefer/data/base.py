@@ -76,14 +76,14 @@ def read_npz(path: Path, keys: tuple[str, ...], kind: str, writer: str) -> list[
 def mix_teacher(ds: FaceDataset, teacher, weight: float) -> FaceDataset:
     """Distillation targets: each image's target becomes (1 - weight) x what it was (its label, or
     the FER+ votes mixed in) plus weight x a stronger model's probabilities for that image.
-    `teacher` is the .npz that `train/teacher_targets.py` writes (file names, the teacher's labels,
+    `teacher` is the .npz that `recipes/teacher_targets.py` writes (file names, the teacher's labels,
     its probabilities), cached once so that training reads them like votes; images are matched by
     file name, and ones the teacher did not see keep their target."""
     path = Path(teacher)
     if not 0.0 <= weight <= 1.0:
         raise DatasetError(f"teacher weight {weight} must be within 0..1")
     names, labels, probs = read_npz(path, ("names", "labels", "probs"), "teacher",
-                                    "python train/teacher_targets.py")
+                                    "python recipes/teacher_targets.py")
     names, labels = list(names), list(labels)
     missing = [c for c in ds.labels if c not in labels]
     if missing:

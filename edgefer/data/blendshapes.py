@@ -2,14 +2,14 @@
 
 MediaPipe's face landmarker (`face_landmarker.task`) reads 52 blendshapes (brow down, nose sneer,
 mouth frown, jaw open ...) from 478 landmarks; it learned faces from far more people than FER-2013.
-Run beside the CNN on the device it costs 4.3 times the classify stage (benchmarks/blendshapes.py).
+Run beside the CNN on the device it costs 4.3 times the classify stage (experiments/blendshapes.py).
 Taught instead: the trainer (`edgefer-train --blendshapes FILE.npz`) gives the CNN a second head that
 predicts each training face's blendshapes next to its expression, then drops it, so the device runs
 the same network at the same cost.
 
 The file holds `paths` (image files), `names` (the 52 blendshapes, in the model's order) and
 `scores` (N, 52; NaN where the landmarker found no face), written once by
-`python train/blendshape_targets.py`. mediapipe is needed to write it (the dev extra), not to train.
+`python recipes/blendshape_targets.py`. mediapipe is needed to write it (the dev extra), not to train.
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def save_blendshapes(path, paths: list[str], names: list[str], scores: np.ndarra
 
 def load_blendshapes(path) -> tuple[list[str], list[str], np.ndarray]:
     """(paths, names, scores) of a blendshape file, or one clear error naming it and the fix."""
-    path, writer = Path(path), "python train/blendshape_targets.py --data DATA --out FILE.npz"
+    path, writer = Path(path), "python recipes/blendshape_targets.py --data DATA --out FILE.npz"
     paths, names, scores = read_npz(path, ("paths", "names", "scores"), "blendshapes", writer)
     if scores.shape != (len(paths), len(names)):
         raise DatasetError(f"{path}: {scores.shape[0]} rows of {scores.shape[1:]} scores for {len(paths)} paths "
@@ -106,7 +106,7 @@ def attach_blendshapes(ds: FaceDataset, path) -> FaceDataset:
     found = int(aux[:, -1].sum())
     if not found:
         raise DatasetError(f"{path}: none of its faces is in {ds.name}'s training split (matched by file name); "
-                           "write it for this dataset with python train/blendshape_targets.py")
+                           "write it for this dataset with python recipes/blendshape_targets.py")
     split.aux = aux
     ds.notes.append(f"blendshapes {Path(path).name}: a second target for {found} of {len(split)} training faces")
     return ds

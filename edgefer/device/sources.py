@@ -134,11 +134,11 @@ class PicameraSource:
         except ImportError as exc:
             if exc.name == "picamera2":
                 raise SourceError("picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
-                                  "and create the venv with --system-site-packages (see device/README.md)") from None
+                                  "and create the venv with --system-site-packages (see deploy/pi/README.md)") from None
             # installed, but its compiled parts do not load: most often a numpy in the venv shadowing
             # the system numpy they were built against
             raise SourceError(f"picamera2 is installed but does not import ({exc}); if the venv has its own "
-                              "numpy, remove it (pip uninstall numpy) so the system one is used (device/README.md)") from None
+                              "numpy, remove it (pip uninstall numpy) so the system one is used (deploy/pi/README.md)") from None
         self._make, self.size, self.reconnect, self.dropped = Picamera2, size, reconnect, 0
         self.camera = self._open()
 

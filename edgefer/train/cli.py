@@ -40,10 +40,10 @@ HELP = {
     "votes_weight": "share of the FER+ vote distribution in each target (--votes)",
     "votes_neutral": "share of the neutral votes kept on faces FER-2013 labels with an emotion (0: there "
                      "the votes say which emotion, not whether there is one)",
-    "teacher": "distillation: a teacher's probabilities per training image (.npz of train/teacher_targets.py)",
+    "teacher": "distillation: a teacher's probabilities per training image (.npz of recipes/teacher_targets.py)",
     "teacher_weight": "share of the teacher's probabilities in each target (--teacher)",
     "blendshapes": "a second target: the face landmarker's 52 blendshapes per training face (.npz of "
-                   "train/blendshape_targets.py), learnt by a head that is dropped after training",
+                   "recipes/blendshape_targets.py), learnt by a head that is dropped after training",
     "blendshape_weight": "weight of the blendshape loss against the expression's (--blendshapes)",
     "size": "input side in pixels (card)",
     "align": "face crop: level the eye line first (card)",

@@ -42,10 +42,10 @@ class TrainConfig:
     votes_weight: float = 0.5        # share of the FER+ vote distribution in each soft target
     votes_neutral: float = 1.0       # share of the neutral votes kept on faces FER-2013 labels with an emotion
     votes_clarity: float = 0.0       # weigh each training face by (its top FER+ vote share) ** this (0: off)
-    teacher: str | None = None       # distillation: a teacher's probabilities (.npz of train/teacher_targets.py)
+    teacher: str | None = None       # distillation: a teacher's probabilities (.npz of recipes/teacher_targets.py)
     teacher_weight: float = 0.5      # share of the teacher's probabilities in each target
     blendshapes: str | None = None   # the face landmarker's blendshapes per training face (.npz of
-                                     # train/blendshape_targets.py), a second target for a head dropped after training
+                                     # recipes/blendshape_targets.py), a second target for a head dropped after training
     blendshape_weight: float = 10.0  # of the blendshape loss (mean binary cross-entropy) against the expression's
     compound_votes: int = 3          # ferplus-compound: votes (of 10) each of the two leading emotions needs
     compound_min: int = 40           # ferplus-compound: classes with fewer training images are dropped
@@ -153,10 +153,10 @@ class TrainConfig:
                               "of a finished edgefer-train run, or leave it out to gate with the half-B classifier")
         if self.teacher and not Path(self.teacher).is_file():
             raise ConfigError(f"teacher = {self.teacher}: no such file; write it first with "
-                              "python train/teacher_targets.py --model NAME --data DATA --out FILE.npz")
+                              "python recipes/teacher_targets.py --model NAME --data DATA --out FILE.npz")
         if self.blendshapes and not Path(self.blendshapes).is_file():
             raise ConfigError(f"blendshapes = {self.blendshapes}: no such file; write it first with "
-                              "python train/blendshape_targets.py --data DATA --out FILE.npz")
+                              "python recipes/blendshape_targets.py --data DATA --out FILE.npz")
         if self.blendshape_weight < 0:
             raise ConfigError(f"blendshape_weight = {self.blendshape_weight}: must be 0 or more")
         if self.blendshapes and (self.mixup or self.balance == "class-weights"):

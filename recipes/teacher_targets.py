@@ -4,7 +4,7 @@ and their probabilities are averaged in log space (a geometric mean) over the cl
 will learn. Written once, so training reads them like FER+ votes instead of running the teachers
 every step. Labels a teacher has and the student lacks (FER+ contempt) are dropped when mixed.
 
-    python train/teacher_targets.py --model fer2013-balanced --model ferplus \\
+    python recipes/teacher_targets.py --model fer2013-balanced --model ferplus \\
         --data ../shared/data/fer2013 --out runs/teacher_default_ferplus.npz
 """
 from __future__ import annotations

@@ -5,9 +5,9 @@ Choices read on validation (PublicTest); test (PrivateTest) reported. With GAN r
 table per class: gate pass rate, fidelity (the independent gate classifier on ungated samples),
 train-on-synthetic-test-on-real recall, synthetic images kept.
 
-    python benchmarks/balance_compare.py --config train/fer2013.toml --epochs 6 \\
+    python experiments/balance_compare.py --config recipes/fer2013.toml --epochs 6 \\
         --gan-dir runs/gan_fer2013 --gan-epochs 12 --json runs/balance_compare.json
-    python benchmarks/balance_compare.py --config train/compound.toml --epochs 20 --runs runs/compound \\
+    python experiments/balance_compare.py --config recipes/compound.toml --epochs 20 --runs runs/compound \\
         --methods none,class-weights,oversample,gan --gan-dir runs/gan_ablation/warmup --gan-epochs 120 \\
         --json runs/compound/balance.json
 
@@ -37,7 +37,7 @@ METHODS = {
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="train/fer2013.toml")
+    p.add_argument("--config", default="recipes/fer2013.toml")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--runs", default="runs", help="run directories go to RUNS/balance_<method>")
     p.add_argument("--gan-dir", default="runs/gan_fer2013", help="the gan row's GAN folder (reused or resumed)")

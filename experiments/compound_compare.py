@@ -1,11 +1,11 @@
 """Two ways to read compound expressions, on the FER+ compound split (edgefer.data ferplus-compound):
 the dedicated compound model, and the top two probabilities of the `ferplus` model (an emotion
 pair when both reach a threshold, chosen on validation). Both int8, both through LiteRT and the
-spec their cards carry. Plus the float runs of benchmarks/balance_compare.py, if given.
+spec their cards carry. Plus the float runs of experiments/balance_compare.py, if given.
 
-    python benchmarks/compound_compare.py --model edgefer/models/compound_int8.tflite \\
+    python experiments/compound_compare.py --model edgefer/models/compound_int8.tflite \\
         --runs runs/compound/balance_none runs/compound/balance_oversample --json runs/compound_compare.json
-    python benchmarks/compound_compare.py --json runs/compound_top_two.json   # ferplus's top two alone
+    python experiments/compound_compare.py --json runs/compound_top_two.json   # ferplus's top two alone
 
 Chosen on validation (PublicTest images); test (PrivateTest images) reported.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cross_check import SHARED
+from edgefer.evaluate.checks import SHARED
 from edgefer.core.files import write_json
 from edgefer.core.metrics import classification_report
 from edgefer.core.taxonomy import top_two_compound
@@ -44,7 +44,7 @@ def scores(y_true, y_pred, labels) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="the dedicated compound int8 model (train/make_default.sh compound); "
+    p.add_argument("--model", help="the dedicated compound int8 model (recipes/make_default.sh compound); "
                                    "without it, only the basic model's top two are read")
     p.add_argument("--basic", default="ferplus", help="the basic-emotion model read by its top two")
     p.add_argument("--data", default=str(SHARED / "data" / "ferplus"))

@@ -2,20 +2,20 @@
 # Reproduce a shipped model: train from ../shared, QAT-export to full-integer int8 with the card
 # inside, evaluate with LiteRT on the test split (PrivateTest), calibrate its confidence on FER+
 # PublicTest (temperature and the "uncertain" bar into the card) as it is copied into the package.
-#   bash train/make_default.sh fer2013-balanced   (the default; recipe train/fer2013_oversample.toml)
-#   bash train/make_default.sh fer2013            (no balancing; recipe train/fer2013_default.toml)
-#   bash train/make_default.sh ferplus            (FER+ 8 classes; recipe train/ferplus.toml)
-#   bash train/make_default.sh compound           (FER+ compound, 9 classes; recipe train/compound.toml;
+#   bash recipes/make_default.sh fer2013-balanced   (the default; recipe recipes/fer2013_oversample.toml)
+#   bash recipes/make_default.sh fer2013            (no balancing; recipe recipes/fer2013_default.toml)
+#   bash recipes/make_default.sh ferplus            (FER+ 8 classes; recipe recipes/ferplus.toml)
+#   bash recipes/make_default.sh compound           (FER+ compound, 9 classes; recipe recipes/compound.toml;
 #                                                   not shipped: use it with --model RUN/export/compound_int8.tflite)
 # Run from the repository root with ../shared beside it. Reruns resume where a run stopped.
 set -euo pipefail
 BIN=${BIN:-.venv/bin}
 NAME=${1:-fer2013-balanced}
 case "$NAME" in
-  fer2013)          CONFIG=train/fer2013_default.toml;    FILE=fer2013_int8.tflite ;;
-  fer2013-balanced) CONFIG=train/fer2013_oversample.toml; FILE=fer2013_balanced_int8.tflite ;;
-  ferplus)          CONFIG=train/ferplus.toml;            FILE=ferplus_int8.tflite ;;
-  compound)         CONFIG=train/compound.toml;           FILE=compound_int8.tflite ;;
+  fer2013)          CONFIG=recipes/fer2013_default.toml;    FILE=fer2013_int8.tflite ;;
+  fer2013-balanced) CONFIG=recipes/fer2013_oversample.toml; FILE=fer2013_balanced_int8.tflite ;;
+  ferplus)          CONFIG=recipes/ferplus.toml;            FILE=ferplus_int8.tflite ;;
+  compound)         CONFIG=recipes/compound.toml;           FILE=compound_int8.tflite ;;
   *) echo "make_default.sh: unknown model '$NAME' (fer2013, fer2013-balanced, ferplus, compound)" >&2; exit 2 ;;
 esac
 RUN=${RUN:-runs/recipe_${NAME//-/_}}
@@ -32,6 +32,6 @@ fi
 # each expression, sad held at 0 (README, "ferplus: a class-prior adjustment for posed faces")
 ADJUST=()
 if [ "$NAME" = ferplus ]; then ADJUST=(--bias --set-bias sad=0); fi
-"$BIN/python" benchmarks/calibrate.py --model "$RUN/export/$FILE" ${ADJUST[@]+"${ADJUST[@]}"} --out "edgefer/models/$FILE" \
+"$BIN/edgefer-calibrate" --model "$RUN/export/$FILE" ${ADJUST[@]+"${ADJUST[@]}"} --out "edgefer/models/$FILE" \
   --json "$RUN/export/calibrate.json"
 echo "shipped edgefer/models/$FILE; reports: $RUN/export/export_report.json, $RUN/export/calibrate.json"

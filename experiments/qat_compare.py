@@ -2,7 +2,7 @@
 full-integer int8, scored with the LiteRT interpreter on val (PublicTest, where choices are made)
 and test (PrivateTest, reported).
 
-    python benchmarks/qat_compare.py runs/fer2013_default --qat-epochs 1,2 --tfmot-init \\
+    python experiments/qat_compare.py runs/fer2013_default --qat-epochs 1,2 --tfmot-init \\
         --json runs/qat_compare.json
 
 Variants: ptq; qat-N (activation ranges started from calibration, as edgefer-export does, then N

@@ -8,32 +8,36 @@ into a copy of the model's card:
   wrong than right; edgefer-cam keeps such a face's label and shows it as uncertain;
 - with --bias, `inference.logit_bias`: a class-prior adjustment per class, by coordinate ascent on
   the mean per-class recall (it moves decisions; measured on the default and not shipped:
-  README, "A class-prior adjustment does not help"); --set-bias LABEL=VALUE gives one instead
+  docs/results/calibration.md); --set-bias LABEL=VALUE gives one instead
   (e.g. neutral=-1: the post-hoc twin of training with `--votes-neutral 0`), and with --bias holds
-  that class at VALUE while the others are fitted (`ferplus` ships --bias --set-bias sad=0: README,
-  "ferplus: a class-prior adjustment for posed faces").
+  that class at VALUE while the others are fitted (`ferplus` ships --bias --set-bias sad=0:
+  docs/results/calibration.md).
 Reported before and after: the FER+ majority and FER-2013 label of the PrivateTest images, and
 (with --bias or --set-bias, where decisions move) Yale full frames through the device pipeline.
 
-    python benchmarks/calibrate.py --model fer2013-balanced --json runs/calibrate.json
-    python benchmarks/calibrate.py --model RUN/export/x_int8.tflite --out edgefer/models/x_int8.tflite
+    edgefer-calibrate --model fer2013-balanced --json calibrate.json
+    edgefer-calibrate --model RUN/export/x_int8.tflite --out edgefer/models/x_int8.tflite
+
+The FER+ votes and the FER-2013 images are read from $EDGEFER_SHARED, else ../shared.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from cross_check import SHARED, ferplus_check, mean_recall, yale_check
-from edgefer.core import card as card_mod
-from edgefer.core.files import write_bytes, write_json
-from edgefer.core.metrics import classification_report
-from edgefer.core.spec import adjust
-from edgefer.data import load_pixels
-from edgefer.data.fer2013 import read_ferplus
-from edgefer.device.classifier import Classifier
-from edgefer.models import model_path
+from ..core import card as card_mod
+from ..core.errors import EdgeferError
+from ..core.files import write_bytes, write_json
+from ..core.metrics import classification_report
+from ..core.spec import adjust
+from ..data import load_pixels
+from ..data.fer2013 import read_ferplus
+from ..device.classifier import Classifier
+from ..models import model_path
+from .checks import SHARED, ferplus_check, mean_recall, own_test_split, yale_check
 
 GRID = np.round(np.arange(-2.0, 2.01, 0.25), 2)
 TEMPERATURES = np.round(np.exp(np.linspace(np.log(0.25), np.log(4.0), 81)), 4)
@@ -93,17 +97,28 @@ def uncertain_bar(probs: np.ndarray, y: np.ndarray, width: float = 0.1) -> float
     return 0.0
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="edgefer-calibrate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="fer2013-balanced", help="bundled name or .tflite")
-    p.add_argument("--face-model", default=str(SHARED / "models" / "blaze_face_short_range.tflite"))
+    p.add_argument("--face-model", default=None,
+                   help="face detector for the Yale check (default: the one bundled in the package)")
     p.add_argument("--bias", action="store_true", help="fit a class-prior adjustment too (moves decisions)")
     p.add_argument("--set-bias", action="append", default=[], metavar="LABEL=VALUE",
                    help="a class-prior adjustment given, not fitted (e.g. neutral=-1; moves decisions); "
                         "with --bias, held at that value while the other classes are fitted; repeat")
-    p.add_argument("--out", help="the calibrated model (default: runs/calibrated_<name>.tflite)")
-    p.add_argument("--json", default="runs/calibrate.json")
-    args = p.parse_args()
+    p.add_argument("--out", help="the calibrated model (default: calibrated_<name>.tflite)")
+    p.add_argument("--json", default="calibrate.json", help="the figures before and after")
+    args = p.parse_args(argv)
+    try:
+        calibrate(p, args)
+    except EdgeferError as exc:
+        print(f"edgefer-calibrate: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def calibrate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     path = model_path(args.model)
     clf = Classifier(path)
     given_bias = {}   # --set-bias, checked before any face is read
@@ -136,10 +151,9 @@ def main():
     bar = uncertain_bar(calibrated, y)
     spec = plain.replace(logit_bias=tuple(bias.tolist()) if adjusted else (), temperature=temperature,
                          uncertain_below=bar)
-    out = Path(args.out or f"runs/calibrated_{path.stem}.tflite")
+    out = Path(args.out or f"calibrated_{path.stem}.tflite")
     card = card_mod.with_spec(card_mod.read_embedded(path), spec)
     if adjusted:   # decisions moved: the card's test-split figure is measured again, as the new card decides
-        from bundled_check import own_test_split   # TensorFlow loads only where decisions move
         x_own, y_own = own_test_split(clf)
         report = classification_report(y_own, spec.predict(clf.run_batch, x_own).argmax(1), clf.labels)
         card["metrics"] = dict(card.get("metrics", {}), tflite_test={"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]})
@@ -180,4 +194,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

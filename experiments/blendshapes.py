@@ -4,7 +4,7 @@ Measured here: a small head on those 52 numbers, alone and fused with a CNN mode
 
 1. Features: the landmarker (`../shared/models/face_landmarker.task`, mediapipe tasks, IMAGE mode)
    on every FER-2013 image, upscaled 4x onto a gray border (48 px faces are below what its detector
-   finds; edgefer.data.blendshapes), cached in `--cache` (the file train/blendshape_targets.py
+   finds; edgefer.data.blendshapes), cached in `--cache` (the file recipes/blendshape_targets.py
    writes). Faces it does not find keep the CNN's reading alone.
 2. The head: 52 -> 64 -> classes (ReLU, dropout), trained on the training split with the default
    recipe's targets (FER-2013 label mixed with the FER+ vote distribution, `--votes-weight`), mirror
@@ -15,7 +15,7 @@ Measured here: a small head on those 52 numbers, alone and fused with a CNN mode
    landmarker on the same full frame.
 5. Cost per face: the landmark model (256x256) and the blendshape model through LiteRT, 1 thread.
 
-    python benchmarks/blendshapes.py --model fer2013-balanced --json runs/blendshapes.json
+    python experiments/blendshapes.py --model fer2013-balanced --json runs/blendshapes.json
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from cross_check import SHARED, recall, yale_files, yale_truth
+from edgefer.evaluate.checks import SHARED, recall, yale_files, yale_truth
 from edgefer.core import preprocess
 from edgefer.core.files import write_json
 from edgefer.core.interpreter import interpreter_class
@@ -46,7 +46,7 @@ LANDMARKER = SHARED / "models" / "face_landmarker.task"
 
 def fer_features(paths: list[str], cache: Path) -> np.ndarray:
     """(N, 52) blendshapes of FER-2013 images, NaN where no face was found; cached by path list in
-    the file train/blendshape_targets.py writes (and edgefer-train --blendshapes reads)."""
+    the file recipes/blendshape_targets.py writes (and edgefer-train --blendshapes reads)."""
     if cache.exists():
         saved, _, scores = load_blendshapes(cache)
         if saved == list(paths):

@@ -9,7 +9,7 @@ centre) / box side. The medians are the card's `face_crop` for models trained on
 With --model, each model is also run on the Yale full frames (benchmarks/cross_check.py) with its
 card's framing and with the measured one (a copy of the model with only its card's crop changed).
 
-    python benchmarks/framing.py --images 1500 --model fer2013-balanced --model fer2013 --model ferplus \\
+    python experiments/framing.py --images 1500 --model fer2013-balanced --model fer2013 --model ferplus \\
         --json runs/framing.json
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cross_check import SHARED, yale_check
+from edgefer.evaluate.checks import SHARED, yale_check
 from edgefer.core import card as card_mod
 from edgefer.core.faces import FaceDetector
 from edgefer.core.files import write_bytes, write_json

@@ -2,7 +2,7 @@
 training split, the same seed and epochs, each scored by the gate classifier (trained on the other
 half of the training split than the guide) and by train-on-synthetic-test-on-real on validation.
 
-    python benchmarks/gan_ablation.py --config train/compound.toml --epochs 60 --runs runs/gan_ablation \\
+    python experiments/gan_ablation.py --config recipes/compound.toml --epochs 60 --runs runs/gan_ablation \\
         --json runs/gan_ablation.json
 
 Variants are cumulative: old (the GAN as it was), +augment (DiffAugment), +guide (the guide
@@ -62,7 +62,7 @@ def verdict_grid(gan, score, path, per_class: int = 8, scale: int = 2):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="train/compound.toml")
+    p.add_argument("--config", default="recipes/compound.toml")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--runs", default="runs/gan_ablation")

@@ -3,9 +3,9 @@ the 52 blendshapes (brow down, nose sneer, mouth frown ...) of every image of a 
 crops, each upscaled onto a gray border first (a 48 px FER-2013 face is below what its detector
 finds). Written once, so training reads them like FER+ votes instead of running the landmarker
 every step; faces it does not find get no blendshape loss. Needs mediapipe (the dev extra).
-benchmarks/blendshapes.py reads the same file (every split, in the order train, val, test).
+experiments/blendshapes.py reads the same file (every split, in the order train, val, test).
 
-    python train/blendshape_targets.py --data ../shared/data/fer2013 \\
+    python recipes/blendshape_targets.py --data ../shared/data/fer2013 \\
         --out runs/blendshapes/fer2013_blendshapes.npz
 """
 from __future__ import annotations

@@ -3,8 +3,8 @@ averaging), then the figures choices are made on — PublicTest (validation), th
 label of the PrivateTest images, Yale full frames through the device pipeline — and PrivateTest
 reported beside them, never chosen on.
 
-    python benchmarks/ablation.py --config train/fer2013_default.toml --size 64 --epochs 5 --json runs/ablation.json
-    python benchmarks/ablation.py ... --only votes,camera        # some rows
+    python experiments/ablation.py --config recipes/fer2013_default.toml --size 64 --epochs 5 --json runs/ablation.json
+    python experiments/ablation.py ... --only votes,camera        # some rows
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from cross_check import FER2013_MARGIN, FER2013_OFFSET_Y, SHARED, ferplus_check, yale_check
+from edgefer.evaluate.checks import FER2013_MARGIN, FER2013_OFFSET_Y, SHARED, ferplus_check, yale_check
 from framing import reframed
 from edgefer.core.files import write_json
 from edgefer.core.spec import FaceCrop
@@ -23,7 +23,7 @@ from edgefer.export.exporter import export
 from edgefer.train import make_config, train
 
 VOTES = str(SHARED / "data" / "ferplus")
-# the crop framing measured on FER-2013 faces (benchmarks/framing.py)
+# the crop framing measured on FER-2013 faces (experiments/framing.py)
 FRAMED = {"margin": FER2013_MARGIN, "offset_y": FER2013_OFFSET_Y}
 LEVERS = {
     "baseline": {},
@@ -38,7 +38,7 @@ BASE_CROP = {"margin": 0.2, "offset_y": 0.0}
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="train/fer2013_default.toml")
+    p.add_argument("--config", default="recipes/fer2013_default.toml")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--size", type=int, default=None, help="input side (default: the config's); smaller is faster")
     p.add_argument("--out", default="runs/ablation")

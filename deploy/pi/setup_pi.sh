@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install edgefer's device side on a Raspberry Pi (64-bit Raspberry Pi OS), without TensorFlow or
 # MediaPipe. Works offline once the packages are cached: the face model ships inside edgefer.
-# Run from the repository root:  bash device/setup_pi.sh
+# Run from the repository root:  bash deploy/pi/setup_pi.sh
 set -euo pipefail
 VENV=${VENV:-$HOME/edgefer-venv}
 sudo apt-get update
@@ -11,11 +11,11 @@ sudo apt-get update
 sudo apt-get install -y --no-install-recommends python3-venv python3-pip python3-picamera2 libglib2.0-0
 python3 -m venv --system-site-packages "$VENV"
 "$VENV/bin/pip" install --upgrade pip
-"$VENV/bin/pip" install -r device/requirements-pi.txt
+"$VENV/bin/pip" install -r deploy/pi/requirements-pi.txt
 "$VENV/bin/pip" install --no-deps .
 "$VENV/bin/python" -c "from edgefer.core.faces import resolve_face_model; print('face model:', resolve_face_model())"
 "$VENV/bin/python" -c "import picamera2" 2>/dev/null && echo "picamera2: ok" \
-  || echo "picamera2 does not import in the venv; see device/README.md (a USB webcam still works: --source 0)"
+  || echo "picamera2 does not import in the venv; see deploy/pi/README.md (a USB webcam still works: --source 0)"
 # the systemd unit, for this user and this venv
 # SERVE=HOST:PORT (e.g. 0.0.0.0:8000): the service also serves the live view, with a token kept here
 SERVE=${SERVE:-}
@@ -29,6 +29,6 @@ if [ -n "$SERVE" ]; then
   echo "live view: http://$(hostname).local:${SERVE##*:}/?token=$(cut -d= -f2- "$HOME/edgefer/token.env")"
 fi
 sed -e "s|@USER@|$(id -un)|g" -e "s|@HOME@|$HOME|g" -e "s|@VENV@|$VENV|g" -e "s|@SERVE@|$SERVE_ARGS|g" \
-  device/edgefer-cam.service > "$HOME/edgefer/edgefer-cam.service"
+  deploy/pi/edgefer-cam.service > "$HOME/edgefer/edgefer-cam.service"
 echo "service: sudo cp $HOME/edgefer/edgefer-cam.service /etc/systemd/system/ && sudo systemctl daemon-reload && sudo systemctl enable --now edgefer-cam"
 echo "try it:  $VENV/bin/edgefer-cam --source picamera --headless --report-every 10 --serve 0.0.0.0:8000"

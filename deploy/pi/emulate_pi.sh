@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Run edgefer's device side on an emulated Raspberry Pi: a 64-bit Raspberry Pi OS base (Debian
 # Bookworm, Python 3.11, or Trixie, Python 3.13) under qemu-user with a Pi 4 (Cortex-A72) or Pi 5
-# (Cortex-A76) CPU model, the packages of device/requirements-pi.txt as a Pi resolves them, then
+# (Cortex-A76) CPU model, the packages of deploy/pi/requirements-pi.txt as a Pi resolves them, then
 # edgefer-cam on the shared clip and the device tests. Needs root (apt-get, debootstrap) and the
 # Debian and PyPI registries; everything lands under $WORK.
-#   bash device/emulate_pi.sh bookworm cortex-a72      # Pi 4, Raspberry Pi OS 12
-#   bash device/emulate_pi.sh trixie cortex-a76        # Pi 5, Raspberry Pi OS 13
-#   bash device/emulate_pi.sh all                      # the four cells, then a 2x2 table
+#   bash deploy/pi/emulate_pi.sh bookworm cortex-a72      # Pi 4, Raspberry Pi OS 12
+#   bash deploy/pi/emulate_pi.sh trixie cortex-a76        # Pi 5, Raspberry Pi OS 13
+#   bash deploy/pi/emulate_pi.sh all                      # the four cells, then a 2x2 table
 # QEMU 10 (from trixie) is used because QEMU 7 shows the guest the host's /proc/cpuinfo, which
 # crashes LiteRT's CPU detection; QEMU 10 shows the emulated Arm CPU, as a Pi would.
 set -euo pipefail
@@ -58,7 +58,7 @@ from pip._vendor.packaging.requirements import Requirement
 major_minor = sys.argv[1]
 env = {"python_version": major_minor, "python_full_version": major_minor + ".0", "platform_machine": "aarch64",
        "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "implementation_name": "cpython"}
-for line in open("device/requirements-pi.txt"):
+for line in open("deploy/pi/requirements-pi.txt"):
     line = line.split("#", 1)[0].strip()
     if line:
         req = Requirement(line)

@@ -4,9 +4,9 @@ so this bounds what distillation can give; choose on PublicTest (FER+ majority) 
 
 An ensemble is the geometric mean of its members' probabilities over the basic-7 classes (FER+'s
 contempt dropped and the rest renormalised): `edgefer.core.spec.ensemble`, the mean
-`train/teacher_targets.py` writes.
+`recipes/teacher_targets.py` writes.
 
-    python benchmarks/teachers.py --model fer2013-balanced --model fer2013 --model ferplus \\
+    python experiments/teachers.py --model fer2013-balanced --model fer2013 --model ferplus \\
         --json runs/teachers.json
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import itertools
 import cv2
 import numpy as np
 
-from cross_check import SHARED, ferplus_truths, mean_recall, recall, yale_files, yale_truth
+from edgefer.evaluate.checks import SHARED, ferplus_truths, mean_recall, recall, yale_files, yale_truth
 from edgefer.core import preprocess
 from edgefer.core.files import write_json
 from edgefer.core.spec import ensemble

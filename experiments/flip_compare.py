@@ -2,7 +2,7 @@
 exported models, on the validation split (where the choice is made) and the test split, with the
 LiteRT interpreter. Each model is scored on the data of the run it was trained in.
 
-    python benchmarks/flip_compare.py runs/recipe_fer2013 edgefer/models/fer2013_int8.tflite \\
+    python experiments/flip_compare.py runs/recipe_fer2013 edgefer/models/fer2013_int8.tflite \\
         runs/recipe_ferplus edgefer/models/ferplus_int8.tflite --json runs/flip_val.json
 """
 from __future__ import annotations
