@@ -26,7 +26,7 @@ from edgefer.device.sources import Frame, SourceError, VideoSource, open_source
 from edgefer.device.tracker import Tracker
 from edgefer.models import model_path
 
-CLIP = SHARED / "media" / "talking_face_640x360.mp4"
+CLIP = REPO / "media" / "talking_face_640x360.mp4"   # ships with the project (media/NOTICE)
 FACE_MODEL = SHARED / "models" / "blaze_face_short_range.tflite"
 YALE = SHARED / "data" / "yale_faces"
 needs_media = pytest.mark.skipif(not (CLIP.exists() and FACE_MODEL.exists()),

@@ -29,7 +29,7 @@ from edgefer.device.latency import Latency
 from edgefer.device.sources import Frame
 from edgefer.device.timeline import Timeline
 
-CLIP = SHARED / "media" / "talking_face_640x360.mp4"
+CLIP = REPO / "media" / "talking_face_640x360.mp4"   # ships with the project (media/NOTICE)
 needs_clip = pytest.mark.skipif(not CLIP.exists(), reason=f"needs the shared clip {CLIP}")
 ARTIFACTS = Path(os.environ.get("EDGEFER_TEST_ARTIFACTS", REPO / "runs" / "test_artifacts"))
 TOKEN = "test-token-123"

@@ -129,6 +129,8 @@ class Window:
 def open_window(title="edgefer"):
     """A Window where there is a display and Tk, else None and one line saying what to do."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("no window: no display (DISPLAY is not set); continuing headless (--headless says so, "
+              "--serve shows the live view in a browser)")
         return None
     try:
         return Window(title)

@@ -1,0 +1,71 @@
+"""The device side from Python (`edgefer.ExpressionReader`), on the clip that ships with the project."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+CLIP = REPO / "media" / "talking_face_640x360.mp4"
+litert = pytest.importorskip("ai_edge_litert", reason="needs the device extra (LiteRT)")
+
+
+@pytest.fixture(scope="module")
+def reader():
+    import edgefer
+    with edgefer.ExpressionReader() as reader:   # the bundled default and face detector
+        yield reader
+
+
+@pytest.fixture(scope="module")
+def first_frame_bgr():
+    cap = cv2.VideoCapture(str(CLIP))
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok
+    return bgr
+
+
+def test_one_image_as_a_path_or_an_array_in_either_order_gives_the_same_faces(tmp_path, reader, first_frame_bgr):
+    from edgefer import Face
+    rgb = np.ascontiguousarray(first_frame_bgr[..., ::-1])
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), first_frame_bgr)
+    from_rgb, from_bgr, from_path = reader.read(rgb), reader.read(first_frame_bgr, order="bgr"), reader.read(path)
+    assert len(from_rgb) == 1 and isinstance(from_rgb[0], Face)
+    assert from_rgb == from_bgr == from_path
+    face = from_rgb[0]
+    x, y, w, h = face.box
+    assert 0 <= x < 640 and 0 <= y < 360 and w > 40 and h > 40
+    assert face.label == max(face.probs, key=face.probs.get) and set(face.probs) == set(reader.labels)
+    assert sum(face.probs.values()) == pytest.approx(1.0, abs=1e-2) and 0.5 <= face.score <= 1
+    assert face.track is None   # a still is read on its own
+    # the wrong order is a different picture to the model: the order matters and is stated
+    assert reader.read(first_frame_bgr)[0].probs != face.probs
+
+
+def test_a_stream_tracks_the_face_over_the_frames_of_a_video(reader):
+    seen = list(reader.stream(CLIP, max_frames=8))
+    assert [frame.index for frame, _ in seen] == list(range(8))
+    assert all(len(faces) == 1 and faces[0].track == 0 for _, faces in seen)
+    assert seen[0][0].rgb.shape == (360, 640, 3)
+
+
+def test_what_is_not_an_image_is_one_line_naming_the_fix(reader):
+    from edgefer.core.errors import EdgeferError
+    with pytest.raises(EdgeferError, match=r"shape \(4,\) and dtype float64: pass uint8"):
+        reader.read(np.zeros(4))
+    with pytest.raises(EdgeferError, match="say 'rgb' or 'bgr'"):
+        reader.read(np.zeros((8, 8, 3), np.uint8), order="bgra")
+
+
+def test_no_display_is_said_once_and_the_run_goes_on_headless(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    run = subprocess.run([sys.executable, "-m", "edgefer.device.cam", "--source", str(CLIP), "--max-frames", "5"],
+                         env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("no window: no display") == 1, run.stdout
+    assert "faces found in 5 of 5 frames" in run.stdout
