@@ -1,26 +1,28 @@
-"""edgefer's device pipeline against the `fer` package (Haar cascade + its Keras CNN) on the same
-frames of one clip, in one process, one after the other.
+"""edgefer's device pipeline (each bundled model, or those given) against the `fer` package (Haar
+cascade + its Keras CNN) on the same frames of one clip, in one process, one after the other, on
+one thread each; the CPU and its SIMD flags are written beside the times.
 
-`fer` is not a dependency: install it aside, without its heavy extras, and point --fer-path at it:
+`fer` is not a dependency: install it aside, without its heavy extras, and put it on PYTHONPATH:
     pip install --no-deps --target /tmp/fer_pkg fer
-    PYTHONPATH=/tmp/fer_pkg python benchmarks/fer_compare.py --json runs/fer_compare.json
+    PYTHONPATH=/tmp/fer_pkg python benchmarks/fer_compare.py --json results/fer_compare.json
 (it needs tensorflow, opencv and requests, which the train+device environment has).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edgefer.core.files import write_json
+from edgefer.device.bench import machine, machine_line
 from edgefer.device.latency import Latency
 from edgefer.device.pipeline import Pipeline
 from edgefer.device.sources import open_source
-from edgefer.models import model_path
+from edgefer.models import BUNDLED, DEFAULT, model_path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+CLIP = Path(__file__).resolve().parents[1] / "media" / "talking_face_640x360.mp4"
 
 
 def frames_of(source, count):
@@ -34,20 +36,24 @@ def frames_of(source, count):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", default=str(SHARED / "media" / "talking_face_640x360.mp4"))
-    p.add_argument("--face-model", default=str(SHARED / "models" / "blaze_face_short_range.tflite"))
+    p.add_argument("--source", default=str(CLIP), help="a video (default: the clip that ships in media/)")
+    p.add_argument("--model", action="append", help="bundled name or .tflite; repeat (default: every bundled model)")
+    p.add_argument("--face-model", default=None, help="BlazeFace .tflite (default: the package's)")
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--json")
     args = p.parse_args()
     frames = frames_of(args.source, args.frames + args.warmup)
+    models = args.model or [DEFAULT] + [name for name in BUNDLED if name != DEFAULT]
 
-    latency, found = Latency(), 0
-    with Pipeline(model_path(None), args.face_model, threads=1) as pipeline:
-        for frame, measured in latency.frames_of(frames, warmup=args.warmup):
-            faces = pipeline.process(frame, measured)
-            found += bool(faces) and measured is not None
-    ours = latency.summary()
+    ours = {}
+    for name in models:
+        latency, found = Latency(), 0
+        with Pipeline(model_path(name), args.face_model, threads=1) as pipeline:
+            for frame, measured in latency.frames_of(frames, warmup=args.warmup):
+                faces = pipeline.process(frame, measured)
+                found += bool(faces) and measured is not None
+        ours[name] = {"stages": latency.summary()["stages"], "frames_with_faces": found}
 
     from fer.fer import FER  # Haar cascade face detector + the fer CNN, on one thread like ours
     import cv2
@@ -62,12 +68,17 @@ def main():
             fer_found += bool(result)
     fer = {"p50_ms": round(float(np.median(times)) * 1e3, 3), "p90_ms": round(float(np.percentile(times, 90)) * 1e3, 3),
            "p99_ms": round(float(np.percentile(times, 99)) * 1e3, 3), "frames_with_faces": fer_found}
-    result = {"frames": args.frames, "edgefer": {"stages": ours["stages"], "frames_with_faces": found},
-              "fer": fer, "ratio_p50": round(fer["p50_ms"] / ours["stages"]["total"]["p50_ms"], 1)}
-    print(f"edgefer total p50 {ours['stages']['total']['p50_ms']:.3f} ms (faces in {found}/{args.frames})   "
-          f"fer p50 {fer['p50_ms']:.3f} ms (faces in {fer_found}/{args.frames})   fer/edgefer {result['ratio_p50']}x")
+    first = ours[models[0]]
+    result = {"source": Path(args.source).name, "frames": args.frames, "machine": machine(), "edgefer": ours,
+              "fer": fer, "ratio_p50": round(fer["p50_ms"] / first["stages"]["total"]["p50_ms"], 1)}
+    print(machine_line(result["machine"]))
+    for name, one in ours.items():
+        print(f"edgefer {name:18s} total p50 {one['stages']['total']['p50_ms']:.3f} ms "
+              f"(faces in {one['frames_with_faces']}/{args.frames})")
+    print(f"fer package                total p50 {fer['p50_ms']:.3f} ms (faces in {fer_found}/{args.frames})   "
+          f"fer/edgefer ({models[0]}) {result['ratio_p50']}x")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -234,3 +234,20 @@ def test_evaluation_sits_on_top_and_nothing_edits_sys_path():
                for p in (REPO / folder).rglob("*.py")]
     assert not [p for p in scripts if "sys.path." + "insert" in p.read_text()
                 or "sys.path." + "append" in p.read_text()]
+
+
+@pytest.mark.parametrize("command", ["edgefer-cam", "edgefer-bench", "edgefer-export", "edgefer-train",
+                                     "edgefer-calibrate"])
+def test_help_says_each_default_once(command):
+    module = {"edgefer-cam": "edgefer.device.cam", "edgefer-bench": "edgefer.device.bench",
+              "edgefer-export": "edgefer.export.cli", "edgefer-train": "edgefer.train.cli",
+              "edgefer-calibrate": "edgefer.evaluate.calibrate"}[command]
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
+                          env={"COLUMNS": "400", "PATH": ""}, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    options = [line for line in done.stdout.splitlines() if line.lstrip().startswith("--")]
+    assert options and not [line for line in options if line.count("(default") > 1]
+    if command == "edgefer-train":   # grouped, with examples a user can copy
+        for group in ("data:", "model:", "augmentation:", "balancing:", "run:", "examples:"):
+            assert f"\n{group}" in done.stdout, group
+        assert "--config recipes/" in done.stdout and "--margin" in done.stdout and "0.09" in done.stdout

@@ -102,3 +102,14 @@ def check_writable(directory) -> Path:
     except OSError as exc:
         raise NotWritable(f"{directory}: cannot write there ({exc.strerror}); pass --out a writable folder") from exc
     return directory
+
+
+class OneDefault(argparse.ArgumentDefaultsHelpFormatter):
+    """Says an option's default once: not where its help already says it, nor for a switch that
+    is off or a value left unset."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return super()._get_help_string(action)

@@ -12,7 +12,7 @@ import sys
 from ..core.errors import EdgeferError
 from ..core.faces import FACE_MODELS
 from ..core.quiet import VERBOSE_ENV
-from ..core.files import check_file_writable, positive_int, thread_list, write_json
+from ..core.files import OneDefault, check_file_writable, positive_int, thread_list, write_json
 from ..models import model_path
 from .latency import Latency
 from .pipeline import Pipeline
@@ -45,7 +45,7 @@ def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="edgefer-bench", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=OneDefault)
     p.add_argument("--source", required=True, help="video file or image folder")
     p.add_argument("--model", action="append", help="model file or bundled name; repeat to compare (default: bundled)")
     p.add_argument("--faces", type=face_ranges, default="near",

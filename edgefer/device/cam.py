@@ -14,7 +14,7 @@ from ..core import card as card_mod
 from ..core.errors import EdgeferError
 from ..core.faces import FACE_MODELS
 from ..core.quiet import VERBOSE_ENV
-from ..core.files import check_file_writable, positive_int, probability, write_json
+from ..core.files import OneDefault, check_file_writable, positive_int, probability, write_json
 from ..models import model_path
 from .latency import Latency
 from .outputs import FaceCsv, Recorder, open_window
@@ -26,7 +26,7 @@ from .timeline import Timeline
 
 def parser():
     p = argparse.ArgumentParser(prog="edgefer-cam", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=OneDefault)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
     p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt)")
     p.add_argument("--faces", choices=tuple(FACE_MODELS), default="near",

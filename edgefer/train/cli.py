@@ -19,8 +19,11 @@ HELP = {
     "color": "gray3 is gray on 3 channels, for ImageNet backbones",
     "faces": "crops: images are face crops (the crop below is then a device setting); frames: "
              "training detects and crops faces as the device does; auto: as the dataset reader says",
-    "margin": "face crop: margin around a detected face box (card)",
-    "offset_y": "face crop: centre moved down by this share of the box, negative up (card)",
+    "margin": "face crop: margin around a detected face box, a share of its side (default: 0.2, a generic "
+              "margin; the recipes set 0.09, where BlazeFace's box sits in a FER-2013 face, so the device frames "
+              "faces as FER-2013 did: measure your own crops' framing before you change it)",
+    "offset_y": "face crop: centre moved down by this share of the box, negative up (default: 0; the recipes "
+                "set -0.11, FER-2013's framing, as --margin says)",
     "camera": "augment with camera conditions: brightness, contrast, gamma, blur, noise, occlusion",
     "mixup": "blend each training face with another of its batch, pixels and targets by one weight drawn "
              "from Beta(A, A) (mixup; 0: off)",
@@ -86,27 +89,59 @@ HELP = {
     "warmup_epochs": "how many of the first epochs train at --warmup-size",
     "probe_epochs": "train the classifier head alone for this many first epochs, then every layer (LP-FT: "
                     "the fine-tuning starts from a fitted head and moves the ImageNet features less)",
-    "verbose": "Keras progress: 0 silent, 1 bars, 2 a line per epoch (default: bars on a terminal); "
+    "verbose": "Keras progress: 0 silent, 1 bars, 2 a line per epoch (default: bars on a terminal, else a line); "
                "EDGEFER_VERBOSE=1 also shows TensorFlow's own start-up log",
 }
 
 
+GROUPS = {   # the help lists the options in these groups, in this order
+    "data": ("data", "dataset", "images", "mapping", "votes", "votes_weight", "votes_neutral", "votes_clarity",
+             "soft_labels", "teacher", "teacher_weight", "blendshapes", "blendshape_weight", "compound_votes",
+             "compound_min", "val_fraction", "test_fraction", "max_per_class"),
+    "input spec (written into the model card)": ("size", "color", "equalize", "faces", "margin", "offset_y",
+                                                 "align", "flip_average"),
+    "model": ("arch", "alpha", "weights", "dropout", "bn_momentum", "freeze"),
+    "augmentation": ("flip", "rotation", "shift", "zoom", "camera", "mixup"),
+    "balancing": ("balance", "per_class", "gan_dir", "gan_epochs", "gan_loss", "gan_size", "gan_width",
+                  "gan_min_images", "gan_fidelity_epochs", "gan_augment", "gan_guide", "gan_condition_warmup",
+                  "gan_gate", "gan_gate_run", "gan_max_share", "gan_tstr_images"),
+    "run": ("out", "resume", "epochs", "batch_size", "lr", "label_smoothing", "patience", "average_from",
+            "warmup_size", "warmup_epochs", "probe_epochs", "seed", "strategy", "verbose"),
+}
+
+EXAMPLES = """examples:
+  edgefer-train --data faces/ --out runs/mine --weights imagenet        # DIR/<class>/*.jpg, split here
+  edgefer-train --config recipes/fer2013_oversample.toml --out runs/default   # a shipped model's recipe
+  edgefer-train --config recipes/fer2013.toml --out runs/fer --epochs 20       # flags override the file
+  edgefer-train --config recipes/fer2013.toml --out runs/fer --resume          # continue after a kill
+then: edgefer-export RUN --int8 --out model.tflite; edgefer-cam --model model.tflite"""
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edgefer-train", description=__doc__)
-    p.add_argument("--config", help="TOML or YAML file of options; flags given here override it")
+    p = argparse.ArgumentParser(prog="edgefer-train", description=__doc__, epilog=EXAMPLES,
+                                usage="edgefer-train [--config RECIPE] [--data DATA] [--out RUN] [OPTION ...]",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="TOML or YAML file of options (a recipe); flags given here override it")
     defaults = TrainConfig()
-    for name, f in FIELDS.items():
-        flag = "--" + name.replace("_", "-")
-        default = getattr(defaults, name) if f.default is not MISSING else None
-        help_text = HELP.get(name, "") + f" (default: {default})"
-        if isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            annotation = str(f.type)
-            kind = int if annotation.startswith("int") else float if annotation.startswith("float") else str
-            if name in CHOICES:  # listed from the registries; checked by the config, one line on error
-                help_text = f"one of {', '.join(CHOICES[name])}. " + help_text
-            p.add_argument(flag, type=kind, default=None, help=help_text)
+    grouped = [name for names in GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(FIELDS), set(FIELDS) ^ set(grouped)   # every option in one group
+    for title, names in GROUPS.items():
+        group = p.add_argument_group(title)
+        for name in names:
+            f = FIELDS[name]
+            flag = "--" + name.replace("_", "-")
+            default = getattr(defaults, name) if f.default is not MISSING else None
+            help_text = HELP.get(name, "")
+            if "default" not in help_text and default not in (None, ""):   # one default, said once
+                help_text += f" (default: {default})"
+            if isinstance(default, bool):
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            else:
+                annotation = str(f.type)
+                kind = int if annotation.startswith("int") else float if annotation.startswith("float") else str
+                if name in CHOICES:  # listed from the registries; checked by the config, one line on error
+                    help_text = f"{help_text}; one of: {', '.join(CHOICES[name])}"
+                group.add_argument(flag, type=kind, default=None, help=help_text)
     return p
 
 
