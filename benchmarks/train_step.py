@@ -19,7 +19,7 @@ import numpy as np
 from edgefer.core.files import write_json
 from edgefer.core.preprocess import channels as color_channels
 from edgefer.device.bench import machine, machine_line
-from edgefer.train import trainer
+from edgefer.train import arrays as train_arrays, batches, trainer
 from edgefer.train.backbones import build_model
 from edgefer.train.config import make_config
 from edgefer._tf import keras
@@ -69,8 +69,8 @@ def main(argv=None) -> int:
     gray = rng.integers(0, 256, (n, cfg.size, cfg.size, 1), dtype=np.uint8)
     faces = np.repeat(gray, channels, axis=-1)   # gray3: one gray channel three times, as prepared
     targets = np.eye(7, dtype=np.float32)[rng.integers(0, 7, n)]
-    arrays = {"train": trainer.Arrays(faces, targets.argmax(1), targets)}
-    examples, count = trainer.training_examples(arrays, cfg, 7)
+    arrays = {"train": train_arrays.Arrays(faces, targets.argmax(1), targets)}
+    examples, count = batches.training_examples(arrays, cfg, 7)
 
     m = machine()
     print(machine_line(m))
@@ -82,13 +82,13 @@ def main(argv=None) -> int:
     trainer.compile_for_training(model, cfg, args.warmup + args.steps + 1, jit_compile=args.jit)
     rounds = []
     for r in range(args.rounds):
-        batches = trainer.epoch_batches(examples, count, cfg, r)
+        batches = batches.epoch_batches(examples, count, cfg, r)
         start = time.perf_counter()
         for _ in batches.take(args.warmup + args.steps):
             pass
         pipeline_ms = 1000 * (time.perf_counter() - start) / (args.warmup + args.steps)
         clock = StepClock(args.warmup, args.steps)
-        model.fit(trainer.epoch_batches(examples, count, cfg, r), epochs=1, verbose=0, callbacks=[clock])
+        model.fit(batches.epoch_batches(examples, count, cfg, r), epochs=1, verbose=0, callbacks=[clock])
         rounds.append({"ms_per_step": round(clock.ms_per_step, 1), "cpu_busy": round(clock.cpu_busy, 2),
                        "pipeline_ms_per_batch": round(pipeline_ms, 1)})
         print(f"round {r + 1}: training step {clock.ms_per_step:.0f} ms (CPU busy {clock.cpu_busy:.2f} of "

@@ -26,7 +26,7 @@ from edgefer.gan.train import Gan, GanMeta
 from edgefer.train import make_config
 from edgefer.train.gan_balance import (expert_judge, gate_verdicts, judged_accuracy, probabilities, train_judges,
                                        train_on_synthetic)
-from edgefer.train.trainer import dataset_for, spec_for
+from edgefer.train.arrays import dataset_for, spec_for
 
 VARIANTS = {
     "old": dict(augment=False, guide=0.0, condition_warmup=0),

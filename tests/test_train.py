@@ -29,19 +29,19 @@ def tiny(tmp_path, data, **kw):
 
 def killed_after_epoch(monkeypatch, cfg, epoch: int) -> None:
     """Train `cfg` and kill it right after epoch `epoch` (1-based) wrote its checkpoint."""
-    from edgefer.train import trainer
+    from edgefer.train import checkpoints
 
-    original = trainer.RunCheckpoint.on_epoch_end
+    original = checkpoints.RunCheckpoint.on_epoch_end
 
     def killed(self, index, logs=None):
         original(self, index, logs)
         if index + 1 == epoch:
             raise KeyboardInterrupt  # as a kill right after the checkpoint is written
 
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", killed)
+    monkeypatch.setattr(checkpoints.RunCheckpoint, "on_epoch_end", killed)
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    monkeypatch.setattr(checkpoints.RunCheckpoint, "on_epoch_end", original)
 
 
 def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
@@ -134,16 +134,16 @@ def test_warmup_epochs_train_on_smaller_faces_and_the_model_ships_at_its_size(tm
     epoch 2's 32 px; model.keras takes the spec's 32 px as export and the device do, with the
     weights trained; a run killed after epoch 1 resumes into the epoch the uninterrupted run trained."""
     from edgefer._tf import keras
-    from edgefer.train import trainer
+    from edgefer.train import arrays as train_arrays, batches, trainer
 
     kw = dict(epochs=2, patience=10, dropout=0.0, warmup_size=16, warmup_epochs=1)
     cfg = tiny(tmp_path / "whole", class_folder, **kw)
     whole = train(cfg)
-    ds = trainer.dataset_for(cfg)
-    spec = trainer.spec_for(cfg, ds)
-    arrays, _ = trainer.prepare_arrays(ds, spec)
-    examples, count = trainer.training_examples(arrays, cfg, len(ds.labels))
-    sides = [next(iter(trainer.epoch_batches(examples, count, cfg, epoch)))[0].shape[1:3] for epoch in (0, 1)]
+    ds = train_arrays.dataset_for(cfg)
+    spec = train_arrays.spec_for(cfg, ds)
+    arrays, _ = train_arrays.prepare_arrays(ds, spec)
+    examples, count = batches.training_examples(arrays, cfg, len(ds.labels))
+    sides = [next(iter(batches.epoch_batches(examples, count, cfg, epoch)))[0].shape[1:3] for epoch in (0, 1)]
     assert [tuple(s) for s in sides] == [(16, 16), (32, 32)]
 
     delivered = keras.models.load_model(whole.run_dir / "model.keras", compile=False)
@@ -218,23 +218,23 @@ def test_votes_clarity_reaches_the_loss_as_each_faces_weight(tmp_path, class_fol
     training pipeline beside its face and target, in the same order; and the
     options it cannot go with are refused in one line."""
     from edgefer.data import load_dataset
-    from edgefer.train import trainer
+    from edgefer.train import arrays as train_arrays, batches
 
     cfg = tiny(tmp_path, class_folder, balance="oversample", flip=False, rotation=0.0, shift=0.0, zoom=0.0)
     ds = load_dataset(str(class_folder), val_fraction=0.2, test_fraction=0.2)
     train_split = ds.splits["train"]
     train_split.weight = np.arange(1, len(train_split) + 1, dtype=np.float32)
-    spec = trainer.spec_for(cfg, ds)
-    arrays, _ = trainer.prepare_arrays(ds, spec)
-    examples, count = trainer.training_examples(arrays, cfg, len(ds.labels))
+    spec = train_arrays.spec_for(cfg, ds)
+    arrays, _ = train_arrays.prepare_arrays(ds, spec)
+    examples, count = batches.training_examples(arrays, cfg, len(ds.labels))
     seen = {}
-    for x, t, w in trainer.epoch_batches(examples, count, cfg, 0):
+    for x, t, w in batches.epoch_batches(examples, count, cfg, 0):
         for face, target, weight in zip(x.numpy(), t.numpy(), w.numpy()):
             seen.setdefault(float(weight), set()).add((face.tobytes(), int(target.argmax())))
     truth = {float(w): (x.astype(np.float32).tobytes(), int(y))
              for x, y, w in zip(arrays["train"].x, arrays["train"].y, arrays["train"].weight)}
     assert set(seen) == set(truth) and all(s == {truth[w]} for w, s in seen.items())
-    assert sum(1 for _ in trainer.epoch_batches(examples, count, cfg, 0).unbatch()) == count
+    assert sum(1 for _ in batches.epoch_batches(examples, count, cfg, 0).unbatch()) == count
     for kw, expected in [(dict(votes_clarity=2.0), "pass --votes too"),
                          (dict(votes_clarity=2.0, votes="v.csv", balance="class-weights"), "use balance = 'oversample'"),
                          (dict(votes_clarity=2.0, votes="v.csv", mixup=0.2), "mixup = 0")]:
@@ -246,41 +246,41 @@ def test_camera_conditions_keep_gray_faces_gray_and_blur_without_dark_borders():
     """The augmented batches of a gray3 run: three equal channels within 0..255, changed from the
     input; the defocus blur keeps a flat face flat up to its edges and spreads a dot binomially."""
     from edgefer._tf import tf
-    from edgefer.train import trainer
+    from edgefer.train import arrays as train_arrays, augment, batches
 
     rng = np.random.default_rng(0)
     faces = np.repeat(rng.integers(0, 256, (16, 32, 32, 1), dtype=np.uint8), 3, axis=-1)
-    arrays = {"train": trainer.Arrays(faces, np.arange(16) % 2, None)}
+    arrays = {"train": train_arrays.Arrays(faces, np.arange(16) % 2, None)}
     cfg = TrainConfig(data="unused", size=32, batch_size=8, balance="none", camera=True, color="gray3")
-    examples, count = trainer.training_examples(arrays, cfg, 2)
-    x = np.concatenate([b[0].numpy() for b in trainer.epoch_batches(examples, count, cfg, 0)])
+    examples, count = batches.training_examples(arrays, cfg, 2)
+    x = np.concatenate([b[0].numpy() for b in batches.epoch_batches(examples, count, cfg, 0)])
     assert x.shape == (16, 32, 32, 3) and x.min() >= 0 and x.max() <= 255
     assert np.array_equal(x[..., 0], x[..., 1]) and np.array_equal(x[..., 0], x[..., 2])
     # the batches are shuffled, so the change is seen in the pixel values' distribution
     assert np.abs(np.sort(x.reshape(-1)) - np.sort(faces.reshape(-1).astype(np.float32))).mean() > 1
 
-    flat = trainer.binomial_blur(tf.fill([1, 9, 9, 1], 100.0)).numpy()
+    flat = augment.binomial_blur(tf.fill([1, 9, 9, 1], 100.0)).numpy()
     assert np.allclose(flat, 100.0)
     dot = np.zeros((1, 9, 9, 1), np.float32)
     dot[0, 4, 4, 0] = 256.0
     taps = np.array([1, 4, 6, 4, 1], np.float32)
-    assert np.allclose(trainer.binomial_blur(tf.constant(dot)).numpy()[0, 2:7, 2:7, 0], np.outer(taps, taps))
+    assert np.allclose(augment.binomial_blur(tf.constant(dot)).numpy()[0, 2:7, 2:7, 0], np.outer(taps, taps))
 
 
 def test_mixup_blends_faces_and_their_targets_by_one_weight():
     """With --mixup each training face is a blend of two faces of its batch and its target the same
     blend of their targets: faces of one flat gray level per class, so a pixel tells the weight."""
-    from edgefer.train import trainer
+    from edgefer.train import arrays as train_arrays, batches
 
     levels = np.array([0, 200], np.uint8)
     y = np.arange(16) % 2
     faces = np.repeat(levels[y][:, None, None, None], 3, axis=-1) * np.ones((16, 8, 8, 3), np.uint8)
-    arrays = {"train": trainer.Arrays(faces, y, None)}
+    arrays = {"train": train_arrays.Arrays(faces, y, None)}
     cfg = TrainConfig(data="unused", size=8, batch_size=8, balance="none", flip=False, rotation=0.0,
                       shift=0.0, zoom=0.0, mixup=0.4, color="gray3")
-    examples, count = trainer.training_examples(arrays, cfg, 2)
+    examples, count = batches.training_examples(arrays, cfg, 2)
     x, t = (np.concatenate(parts) for parts in zip(*[(b[0].numpy(), b[1].numpy())
-                                                       for b in trainer.epoch_batches(examples, count, cfg, 0)]))
+                                                       for b in batches.epoch_batches(examples, count, cfg, 0)]))
     assert np.allclose(t.sum(axis=1), 1.0, atol=1e-5) and t.min() >= 0
     assert np.allclose(x[:, 0, 0, 0], t @ levels.astype(np.float32), atol=1e-3)   # pixels and targets alike
     assert np.allclose(x, x[:, :1, :1, :1])        # a blend of two flat faces is flat
@@ -313,7 +313,7 @@ def test_a_run_made_before_an_option_existed_resumes_with_that_option_at_its_def
 
 def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_epoch(tmp_path, class_folder, monkeypatch, capsys):
     from edgefer.core import files
-    from edgefer.train import trainer
+    from edgefer.train import checkpoints
 
     real = files.write_json
 
@@ -322,7 +322,7 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_epoch(tmp_pa
             raise OSError(28, "No space left on device")
         real(path, obj)
 
-    monkeypatch.setattr(trainer, "write_json", full_disk_on_second_epoch)
+    monkeypatch.setattr(checkpoints, "write_json", full_disk_on_second_epoch)
     rc = main(["--data", str(class_folder), "--out", str(tmp_path / "run"), "--arch", "smallcnn", "--weights",
                "none", "--size", "32", "--epochs", "3", "--batch-size", "8", "--verbose", "0"])
     err = capsys.readouterr().err.strip().splitlines()

@@ -27,7 +27,7 @@ from ..device.classifier import Classifier
 from .._tf import keras, tf
 from ..train import run as run_mod
 from ..train.config import TrainConfig
-from ..train.trainer import make_datasets
+from ..train.batches import make_datasets
 from .modes import INTEGER_MODES, MODES
 
 

@@ -36,7 +36,7 @@ class Run:
 
     def dataset(self, max_per_class: int | None = None) -> FaceDataset:
         """The run's dataset with its split, labels checked against the spec."""
-        from .trainer import cap_per_class, dataset_for
+        from .arrays import cap_per_class, dataset_for
         ds = dataset_for(self.config)
         if tuple(ds.labels) != self.spec.labels:
             raise RunError(f"{self.config.data}: dataset labels {ds.labels} differ from {self.dir}/card.json's "
@@ -45,7 +45,7 @@ class Run:
 
     def arrays(self, splits=None, dataset: FaceDataset | None = None, max_per_class: int | None = None) -> dict:
         """{split: Arrays} of pixels prepared through the run's spec (all splits by default)."""
-        from .trainer import prepare_arrays
+        from .arrays import prepare_arrays
         ds = dataset or self.dataset(max_per_class)
         if splits:
             ds.splits = {s: ds.splits[s] for s in splits}
