@@ -3,6 +3,7 @@ card carries, beside the figure the export measured and wrote into the card (tfl
 
     python benchmarks/bundled_check.py --json results/bundled_check.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,18 @@ def main():
         x, y = own_test_split(clf)
         report, single = evaluate_tflite(model_path(name), x, y)
         card_figure = clf.card["metrics"]["tflite_test"]["accuracy"]
-        results[name] = {"test_images": int(len(y)), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
-                         "single_pass_accuracy": single and single["accuracy"], "card_tflite_test": card_figure}
-        print(f"{name:18s} test {report['accuracy']:.2%} (macro-F1 {report['macro_f1']:.3f}) on {len(y)} images; "
-              f"the card says {card_figure:.2%}", flush=True)
+        results[name] = {
+            "test_images": int(len(y)),
+            "accuracy": report["accuracy"],
+            "macro_f1": report["macro_f1"],
+            "single_pass_accuracy": single and single["accuracy"],
+            "card_tflite_test": card_figure,
+        }
+        print(
+            f"{name:18s} test {report['accuracy']:.2%} (macro-F1 {report['macro_f1']:.3f}) on {len(y)} images; "
+            f"the card says {card_figure:.2%}",
+            flush=True,
+        )
     write_json(args.json, results)
 
 

@@ -5,6 +5,7 @@ measuring `--faces far` against `--faces near` with edgefer-bench:
     python benchmarks/far_clip.py --times 3 --out runs/clip_far3.mp4
     edgefer-bench --source runs/clip_far3.mp4 --faces near,far --threads 1 --json runs/bench_far3.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ def main():
         if writer is None:
             writer = cv2.VideoWriter(args.out, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
         canvas = np.zeros_like(frame)
-        canvas[:h // args.times, :w // args.times] = cv2.resize(frame, (w // args.times, h // args.times),
-                                                                interpolation=cv2.INTER_AREA)
+        canvas[: h // args.times, : w // args.times] = cv2.resize(
+            frame, (w // args.times, h // args.times), interpolation=cv2.INTER_AREA
+        )
         writer.write(canvas)
         frames += 1
     writer.release()

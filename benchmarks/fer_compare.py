@@ -7,6 +7,7 @@ one thread each; the CPU and its SIMD flags are written beside the times.
     PYTHONPATH=/tmp/fer_pkg python benchmarks/fer_compare.py --json results/fer_compare.json
 (it needs tensorflow, opencv and requests, which the train+device environment has).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,9 @@ def main():
                 found += bool(faces) and measured is not None
         ours[name] = {"stages": latency.summary()["stages"], "frames_with_faces": found}
 
-    from fer.fer import FER  # Haar cascade face detector + the fer CNN, on one thread like ours
     import cv2
+    from fer.fer import FER  # Haar cascade face detector + the fer CNN, on one thread like ours
+
     detector = FER(mtcnn=False)
     times, fer_found = [], 0
     for i, frame in enumerate(frames):
@@ -66,17 +68,31 @@ def main():
         if i >= args.warmup:
             times.append(time.perf_counter() - t)
             fer_found += bool(result)
-    fer = {"p50_ms": round(float(np.median(times)) * 1e3, 3), "p90_ms": round(float(np.percentile(times, 90)) * 1e3, 3),
-           "p99_ms": round(float(np.percentile(times, 99)) * 1e3, 3), "frames_with_faces": fer_found}
+    fer = {
+        "p50_ms": round(float(np.median(times)) * 1e3, 3),
+        "p90_ms": round(float(np.percentile(times, 90)) * 1e3, 3),
+        "p99_ms": round(float(np.percentile(times, 99)) * 1e3, 3),
+        "frames_with_faces": fer_found,
+    }
     first = ours[models[0]]
-    result = {"source": Path(args.source).name, "frames": args.frames, "machine": machine(), "edgefer": ours,
-              "fer": fer, "ratio_p50": round(fer["p50_ms"] / first["stages"]["total"]["p50_ms"], 1)}
+    result = {
+        "source": Path(args.source).name,
+        "frames": args.frames,
+        "machine": machine(),
+        "edgefer": ours,
+        "fer": fer,
+        "ratio_p50": round(fer["p50_ms"] / first["stages"]["total"]["p50_ms"], 1),
+    }
     print(machine_line(result["machine"]))
     for name, one in ours.items():
-        print(f"edgefer {name:18s} total p50 {one['stages']['total']['p50_ms']:.3f} ms "
-              f"(faces in {one['frames_with_faces']}/{args.frames})")
-    print(f"fer package                total p50 {fer['p50_ms']:.3f} ms (faces in {fer_found}/{args.frames})   "
-          f"fer/edgefer ({models[0]}) {result['ratio_p50']}x")
+        print(
+            f"edgefer {name:18s} total p50 {one['stages']['total']['p50_ms']:.3f} ms "
+            f"(faces in {one['frames_with_faces']}/{args.frames})"
+        )
+    print(
+        f"fer package                total p50 {fer['p50_ms']:.3f} ms (faces in {fer_found}/{args.frames})   "
+        f"fer/edgefer ({models[0]}) {result['ratio_p50']}x"
+    )
     if args.json:
         write_json(args.json, result)
 

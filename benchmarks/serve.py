@@ -9,6 +9,7 @@ frame's time in the pipeline and the hand-over to the view (total minus the wait
 RSS: the clip as fast as it decodes (the encoder is busiest), one viewer reading all along;
 growth is measured from the end of the warm-up to the last frame.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,7 @@ import threading
 import time
 
 import numpy as np
+from soak import SHARED, rss_mb
 
 from edgefer.core.files import write_json
 from edgefer.device.bench import machine
@@ -25,7 +27,6 @@ from edgefer.device.pipeline import Pipeline
 from edgefer.device.serve import LiveView, ViewServer
 from edgefer.device.sources import open_source
 from edgefer.models import model_path
-from soak import SHARED, rss_mb
 
 
 class Viewer(threading.Thread):
@@ -87,16 +88,24 @@ def main():
                     for v in viewers:
                         v.join(timeout=5)
                         received[n] += v.frames
-                    print(f"round {r + 1}/{args.rounds}, {n} viewer(s): work p50 {np.median(work[n][-args.round_frames:]):.2f} ms")
+                    print(
+                        f"round {r + 1}/{args.rounds}, {n} viewer(s): work p50 {np.median(work[n][-args.round_frames :]):.2f} ms"
+                    )
             rows = []
             base = float(np.median(work[0]))
             for n in counts:
                 p50 = float(np.median(work[n]))
-                rows.append({"viewers": n, "frames": len(work[n]), "work_p50_ms": round(p50, 3),
-                             "work_p90_ms": round(float(np.percentile(work[n], 90)), 3),
-                             "ratio_to_0_viewers": round(p50 / base, 3),
-                             "jpegs_per_viewer": round(received[n] / max(1, n) / args.rounds),
-                             "stages_p50_ms": {s: v["p50_ms"] for s, v in stages[n].summary()["stages"].items()}})
+                rows.append(
+                    {
+                        "viewers": n,
+                        "frames": len(work[n]),
+                        "work_p50_ms": round(p50, 3),
+                        "work_p90_ms": round(float(np.percentile(work[n], 90)), 3),
+                        "ratio_to_0_viewers": round(p50 / base, 3),
+                        "jpegs_per_viewer": round(received[n] / max(1, n) / args.rounds),
+                        "stages_p50_ms": {s: v["p50_ms"] for s, v in stages[n].summary()["stages"].items()},
+                    }
+                )
 
             # RSS: as fast as the clip decodes, one viewer all along
             viewer = Viewer(server.port)
@@ -113,22 +122,42 @@ def main():
                     samples.append((i, round(rss_mb(), 1)))
             end_rss = rss_mb()
             viewer.stop = True
-            rss = {"frames": args.rss_frames, "warmup_frames": warmup, "start_mb": round(start_rss, 1),
-                   "end_mb": round(end_rss, 1), "growth_pct": round(100 * (end_rss / start_rss - 1), 2),
-                   "jpegs_received": viewer.frames, "jpegs_encoded": view.encoded,
-                   "seconds": round(time.time() - t0, 1), "samples": samples}
+            rss = {
+                "frames": args.rss_frames,
+                "warmup_frames": warmup,
+                "start_mb": round(start_rss, 1),
+                "end_mb": round(end_rss, 1),
+                "growth_pct": round(100 * (end_rss / start_rss - 1), 2),
+                "jpegs_received": viewer.frames,
+                "jpegs_encoded": view.encoded,
+                "seconds": round(time.time() - t0, 1),
+                "samples": samples,
+            }
         finally:
             server.close()
 
     print("| viewers | work p50 ms | work p90 ms | ratio to 0 viewers | JPEGs per viewer per round |")
     print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['viewers']} | {row['work_p50_ms']:.2f} | {row['work_p90_ms']:.2f} | "
-              f"{row['ratio_to_0_viewers']:.3f} | {row['jpegs_per_viewer']} |")
-    print(f"RSS over {rss['frames']} frames with a viewer: {rss['start_mb']} -> {rss['end_mb']} MB "
-          f"({rss['growth_pct']:+.2f}%), {rss['jpegs_received']} JPEGs received of {rss['jpegs_encoded']} encoded")
-    write_json(args.json, {"machine": machine(), "source": args.source, "rounds": args.rounds,
-                           "round_frames": args.round_frames, "latency": rows, "rss": rss})
+        print(
+            f"| {row['viewers']} | {row['work_p50_ms']:.2f} | {row['work_p90_ms']:.2f} | "
+            f"{row['ratio_to_0_viewers']:.3f} | {row['jpegs_per_viewer']} |"
+        )
+    print(
+        f"RSS over {rss['frames']} frames with a viewer: {rss['start_mb']} -> {rss['end_mb']} MB "
+        f"({rss['growth_pct']:+.2f}%), {rss['jpegs_received']} JPEGs received of {rss['jpegs_encoded']} encoded"
+    )
+    write_json(
+        args.json,
+        {
+            "machine": machine(),
+            "source": args.source,
+            "rounds": args.rounds,
+            "round_frames": args.round_frames,
+            "latency": rows,
+            "rss": rss,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Soak: run the device pipeline over many frames (the clip, looped) and report RSS at start and end.
 
-    python benchmarks/soak.py --frames 10000 --json runs/soak.json
+python benchmarks/soak.py --frames 10000 --json runs/soak.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,15 @@ def main():
     source.close()
     start = next(s for s in samples if s["frame"] == 100)["rss_mb"]
     end = samples[-1]["rss_mb"]
-    result = {"frames": args.frames, "wall_s": round(time.time() - started, 1), "rss_mb_after_100_frames": start,
-              "rss_mb_end": end, "rss_growth_mb": round(end - start, 1), "rss_samples": samples,
-              "latency": latency.summary()}
+    result = {
+        "frames": args.frames,
+        "wall_s": round(time.time() - started, 1),
+        "rss_mb_after_100_frames": start,
+        "rss_mb_end": end,
+        "rss_growth_mb": round(end - start, 1),
+        "rss_samples": samples,
+        "latency": latency.summary(),
+    }
     print(Latency.table(result["latency"]))
     print(f"RSS after 100 frames {start} MB, after {args.frames} frames {end} MB ({end - start:+.1f} MB)")
     if args.json:

@@ -8,13 +8,15 @@ Sides: `edgefer.data` (datasets), `edgefer.train` (fine-tuning, needs TensorFlow
 `edgefer.evaluate` (checks on faces a model never saw, calibration), and the shared core
 `edgefer.core` (taxonomy, model card, preprocessing).
 """
-__version__ = "0.2.0"   # the one version: pyproject.toml reads it from here
+
+__version__ = "0.2.0"  # the one version: pyproject.toml reads it from here
 
 
 def __getattr__(name):
     # the device API loads on first use, so `import edgefer.train` does not open OpenCV or LiteRT
     if name in ("ExpressionReader", "Face"):
         from .device import reader
+
         return getattr(reader, name)
     raise AttributeError(f"module 'edgefer' has no attribute {name!r}")
 

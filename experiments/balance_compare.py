@@ -13,6 +13,7 @@ train-on-synthetic-test-on-real recall, synthetic images kept.
 
 Runs already finished (RUN/metrics.json present) are read, not retrained; runs killed midway resume.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,16 @@ METHODS = {
     "none": {"balance": "none"},
     "class-weights": {"balance": "class-weights"},
     "oversample": {"balance": "oversample"},
-    "gan-old": {"balance": "gan", "gan_augment": False, "gan_guide": 0.0, "gan_condition_warmup": 0,
-                "gan_gate": 0.0, "gan_max_share": 1.0},
+    "gan-old": {
+        "balance": "gan",
+        "gan_augment": False,
+        "gan_guide": 0.0,
+        "gan_condition_warmup": 0,
+        "gan_gate": 0.0,
+        "gan_max_share": 1.0,
+    },
     "gan": {"balance": "gan"},
-    "gan-expert": {"balance": "gan"},   # gated by --gate-run
+    "gan-expert": {"balance": "gan"},  # gated by --gate-run
 }
 
 
@@ -54,38 +61,72 @@ def main():
         if (out / "metrics.json").exists():
             metrics = json.loads((out / "metrics.json").read_text())
         else:
-            gan_dir = {"gan": args.gan_dir, "gan-expert": args.gan_dir,
-                       "gan-old": args.gan_old_dir or args.gan_dir + "_old"}.get(method)
+            gan_dir = {
+                "gan": args.gan_dir,
+                "gan-expert": args.gan_dir,
+                "gan-old": args.gan_old_dir or args.gan_dir + "_old",
+            }.get(method)
             if method == "gan-expert" and not args.gate_run:
                 p.error("the gan-expert row needs --gate-run RUN (a finished run that gates the samples)")
-            cfg = make_config(args.config, epochs=args.epochs, out=str(out), verbose=2, gan_dir=gan_dir,
-                              gan_gate_run=args.gate_run if method == "gan-expert" else None,
-                              gan_epochs=args.gan_epochs, per_class=args.per_class,
-                              resume=(out / "checkpoints" / "state.json").exists(), **METHODS[method])
+            cfg = make_config(
+                args.config,
+                epochs=args.epochs,
+                out=str(out),
+                verbose=2,
+                gan_dir=gan_dir,
+                gan_gate_run=args.gate_run if method == "gan-expert" else None,
+                gan_epochs=args.gan_epochs,
+                per_class=args.per_class,
+                resume=(out / "checkpoints" / "state.json").exists(),
+                **METHODS[method],
+            )
             metrics = train(cfg).metrics
         recall = {c: round(m["recall"], 3) for c, m in metrics["per_class"].items()}
-        rows.append({"balance": method, "val_accuracy": round(metrics["val"]["accuracy"], 4),
-                     "val_macro_f1": round(metrics["val"]["macro_f1"], 4),
-                     "test_accuracy": round(metrics["accuracy"], 4), "test_macro_f1": round(metrics["macro_f1"], 4),
-                     "test_recall": recall, "train_seconds": metrics.get("train_seconds"), "run": str(out)})
+        rows.append(
+            {
+                "balance": method,
+                "val_accuracy": round(metrics["val"]["accuracy"], 4),
+                "val_macro_f1": round(metrics["val"]["macro_f1"], 4),
+                "test_accuracy": round(metrics["accuracy"], 4),
+                "test_macro_f1": round(metrics["macro_f1"], 4),
+                "test_recall": recall,
+                "train_seconds": metrics.get("train_seconds"),
+                "run": str(out),
+            }
+        )
     labels = list(rows[0]["test_recall"])
-    print("| balance | val acc | val macro-F1 | test acc | test macro-F1 | " + " | ".join(f"{c} recall" for c in labels) + " |")
+    print(
+        "| balance | val acc | val macro-F1 | test acc | test macro-F1 | "
+        + " | ".join(f"{c} recall" for c in labels)
+        + " |"
+    )
     print("|---" * (5 + len(labels)) + "|")
     for r in rows:
-        print(f"| {r['balance']} | {r['val_accuracy']:.2%} | {r['val_macro_f1']:.3f} | {r['test_accuracy']:.2%} | "
-              f"{r['test_macro_f1']:.3f} | " + " | ".join(f"{r['test_recall'][c]:.3f}" for c in labels) + " |")
-    quality = {r["balance"]: json.loads((Path(r["run"]) / "synthetic" / "quality.json").read_text())
-               for r in rows if r["balance"].startswith("gan") and (Path(r["run"]) / "synthetic" / "quality.json").exists()}
+        print(
+            f"| {r['balance']} | {r['val_accuracy']:.2%} | {r['val_macro_f1']:.3f} | {r['test_accuracy']:.2%} | "
+            f"{r['test_macro_f1']:.3f} | " + " | ".join(f"{r['test_recall'][c]:.3f}" for c in labels) + " |"
+        )
+    quality = {
+        r["balance"]: json.loads((Path(r["run"]) / "synthetic" / "quality.json").read_text())
+        for r in rows
+        if r["balance"].startswith("gan") and (Path(r["run"]) / "synthetic" / "quality.json").exists()
+    }
     if quality:
-        print("\n| GAN | class | gate pass rate | fidelity (gate, ungated) | TSTR recall | synthetic kept |\n|---|---|---|---|---|---|")
+        print(
+            "\n| GAN | class | gate pass rate | fidelity (gate, ungated) | TSTR recall | synthetic kept |\n|---|---|---|---|---|---|"
+        )
         for name, checks in quality.items():
             for c in labels:
                 q = checks.get(c, {})
                 gate = q.get("gate", {})
-                print(f"| {name} | {c} | {gate.get('pass_rate', float('nan')):.2f} | {q.get('fidelity', float('nan')):.2f} | "
-                      f"{q.get('tstr_recall') if q.get('tstr_recall') is not None else float('nan'):.2f} | {gate.get('kept', q.get('synthetic', 0))} |")
-    write_json(args.json, {"config": args.config, "epochs": args.epochs, "gan_epochs": args.gan_epochs, "rows": rows,
-                           "quality": quality})
+                print(
+                    f"| {name} | {c} | {gate.get('pass_rate', float('nan')):.2f} | {q.get('fidelity', float('nan')):.2f} | "
+                    f"{q.get('tstr_recall') if q.get('tstr_recall') is not None else float('nan'):.2f} | {gate.get('kept', q.get('synthetic', 0))} |"
+                )
+    write_json(
+        args.json,
+        {"config": args.config, "epochs": args.epochs, "gan_epochs": args.gan_epochs, "rows": rows, "quality": quality},
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Measured here: a small head on those 52 numbers, alone and fused with a CNN mode
 
     python experiments/blendshapes.py --model fer2013-balanced --json runs/blendshapes.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,17 +29,23 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from edgefer.evaluate.checks import SHARED, recall, yale_files, yale_truth
 from edgefer.core import preprocess
 from edgefer.core.files import write_json
 from edgefer.core.interpreter import interpreter_class
 from edgefer.data import load_dataset
-from edgefer.data.blendshapes import (blendshape_names, landmarker, load_blendshapes, mirror_columns,
-                                     read_blendshapes, save_blendshapes)
+from edgefer.data.blendshapes import (
+    blendshape_names,
+    landmarker,
+    load_blendshapes,
+    mirror_columns,
+    read_blendshapes,
+    save_blendshapes,
+)
 from edgefer.data.fer2013 import mix_votes, read_ferplus
 from edgefer.device.classifier import Classifier
 from edgefer.device.pipeline import Pipeline
 from edgefer.device.sources import Frame
+from edgefer.evaluate.checks import SHARED, recall, yale_files, yale_truth
 from edgefer.models import model_path
 
 LANDMARKER = SHARED / "models" / "face_landmarker.task"
@@ -51,7 +58,9 @@ def fer_features(paths: list[str], cache: Path) -> np.ndarray:
         saved, _, scores = load_blendshapes(cache)
         if saved == list(paths):
             return scores
-    scores = read_blendshapes(paths, LANDMARKER, progress=lambda xs: tqdm(xs, desc="landmarker on FER-2013", mininterval=10))
+    scores = read_blendshapes(
+        paths, LANDMARKER, progress=lambda xs: tqdm(xs, desc="landmarker on FER-2013", mininterval=10)
+    )
     save_blendshapes(cache, paths, blendshape_names(), scores)
     return scores
 
@@ -59,13 +68,20 @@ def fer_features(paths: list[str], cache: Path) -> np.ndarray:
 def train_head(x: np.ndarray, targets: np.ndarray, seed: int = 0, epochs: int = 40):
     """A 52 -> 64 -> classes MLP on blendshapes; x (N, 52) without NaN, targets (N, classes) soft."""
     import tensorflow as tf
+
     tf.keras.utils.set_random_seed(seed)
-    x = np.concatenate([x, x[:, mirror_columns(blendshape_names())]])   # a face and its mirror image
+    x = np.concatenate([x, x[:, mirror_columns(blendshape_names())]])  # a face and its mirror image
     targets = np.concatenate([targets, targets])
     mass = targets.sum(axis=0)
-    weights = (targets @ (mass.sum() / (len(mass) * mass))).astype(np.float32)   # classes weigh the same
-    head = tf.keras.Sequential([tf.keras.Input((x.shape[1],)), tf.keras.layers.Dense(64, activation="relu"),
-                                tf.keras.layers.Dropout(0.2), tf.keras.layers.Dense(targets.shape[1], activation="softmax")])
+    weights = (targets @ (mass.sum() / (len(mass) * mass))).astype(np.float32)  # classes weigh the same
+    head = tf.keras.Sequential(
+        [
+            tf.keras.Input((x.shape[1],)),
+            tf.keras.layers.Dense(64, activation="relu"),
+            tf.keras.layers.Dropout(0.2),
+            tf.keras.layers.Dense(targets.shape[1], activation="softmax"),
+        ]
+    )
     head.compile(tf.keras.optimizers.Adam(3e-3), "categorical_crossentropy")
     head.fit(x, targets, sample_weight=weights, batch_size=256, epochs=epochs, verbose=0)
     return lambda feats: head.predict(feats, batch_size=1024, verbose=0)
@@ -153,12 +169,15 @@ def main():
     paths = [str(x) for s in names for x in ds.splits[s].images]
     t = time.perf_counter()
     scores = fer_features(paths, Path(args.cache))
-    print(f"landmarker: {len(paths)} images, faces found in {int(np.isfinite(scores[:, 0]).sum())} "
-          f"({time.perf_counter() - t:.0f} s)", flush=True)
+    print(
+        f"landmarker: {len(paths)} images, faces found in {int(np.isfinite(scores[:, 0]).sum())} "
+        f"({time.perf_counter() - t:.0f} s)",
+        flush=True,
+    )
     if args.features_only:
         return
     at = np.cumsum([0] + [len(ds.splits[s]) for s in names])
-    feats = {s: scores[at[i]:at[i + 1]] for i, s in enumerate(names)}
+    feats = {s: scores[at[i] : at[i + 1]] for i, s in enumerate(names)}
     found = {s: np.isfinite(f[:, 0]) for s, f in feats.items()}
 
     mix_votes(ds, SHARED / "data" / "ferplus" / "fer2013new.csv", args.votes_weight)
@@ -172,8 +191,8 @@ def main():
     plus = read_ferplus(SHARED / "data" / "ferplus")
     clf = Classifier(model_path(args.model))
     assert clf.labels == labels, f"{args.model}: labels {clf.labels}, expected FER-2013's {labels}"
-    row_of = {str(Path(x).resolve()): i for i, x in enumerate(paths)}   # a file's row in `scores`
-    cnn_of = {}   # a file's CNN probabilities, by the same key
+    row_of = {str(Path(x).resolve()): i for i, x in enumerate(paths)}  # a file's row in `scores`
+    cnn_of = {}  # a file's CNN probabilities, by the same key
 
     def reading(images: list, truth: list, desc: str) -> dict:
         """CNN and head probabilities of FER-2013 files (each file through the CNN once), with their truth."""
@@ -181,14 +200,22 @@ def main():
         for x, key in tqdm([(x, k) for x, k in zip(images, keys) if k not in cnn_of], desc=desc, mininterval=10):
             cnn_of[key] = clf.run(clf.prepare(preprocess.read_image(x)))
         f = scores[[row_of[k] for k in keys]]
-        return {"cnn": np.stack([cnn_of[k] for k in keys]), "head": head_probs(head, f, len(labels)),
-                "found": np.isfinite(f[:, 0]), "truth": truth}
+        return {
+            "cnn": np.stack([cnn_of[k] for k in keys]),
+            "head": head_probs(head, f, len(labels)),
+            "found": np.isfinite(f[:, 0]),
+            "truth": truth,
+        }
 
     # FER-2013 labels over the whole split; FER+ majorities over the FER+ split's own images, as
     # cross_check.py counts them
-    rows = {s: {"fer": reading(ds.splits[s].images, [labels[k] for k in ds.splits[s].labels], f"CNN on {s}"),
-                "plus": reading(plus.splits[s].images, [plus.labels[k] for k in plus.splits[s].labels], f"CNN on FER+ {s}")}
-            for s in ("val", "test")}
+    rows = {
+        s: {
+            "fer": reading(ds.splits[s].images, [labels[k] for k in ds.splits[s].labels], f"CNN on {s}"),
+            "plus": reading(plus.splits[s].images, [plus.labels[k] for k in plus.splits[s].labels], f"CNN on FER+ {s}"),
+        }
+        for s in ("val", "test")
+    }
     grid = np.round(np.arange(0, 1.0001, 0.05), 2)
     v = rows["val"]["plus"]
     by_w = {float(w): accuracy(fuse(v["cnn"], v["head"], v["found"], w), v["truth"], labels) for w in grid}
@@ -198,21 +225,33 @@ def main():
     yt, ycnn, yfeats = yale(model_path(args.model), args.face_model, labels)
     yfound = np.isfinite(yfeats[:, 0])
     ys = {"cnn": ycnn, "head": head_probs(head, yfeats, len(labels)), "found": yfound}
-    results = {"model": args.model, "landmarker_faces_found": {s: [int(f.sum()), len(f)] for s, f in found.items()},
-               "yale_landmarker_faces_found": int(yfound.sum()), "fusion_weight_by_publictest_ferplus": by_w,
-               "fusion_weight": best, "cost_ms": cost_per_face(clf), "rows": {}}
-    for name, pick in (("cnn", lambda r: r["cnn"]), ("head alone", lambda r: r["head"]),
-                       ("fused", lambda r: fuse(r["cnn"], r["head"], r["found"], best))):
+    results = {
+        "model": args.model,
+        "landmarker_faces_found": {s: [int(f.sum()), len(f)] for s, f in found.items()},
+        "yale_landmarker_faces_found": int(yfound.sum()),
+        "fusion_weight_by_publictest_ferplus": by_w,
+        "fusion_weight": best,
+        "cost_ms": cost_per_face(clf),
+        "rows": {},
+    }
+    for name, pick in (
+        ("cnn", lambda r: r["cnn"]),
+        ("head alone", lambda r: r["head"]),
+        ("fused", lambda r: fuse(r["cnn"], r["head"], r["found"], best)),
+    ):
         ylabels = [labels[int(np.argmax(q))] for q in pick(ys)]
         t = rows["test"]["plus"]
-        row = {"publictest_fer2013": accuracy(pick(rows["val"]["fer"]), rows["val"]["fer"]["truth"], labels),
-               "publictest_ferplus": accuracy(pick(rows["val"]["plus"]), rows["val"]["plus"]["truth"], labels),
-               "privatetest_ferplus": accuracy(pick(t), t["truth"], labels),
-               "privatetest_ferplus_recall": recall(*zip(*[(c, labels[int(np.argmax(q))])
-                                                           for c, q in zip(t["truth"], pick(t)) if c in labels])),
-               "yale": round(float(np.mean([a == b for a, b in zip(yt, ylabels)])), 4),
-               "yale_recall": recall(yt, ylabels),
-               "privatetest_fer2013": accuracy(pick(rows["test"]["fer"]), rows["test"]["fer"]["truth"], labels)}
+        row = {
+            "publictest_fer2013": accuracy(pick(rows["val"]["fer"]), rows["val"]["fer"]["truth"], labels),
+            "publictest_ferplus": accuracy(pick(rows["val"]["plus"]), rows["val"]["plus"]["truth"], labels),
+            "privatetest_ferplus": accuracy(pick(t), t["truth"], labels),
+            "privatetest_ferplus_recall": recall(
+                *zip(*[(c, labels[int(np.argmax(q))]) for c, q in zip(t["truth"], pick(t)) if c in labels])
+            ),
+            "yale": round(float(np.mean([a == b for a, b in zip(yt, ylabels)])), 4),
+            "yale_recall": recall(yt, ylabels),
+            "privatetest_fer2013": accuracy(pick(rows["test"]["fer"]), rows["test"]["fer"]["truth"], labels),
+        }
         results["rows"][name] = row
         print(f"{name:11s} {row}", flush=True)
     print("cost per face (ms):", results["cost_ms"])

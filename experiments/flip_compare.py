@@ -5,6 +5,7 @@ LiteRT interpreter. Each model is scored on the data of the run it was trained i
     python experiments/flip_compare.py runs/recipe_fer2013 edgefer/models/fer2013_int8.tflite \\
         runs/recipe_ferplus edgefer/models/ferplus_int8.tflite --json runs/flip_val.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ def main():
         arrays = run_mod.load(run, model=False).arrays(["val", "test"])
         for split in ("val", "test"):
             flipped, single = evaluate_tflite(model, arrays[split].x, arrays[split].y, flip_average=True)
-            results[f"{model} {split}"] = {"single_pass": round(single["accuracy"], 4),
-                                           "flip_average": round(flipped["accuracy"], 4)}
+            results[f"{model} {split}"] = {
+                "single_pass": round(single["accuracy"], 4),
+                "flip_average": round(flipped["accuracy"], 4),
+            }
             print(model, split, results[f"{model} {split}"], flush=True)
     write_json(args.json, results)
 

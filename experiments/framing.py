@@ -12,6 +12,7 @@ card's framing and with the measured one (a copy of the model with only its card
     python experiments/framing.py --images 1500 --model fer2013-balanced --model fer2013 --model ferplus \\
         --json runs/framing.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,15 +22,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgefer.evaluate.checks import SHARED, yale_check
 from edgefer.core import card as card_mod
 from edgefer.core.faces import FaceDetector
 from edgefer.core.files import write_bytes, write_json
 from edgefer.core.preprocess import list_images, read_image
 from edgefer.core.spec import FaceCrop
+from edgefer.evaluate.checks import SHARED, yale_check
 from edgefer.models import model_path
 
-UPSCALE, BORDER = 4, 96   # 48 px faces -> 192 px, on a 96 px gray border
+UPSCALE, BORDER = 4, 96  # 48 px faces -> 192 px, on a 96 px gray border
 
 
 def measure(paths, face_model) -> dict:
@@ -48,9 +49,14 @@ def measure(paths, face_model) -> dict:
             rows.append(((side / box - 1) / 2, (side / 2 - (y - BORDER + h / 2)) / box))
     margin, offset = np.array(rows).T
     q = lambda v: [round(float(p), 3) for p in np.percentile(v, [25, 50, 75])]  # noqa: E731
-    return {"images": len(paths), "faces_found": len(rows), "margin_p25_p50_p75": q(margin),
-            "offset_y_p25_p50_p75": q(offset), "margin": round(float(np.median(margin)), 2),
-            "offset_y": round(float(np.median(offset)), 2)}
+    return {
+        "images": len(paths),
+        "faces_found": len(rows),
+        "margin_p25_p50_p75": q(margin),
+        "offset_y_p25_p50_p75": q(offset),
+        "margin": round(float(np.median(margin)), 2),
+        "offset_y": round(float(np.median(offset)), 2),
+    }
 
 
 def reframed(model: Path, crop: FaceCrop, out: Path) -> Path:
@@ -69,23 +75,33 @@ def main():
     p.add_argument("--json", default="runs/framing.json")
     args = p.parse_args()
     train_dir = SHARED / "data" / "fer2013" / "train"
-    paths = sorted(p for d in sorted(train_dir.iterdir()) for p in list_images(d) if Path(p).name.startswith("Training_"))
+    paths = sorted(
+        p for d in sorted(train_dir.iterdir()) for p in list_images(d) if Path(p).name.startswith("Training_")
+    )
     paths = random.Random(0).sample(paths, min(args.images, len(paths)))
     framing = measure(paths, args.face_model)
-    print(f"FER-2013 framing from {framing['faces_found']} of {framing['images']} faces: margin "
-          f"{framing['margin']} (quartiles {framing['margin_p25_p50_p75']}), offset_y {framing['offset_y']} "
-          f"(quartiles {framing['offset_y_p25_p50_p75']})", flush=True)
+    print(
+        f"FER-2013 framing from {framing['faces_found']} of {framing['images']} faces: margin "
+        f"{framing['margin']} (quartiles {framing['margin_p25_p50_p75']}), offset_y {framing['offset_y']} "
+        f"(quartiles {framing['offset_y_p25_p50_p75']})",
+        flush=True,
+    )
     measured = FaceCrop(framing["margin"], framing["offset_y"])
     yale = {}
     for name in args.model:
         path = model_path(name)
         card_crop = card_mod.spec(card_mod.read_embedded(path)).crop
         copy = reframed(path, measured, Path(args.json).parent / f"framing_{path.stem}.tflite")
-        yale[name] = {"card": {"crop": vars(card_crop), **yale_check(path, args.face_model)},
-                      "measured": {"crop": vars(measured), **yale_check(copy, args.face_model)}}
+        yale[name] = {
+            "card": {"crop": vars(card_crop), **yale_check(path, args.face_model)},
+            "measured": {"crop": vars(measured), **yale_check(copy, args.face_model)},
+        }
         for which, r in yale[name].items():
-            print(f"{name:18s} {which:8s} margin {r['crop']['margin']:.2f} offset_y {r['crop']['offset_y']:+.2f}  "
-                  f"Yale {r['accuracy']:.2%} of {r['images']}  recall {r['recall']}", flush=True)
+            print(
+                f"{name:18s} {which:8s} margin {r['crop']['margin']:.2f} offset_y {r['crop']['offset_y']:+.2f}  "
+                f"Yale {r['accuracy']:.2%} of {r['images']}  recall {r['recall']}",
+                flush=True,
+            )
     write_json(args.json, {"framing": framing, "yale": yale})
     print("wrote", args.json)
 

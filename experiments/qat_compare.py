@@ -10,6 +10,7 @@ epochs); with --tfmot-init also qat-N-tfmot-init (tfmot's own [-6, 6] starting r
 allowed here to show why edgefer-export refuses it: the weights' ranges are set on the first
 training step, so with none the converted model is noise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,7 @@ from edgefer.train import run as run_mod
 
 def score(model_bytes: bytes, card: dict, arrays) -> dict:
     from edgefer.core import card as card_mod
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.tflite"
         path.write_bytes(card_mod.embed(model_bytes, dict(card, quantization={})))
@@ -57,20 +59,24 @@ def main():
     def record(name, source, started):
         rows[name] = score(exporter.convert(source, "int8", rep), card, arrays)
         rows[name]["seconds"] = round(time.perf_counter() - started, 1)
-        print(f"{name:22s} val {rows[name]['val']['accuracy']:.2%}  test {rows[name]['test']['accuracy']:.2%}  "
-              f"({rows[name]['seconds']} s)", flush=True)
+        print(
+            f"{name:22s} val {rows[name]['val']['accuracy']:.2%}  test {rows[name]['test']['accuracy']:.2%}  "
+            f"({rows[name]['seconds']} s)",
+            flush=True,
+        )
 
     t = time.perf_counter()
     record("ptq", model, t)
     for epochs in [int(e) for e in args.qat_epochs.split(",")]:
-        variants = [("qat-%d" % epochs, calibration)]
+        variants = [(f"qat-{epochs}", calibration)]
         if args.tfmot_init:
-            variants.append(("qat-%d-tfmot-init" % epochs, None))   # no calibration: tfmot's own start
+            variants.append((f"qat-{epochs}-tfmot-init", None))  # no calibration: tfmot's own start
         for name, images in variants:
             t = time.perf_counter()
             record(name, exporter.quantization_aware(model, arrays, cfg, n, epochs, args.qat_lr, images), t)
-    write_json(args.json, {"run": args.run, "qat_lr": args.qat_lr, "representative": args.representative,
-                           "results": rows})
+    write_json(
+        args.json, {"run": args.run, "qat_lr": args.qat_lr, "representative": args.representative, "results": rows}
+    )
     print("wrote", args.json)
 
 

@@ -8,6 +8,7 @@ experiments/blendshapes.py reads the same file (every split, in the order train,
     python recipes/blendshape_targets.py --data ../shared/data/fer2013 \\
         --out runs/blendshapes/fer2013_blendshapes.npz
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,14 +31,19 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="the dataset the model trains on")
     p.add_argument("--dataset", default="auto")
-    p.add_argument("--landmarker", default=os.environ.get("EDGEFER_LANDMARKER", str(LANDMARKER)),
-                   help="MediaPipe's face_landmarker.task (default: $EDGEFER_LANDMARKER or ../shared/models/)")
+    p.add_argument(
+        "--landmarker",
+        default=os.environ.get("EDGEFER_LANDMARKER", str(LANDMARKER)),
+        help="MediaPipe's face_landmarker.task (default: $EDGEFER_LANDMARKER or ../shared/models/)",
+    )
     p.add_argument("--out", required=True, help=".npz to write")
     args = p.parse_args(argv)
     try:
         if not Path(args.landmarker).is_file():
-            raise EdgeferError(f"{args.landmarker}: no such file; pass --landmarker the face_landmarker.task "
-                               "bundle from MediaPipe's model page")
+            raise EdgeferError(
+                f"{args.landmarker}: no such file; pass --landmarker the face_landmarker.task "
+                "bundle from MediaPipe's model page"
+            )
         ds = load_dataset(args.data, args.dataset)
         paths = [x for s in ("train", "val", "test") for x in ds.splits[s].images if isinstance(x, str)]
         if not paths:
@@ -48,8 +54,10 @@ def main(argv=None):
     started = time.perf_counter()
     scores = read_blendshapes(paths, args.landmarker, progress=lambda xs: tqdm(xs, desc="landmarker", mininterval=10))
     save_blendshapes(args.out, paths, blendshape_names(), scores)
-    print(f"wrote {args.out}: blendshapes of {int(np.isfinite(scores[:, 0]).sum())} of {len(paths)} faces "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(
+        f"wrote {args.out}: blendshapes of {int(np.isfinite(scores[:, 0]).sum())} of {len(paths)} faces "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
     return 0
 
 

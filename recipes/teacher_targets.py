@@ -7,6 +7,7 @@ every step. Labels a teacher has and the student lacks (FER+ contempt) are dropp
     python recipes/teacher_targets.py --model fer2013-balanced --model ferplus \\
         --data ../shared/data/fer2013 --out runs/teacher_default_ferplus.npz
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,18 @@ def teacher_probs(models: list[str], images: list[str]) -> tuple[list[str], np.n
     """(labels every teacher has, in the first teacher's order; (N, labels) geometric-mean probabilities)."""
     teachers = [Classifier(model_path(m)) for m in models]
     labels = [c for c in teachers[0].labels if all(c in t.labels for t in teachers)]
-    readings = [(t.labels, np.stack([t.run(t.prepare(preprocess.read_image(path)))
-                                     for path in tqdm(images, desc=f"teacher {t.path.name}", mininterval=10)]))
-                for t in teachers]
+    readings = [
+        (
+            t.labels,
+            np.stack(
+                [
+                    t.run(t.prepare(preprocess.read_image(path)))
+                    for path in tqdm(images, desc=f"teacher {t.path.name}", mininterval=10)
+                ]
+            ),
+        )
+        for t in teachers
+    ]
     return labels, ensemble(readings, labels)
 
 
@@ -46,15 +56,22 @@ def main(argv=None):
         ds = load_dataset(args.data, args.dataset)
         images = [x for x in ds.splits["train"].images if isinstance(x, str)]
         if not images:
-            raise EdgeferError(f"{args.data}: no image files in its training split; teachers read files "
-                               "(a FER-2013 csv has none: use the image folder)")
+            raise EdgeferError(
+                f"{args.data}: no image files in its training split; teachers read files "
+                "(a FER-2013 csv has none: use the image folder)"
+            )
         labels, probs = teacher_probs(args.model, images)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out) as tmp:
-            with open(tmp, "wb") as f:   # np.savez adds .npz to a bare path name
-                np.savez(f, names=np.array([Path(x).name for x in images]), labels=np.array(labels),
-                         probs=probs, models=np.array([str(m) for m in args.model]))
+            with open(tmp, "wb") as f:  # np.savez adds .npz to a bare path name
+                np.savez(
+                    f,
+                    names=np.array([Path(x).name for x in images]),
+                    labels=np.array(labels),
+                    probs=probs,
+                    models=np.array([str(m) for m in args.model]),
+                )
     except EdgeferError as exc:
         sys.exit(f"teacher_targets: {exc}")
     print(f"wrote {out}: {len(images)} images, labels {labels}, teachers {args.model}")

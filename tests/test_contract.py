@@ -1,5 +1,6 @@
 """The contract: one input spec from training to the device, imports that go one way, and the
 training loader and the device Classifier giving a face the same input tensor."""
+
 import ast
 import subprocess
 import sys
@@ -37,7 +38,7 @@ def import_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = package.split(".")
-                    base = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else []))
+                    base = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
                 else:
                     base = node.module
                 # `from package import submodule` needs the submodule; `from package import NAME`
@@ -82,26 +83,32 @@ def test_imports_have_no_cycle_between_modules_or_sides():
         sides.setdefault(side, set()).update(t.split(".")[1] for t in targets if "." in t and t.split(".")[1] != side)
     sides = {k: v - {"edgefer"} for k, v in sides.items()}
     for side in sides:
-        assert side not in reachable({s: sides.get(s, set()) for s in set(sides) | set().union(*sides.values())}, side), side
+        assert side not in reachable(
+            {s: sides.get(s, set()) for s in set(sides) | set().union(*sides.values())}, side
+        ), side
     assert sides["core"] == set() and sides["data"] <= {"core"}
     assert sides["device"] <= {"core", "models"}
     device_outside = set().union(*(outer[m] for m in inner if m.startswith(("edgefer.device", "edgefer.core"))))
-    assert "mediapipe" not in device_outside   # the device side runs BlazeFace itself, in LiteRT
+    assert "mediapipe" not in device_outside  # the device side runs BlazeFace itself, in LiteRT
 
 
 def test_collecting_the_tests_does_not_import_tensorflow():
-    script = ("import sys, pytest\n"
-              "rc = pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', 'tests'])\n"
-              "assert rc == 0, rc\n"
-              "assert 'tensorflow' not in sys.modules, 'collection imported tensorflow'\n")
+    script = (
+        "import sys, pytest\n"
+        "rc = pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', 'tests'])\n"
+        "assert rc == 0, rc\n"
+        "assert 'tensorflow' not in sys.modules, 'collection imported tensorflow'\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 # --- parity: the training loader and the device Classifier -------------------------------------
 
-needs_tf = pytest.mark.skipif(find_spec("tensorflow") is None or find_spec("ai_edge_litert") is None,
-                              reason="needs the train and device extras (TensorFlow, LiteRT)")
+needs_tf = pytest.mark.skipif(
+    find_spec("tensorflow") is None or find_spec("ai_edge_litert") is None,
+    reason="needs the train and device extras (TensorFlow, LiteRT)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +121,11 @@ def int8_models(tmp_path_factory):
     models = {}
     for channels in (1, 3):
         x = keras.Input((24, 24, channels))
-        y = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(
-            keras.layers.Conv2D(4, 3)(keras.layers.Rescaling(1 / 127.5, offset=-1)(x))))
+        y = keras.layers.Dense(2, activation="softmax")(
+            keras.layers.GlobalAveragePooling2D()(
+                keras.layers.Conv2D(4, 3)(keras.layers.Rescaling(1 / 127.5, offset=-1)(x))
+            )
+        )
         images = np.random.default_rng(channels).integers(0, 256, (16, 24, 24, channels)).astype(np.uint8)
         models[channels] = convert(keras.Model(x, y), "ptq", representative(images, 16))
     return models
@@ -155,7 +165,7 @@ def test_training_loader_and_device_give_a_face_the_identical_input(tmp_path, in
     assert tensor.dtype == np.int8 and (scale, zero) == (1.0, -128)
     # identical, not merely within a quantisation step: int8 input is pixel - 128 exactly
     assert np.array_equal((tensor.astype(np.float32) - zero) * scale, training_input)
-    assert card_mod.spec(card_mod.read_embedded(model)) == spec   # the card round-trips into the spec
+    assert card_mod.spec(card_mod.read_embedded(model)) == spec  # the card round-trips into the spec
 
 
 @needs_tf
@@ -172,8 +182,11 @@ def test_full_frames_are_cropped_in_training_as_on_the_device(tmp_path, int8_mod
         pytest.skip(f"needs the Yale faces and BlazeFace under {SHARED}")
     spec = InputSpec(("happy", "sad"), "basic7", 24, crop=FaceCrop(0.1, -0.1), framing="frames")
     model = tmp_path / "m.tflite"
-    model.write_bytes(card_mod.embed(int8_models[3], card_mod.make_card(spec, arch="t", alpha=1, weights="none",
-                                                                         dataset="x", splits={})))
+    model.write_bytes(
+        card_mod.embed(
+            int8_models[3], card_mod.make_card(spec, arch="t", alpha=1, weights="none", dataset="x", splits={})
+        )
+    )
     pixels, kept, skipped = load_pixels(Split([str(frame_file)], np.array([0])), spec, face_model=face_model)
     assert len(kept) == 1 and not skipped
     expected = Classifier(model).run(pixels[0])
@@ -197,6 +210,7 @@ def test_a_full_frame_without_a_face_is_skipped_and_named(tmp_path):
 
 def test_every_flag_of_every_command_has_help():
     import argparse
+
     from edgefer.device import bench, cam
     from edgefer.export import cli as export_cli
     from edgefer.train import cli as train_cli
@@ -208,6 +222,7 @@ def test_every_flag_of_every_command_has_help():
         def grab(self, *a, **k):
             captured["parser"] = self
             raise SystemExit(0)
+
         argparse.ArgumentParser.parse_args = grab
         try:
             main(["--help"])
@@ -230,24 +245,39 @@ def test_evaluation_sits_on_top_and_nothing_edits_sys_path():
     for m, targets in inner.items():
         if not m.startswith("edgefer.evaluate"):
             assert not {t for t in targets if t.startswith("edgefer.evaluate")}, m
-    scripts = [p for folder in ("edgefer", "benchmarks", "experiments", "recipes", "tests")
-               for p in (REPO / folder).rglob("*.py")]
-    assert not [p for p in scripts if "sys.path." + "insert" in p.read_text()
-                or "sys.path." + "append" in p.read_text()]
+    scripts = [
+        p
+        for folder in ("edgefer", "benchmarks", "experiments", "recipes", "tests")
+        for p in (REPO / folder).rglob("*.py")
+    ]
+    assert not [
+        p for p in scripts if "sys.path." + "insert" in p.read_text() or "sys.path." + "append" in p.read_text()
+    ]
 
 
-@pytest.mark.parametrize("command", ["edgefer-cam", "edgefer-bench", "edgefer-export", "edgefer-train",
-                                     "edgefer-calibrate"])
+@pytest.mark.parametrize(
+    "command", ["edgefer-cam", "edgefer-bench", "edgefer-export", "edgefer-train", "edgefer-calibrate"]
+)
 def test_help_says_each_default_once(command):
-    module = {"edgefer-cam": "edgefer.device.cam", "edgefer-bench": "edgefer.device.bench",
-              "edgefer-export": "edgefer.export.cli", "edgefer-train": "edgefer.train.cli",
-              "edgefer-calibrate": "edgefer.evaluate.calibrate"}[command]
-    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
-                          env={"COLUMNS": "400", "PATH": ""}, cwd=REPO)
+    module = {
+        "edgefer-cam": "edgefer.device.cam",
+        "edgefer-bench": "edgefer.device.bench",
+        "edgefer-export": "edgefer.export.cli",
+        "edgefer-train": "edgefer.train.cli",
+        "edgefer-calibrate": "edgefer.evaluate.calibrate",
+    }[command]
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "400", "PATH": ""},
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     options = [line for line in done.stdout.splitlines() if line.lstrip().startswith("--")]
     assert options and not [line for line in options if line.count("(default") > 1]
-    if command == "edgefer-train":   # grouped, with examples a user can copy
+    if command == "edgefer-train":  # grouped, with examples a user can copy
         for group in ("data:", "model:", "augmentation:", "balancing:", "run:", "examples:"):
             assert f"\n{group}" in done.stdout, group
         assert "--config recipes/" in done.stdout and "--margin" in done.stdout and "0.09" in done.stdout

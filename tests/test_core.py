@@ -114,7 +114,7 @@ def test_the_same_card_on_the_same_model_is_the_same_file_whenever_it_is_written
     made = card.make_card(_spec(), arch="a", alpha=1, weights="none", dataset="x", splits={})
     first = card.embed(b"TFL3 flatbuffer", made)
     later = time.time() + 3 * 86400
-    monkeypatch.setattr(zipfile.time, "time", lambda: later)   # the clock zipfile reads for a member's date
+    monkeypatch.setattr(zipfile.time, "time", lambda: later)  # the clock zipfile reads for a member's date
     assert card.embed(b"TFL3 flatbuffer", made) == first
     path = tmp_path / "m.tflite"
     path.write_bytes(first)
@@ -122,24 +122,33 @@ def test_the_same_card_on_the_same_model_is_the_same_file_whenever_it_is_written
 
 
 def test_cards_written_before_framing_load_unchanged():
-    old = {"card_version": 1, "task": "facial-expression", "taxonomy": "basic7", "labels": list(BASIC7),
-           "input": {"size": 112, "color": "gray3", "range": [0, 255], "equalize": "none", "normalization": "in-model"},
-           "face_crop": {"margin": 0.2, "square": True, "align": "none"}, "inference": {"flip_average": True}}
+    old = {
+        "card_version": 1,
+        "task": "facial-expression",
+        "taxonomy": "basic7",
+        "labels": list(BASIC7),
+        "input": {"size": 112, "color": "gray3", "range": [0, 255], "equalize": "none", "normalization": "in-model"},
+        "face_crop": {"margin": 0.2, "square": True, "align": "none"},
+        "inference": {"flip_average": True},
+    }
     assert card.spec(old) == InputSpec(BASIC7, "basic7", 112, crop=FaceCrop(0.2), flip_average=True)
 
 
-@pytest.mark.parametrize("change,msg", [
-    ({"labels": ["happy"]}, "labels"),
-    ({"taxonomy": "emotions"}, "taxonomy"),
-    ({"input": {"size": 96, "color": "purple", "range": [0, 255], "equalize": "none"}}, "color"),
-    ({"input": {"size": 96, "color": "gray3", "range": [-1, 1], "equalize": "none"}}, "range"),
-    ({"input": {"size": 96, "color": "gray3", "equalize": "none", "normalization": "imagenet"}}, "normalization"),
-    ({"face_crop": {"margin": 0.2, "square": False}}, "square"),
-    ({"face_crop": {"margin": 0.2, "align": "nose"}}, "align"),
-    ({"face_crop": {"margin": 0.2, "framing": "portraits"}}, "framing"),
-    ({"card_version": 99}, "card_version"),
-    ({"inference": {"flip_average": "yes"}}, "flip_average"),
-])
+@pytest.mark.parametrize(
+    "change,msg",
+    [
+        ({"labels": ["happy"]}, "labels"),
+        ({"taxonomy": "emotions"}, "taxonomy"),
+        ({"input": {"size": 96, "color": "purple", "range": [0, 255], "equalize": "none"}}, "color"),
+        ({"input": {"size": 96, "color": "gray3", "range": [-1, 1], "equalize": "none"}}, "range"),
+        ({"input": {"size": 96, "color": "gray3", "equalize": "none", "normalization": "imagenet"}}, "normalization"),
+        ({"face_crop": {"margin": 0.2, "square": False}}, "square"),
+        ({"face_crop": {"margin": 0.2, "align": "nose"}}, "align"),
+        ({"face_crop": {"margin": 0.2, "framing": "portraits"}}, "framing"),
+        ({"card_version": 99}, "card_version"),
+        ({"inference": {"flip_average": "yes"}}, "flip_average"),
+    ],
+)
 def test_a_card_the_code_cannot_honour_is_refused_with_what_is_wrong(change, msg):
     with pytest.raises(card.BadCard, match=msg):
         card.validate(_card(**change))
@@ -154,10 +163,11 @@ def test_a_spec_refuses_what_the_code_does_not_implement():
 
 def test_an_ensemble_is_the_geometric_mean_over_the_labels_asked_for():
     from edgefer.core.spec import ensemble
-    a = (["happy", "sad", "contempt"], np.array([[0.4, 0.4, 0.2]]))   # contempt drops out: 0.5 / 0.5
-    b = (["sad", "happy"], np.array([[0.2, 0.8]]))                    # another order
+
+    a = (["happy", "sad", "contempt"], np.array([[0.4, 0.4, 0.2]]))  # contempt drops out: 0.5 / 0.5
+    b = (["sad", "happy"], np.array([[0.2, 0.8]]))  # another order
     mean = ensemble([a, b], ["happy", "sad"])
-    assert mean == pytest.approx(np.array([[2.0, 1.0]]) / 3.0)        # sqrt(.5*.8) : sqrt(.5*.2) = 2 : 1
+    assert mean == pytest.approx(np.array([[2.0, 1.0]]) / 3.0)  # sqrt(.5*.8) : sqrt(.5*.2) = 2 : 1
     assert ensemble([b], ["happy", "sad"]) == pytest.approx(np.array([[0.8, 0.2]]))
 
 
@@ -167,22 +177,22 @@ def test_a_logit_bias_moves_decisions_and_travels_in_the_card():
     probs = np.array([[0.5, 0.1, 0.1, 0.1, 0.1, 0.0, 0.1]], np.float32)
     adjusted = spec.predict(lambda x: probs, np.zeros((1, 2, 2, 1), np.uint8))
     assert adjusted.argmax() == 6 and adjusted.sum() == pytest.approx(1.0)
-    assert "logit_bias" not in _spec().to_card()["inference"]   # absent unless set: older cards round-trip
+    assert "logit_bias" not in _spec().to_card()["inference"]  # absent unless set: older cards round-trip
     with pytest.raises(card.BadCard, match="logit_bias"):
         card.validate(_card(inference={"flip_average": False, "logit_bias": [1.0, 2.0]}))
 
 
 def test_a_temperature_calibrates_confidence_without_moving_the_decision():
     spec = _spec(temperature=2.0, uncertain_below=0.4)
-    assert card.spec(card.with_spec(_card(), spec)) == spec   # both travel in the card
+    assert card.spec(card.with_spec(_card(), spec)) == spec  # both travel in the card
     probs = np.array([[0.6, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]], np.float32)
     softened = spec.predict(lambda x: probs, np.zeros((1, 2, 2, 1), np.uint8))
     assert softened.argmax() == 0 and softened.max() < 0.6 and softened.sum() == pytest.approx(1.0)
     # p ** (1 / T), renormalised
-    expected = probs ** 0.5 / (probs ** 0.5).sum()
+    expected = probs**0.5 / (probs**0.5).sum()
     assert np.allclose(softened, expected, atol=1e-5)
     assert spec.uncertain(softened[0]) and not spec.replace(uncertain_below=0.2).uncertain(softened[0])
-    assert set(_spec().to_card()["inference"]) == {"flip_average"}   # absent unless set
+    assert set(_spec().to_card()["inference"]) == {"flip_average"}  # absent unless set
     for bad, msg in (({"temperature": 0}, "temperature"), ({"uncertain_below": 1.5}, "uncertain_below")):
         with pytest.raises(card.BadCard, match=msg):
             card.validate(_card(inference={"flip_average": False, **bad}))
@@ -246,16 +256,16 @@ def test_paired_difference_tells_a_real_gain_from_one_these_faces_cannot_show():
     truth = rng.integers(0, 4, 2000)
     a = np.where(rng.random(2000) < 0.6, truth, (truth + 1) % 4)
     same = paired_difference(truth, a, a.copy())
-    assert same["difference"] == same["low"] == same["high"] == 0.0   # the same answers: nothing to tell
+    assert same["difference"] == same["low"] == same["high"] == 0.0  # the same answers: nothing to tell
     better = a.copy()
     wrong = np.flatnonzero(a != truth)[:200]
-    better[wrong] = truth[wrong]                                    # 200 of 2000 faces more right: +10 points
+    better[wrong] = truth[wrong]  # 200 of 2000 faces more right: +10 points
     gain = paired_difference(truth, a, better)
     assert gain["difference"] == pytest.approx(0.10) and 0 < gain["low"] < 0.10 < gain["high"] < 0.15
     assert gain["items"] == 2000
     swapped = a.copy()
     right = np.flatnonzero(a == truth)[:100]
-    swapped[wrong[:100]] = truth[wrong[:100]]                       # 100 faces more right, 100 more wrong
+    swapped[wrong[:100]] = truth[wrong[:100]]  # 100 faces more right, 100 more wrong
     swapped[right] = (truth[right] + 1) % 4
     tie = paired_difference(truth, a, swapped)
     assert tie["difference"] == 0.0 and tie["low"] < 0 < tie["high"]
@@ -269,7 +279,7 @@ def test_eye_alignment_levels_a_tilted_eye_line():
     frame = np.zeros((200, 200), np.uint8)
     right, left = (80, 110), (120, 90)  # eye line tilted by about -27 degrees
     for x, y in (right, left):
-        frame[y - 3:y + 4, x - 3:x + 4] = 255
+        frame[y - 3 : y + 4, x - 3 : x + 4] = 255
     crop = preprocess.crop_face(frame, (60, 60, 80, 80), margin=0.2, eyes=(right, left))
     assert crop.shape[0] == crop.shape[1]
     ys, xs = np.nonzero(crop > 128)
@@ -278,7 +288,8 @@ def test_eye_alignment_levels_a_tilted_eye_line():
 
 
 def test_recipe_script_names_the_models_it_knows():
-    done = subprocess.run(["bash", str(REPO / "recipes" / "make_default.sh"), "fer9000"], cwd=REPO,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["bash", str(REPO / "recipes" / "make_default.sh"), "fer9000"], cwd=REPO, capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert "unknown model 'fer9000' (fer2013, fer2013-balanced, ferplus, compound)" in done.stderr

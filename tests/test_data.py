@@ -8,8 +8,8 @@ import pytest
 from conftest import FER2013, SHARED, needs_shared, write_images
 from edgefer.core.spec import InputSpec
 from edgefer.data import DatasetError, detect, load_dataset, load_pixels, mix_teacher
-from edgefer.data.blendshapes import attach_blendshapes
 from edgefer.data.balance import balance_report, format_balance, write_balance
+from edgefer.data.blendshapes import attach_blendshapes
 from edgefer.data.fer2013 import ferplus_targets
 
 
@@ -92,8 +92,15 @@ def _pix(v, side=4):
 
 
 def test_fer2013_csv(tmp_path):
-    path = _fer_csv(tmp_path / "fer2013.csv", [(3, _pix(10), "Training"), (0, _pix(20), "Training"),
-                                               (6, _pix(30), "PublicTest"), (1, _pix(40), "PrivateTest")])
+    path = _fer_csv(
+        tmp_path / "fer2013.csv",
+        [
+            (3, _pix(10), "Training"),
+            (0, _pix(20), "Training"),
+            (6, _pix(30), "PublicTest"),
+            (1, _pix(40), "PrivateTest"),
+        ],
+    )
     assert detect(path) == "fer2013-csv"
     ds = load_dataset(path)
     assert ds.sizes() == {"train": 2, "val": 1, "test": 1}
@@ -101,9 +108,14 @@ def test_fer2013_csv(tmp_path):
     assert ds.splits["train"].images[0].shape == (4, 4)
 
 
-@pytest.mark.parametrize("row,msg", [((9, _pix(1), "Training"), "outside 0..6"),
-                                     ((1, "1 2 3", "Training"), "square image"),
-                                     ((1, _pix(1), "Holdout"), "Usage")])
+@pytest.mark.parametrize(
+    "row,msg",
+    [
+        ((9, _pix(1), "Training"), "outside 0..6"),
+        ((1, "1 2 3", "Training"), "square image"),
+        ((1, _pix(1), "Holdout"), "Usage"),
+    ],
+)
 def test_fer2013_csv_bad_rows_name_the_line(tmp_path, row, msg):
     path = _fer_csv(tmp_path / "fer.csv", [(0, _pix(1), "Training"), row])
     with pytest.raises(DatasetError, match=rf"fer.csv:3: .*{msg}"):
@@ -112,11 +124,15 @@ def test_fer2013_csv_bad_rows_name_the_line(tmp_path, row, msg):
 
 def test_ferplus_majority_and_drops():
     #                neu hap sur sad ang dis fea con unk NF
-    votes = np.array([[6, 4, 0, 0, 0, 0, 0, 0, 0, 0],   # neutral
-                      [1, 0, 0, 0, 0, 0, 0, 0, 9, 0],   # unknown wins -> drop
-                      [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face -> drop
-                      [5, 5, 0, 0, 0, 0, 0, 0, 0, 0],   # tie -> drop
-                      [1, 1, 7, 1, 0, 0, 0, 0, 0, 0]])  # single votes are noise: surprise, soft = 1
+    votes = np.array(
+        [
+            [6, 4, 0, 0, 0, 0, 0, 0, 0, 0],  # neutral
+            [1, 0, 0, 0, 0, 0, 0, 0, 9, 0],  # unknown wins -> drop
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face -> drop
+            [5, 5, 0, 0, 0, 0, 0, 0, 0, 0],  # tie -> drop
+            [1, 1, 7, 1, 0, 0, 0, 0, 0, 0],
+        ]
+    )  # single votes are noise: surprise, soft = 1
     label, soft = ferplus_targets(votes)
     assert label.tolist() == [0, -1, -1, -1, 2]
     assert soft[0].tolist() == pytest.approx([0.6, 0.4, 0, 0, 0, 0, 0, 0])
@@ -126,22 +142,40 @@ def test_ferplus_majority_and_drops():
 def _ferplus_csv(path, rows):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust",
-                    "fear", "contempt", "unknown", "NF"])
+        w.writerow(
+            [
+                "Usage",
+                "Image name",
+                "neutral",
+                "happiness",
+                "surprise",
+                "sadness",
+                "anger",
+                "disgust",
+                "fear",
+                "contempt",
+                "unknown",
+                "NF",
+            ]
+        )
         w.writerows(rows)
     return path
 
 
-FERPLUS_ROWS = [("Training", "fer0.png", 0, 8, 0, 0, 0, 0, 0, 2, 0, 0),
-                ("Training", "fer1.png", 0, 0, 0, 0, 0, 0, 0, 9, 1, 0),
-                ("PublicTest", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 10),
-                ("PrivateTest", "fer3.png", 10, 0, 0, 0, 0, 0, 0, 0, 0, 0)]
+FERPLUS_ROWS = [
+    ("Training", "fer0.png", 0, 8, 0, 0, 0, 0, 0, 2, 0, 0),
+    ("Training", "fer1.png", 0, 0, 0, 0, 0, 0, 0, 9, 1, 0),
+    ("PublicTest", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 10),
+    ("PrivateTest", "fer3.png", 10, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+]
 
 
 def test_ferplus_by_row_on_the_fer2013_csv(tmp_path):
     votes = _ferplus_csv(tmp_path / "fer2013new.csv", FERPLUS_ROWS)
-    fer = _fer_csv(tmp_path / "fer2013.csv", [(3, _pix(i), u) for i, u in
-                                              enumerate(["Training", "Training", "PublicTest", "PrivateTest"])])
+    fer = _fer_csv(
+        tmp_path / "fer2013.csv",
+        [(3, _pix(i), u) for i, u in enumerate(["Training", "Training", "PublicTest", "PrivateTest"])],
+    )
     ds = load_dataset(votes, images=fer)
     assert ds.taxonomy == "ferplus8" and "contempt" in ds.labels
     assert ds.sizes() == {"train": 2, "val": 0, "test": 1}
@@ -168,18 +202,23 @@ def test_votes_mixed_into_fer2013_labels_with_and_without_neutral_votes(tmp_path
     """Half FER-2013 label, half FER+ votes; with fewer neutral votes (none at 0), a face FER-2013 calls
     sad learns which emotion people saw in it, not that half of them saw none. Neutral faces keep theirs."""
     from edgefer.data.fer2013 import mix_votes
+
     #                           neu hap sur sad ang dis fea con unk NF
-    votes = _ferplus_csv(tmp_path / "fer2013new.csv", [("Training", "a.png", 5, 0, 0, 3, 2, 0, 0, 0, 0, 0),
-                                                        ("Training", "b.png", 6, 0, 0, 4, 0, 0, 0, 0, 0, 0)])
+    votes = _ferplus_csv(
+        tmp_path / "fer2013new.csv",
+        [("Training", "a.png", 5, 0, 0, 3, 2, 0, 0, 0, 0, 0), ("Training", "b.png", 6, 0, 0, 4, 0, 0, 0, 0, 0, 0)],
+    )
     images = tmp_path / "fer2013"
     write_images(images / "train" / "sad", ["Training_0.jpg"])
     write_images(images / "train" / "neutral", ["Training_1.jpg"])
-    write_images(images / "train" / "angry", ["Training_2.jpg"])   # no votes: keeps its own label
+    write_images(images / "train" / "angry", ["Training_2.jpg"])  # no votes: keeps its own label
     mapping = tmp_path / "map.csv"
     mapping.write_text("fer2013_row,fer2013_folder_path\n0,train/sad/Training_0.jpg\n1,train/neutral/Training_1.jpg\n")
-    for neutral, sad_face in ((1.0, {"sad": 0.65, "neutral": 0.25, "angry": 0.1}),
-                              (0.5, {"sad": 0.5 + 0.5 * 3 / 7.5, "neutral": 0.5 * 2.5 / 7.5, "angry": 0.5 * 2 / 7.5}),
-                              (0.0, {"sad": 0.8, "neutral": 0.0, "angry": 0.2})):
+    for neutral, sad_face in (
+        (1.0, {"sad": 0.65, "neutral": 0.25, "angry": 0.1}),
+        (0.5, {"sad": 0.5 + 0.5 * 3 / 7.5, "neutral": 0.5 * 2.5 / 7.5, "angry": 0.5 * 2 / 7.5}),
+        (0.0, {"sad": 0.8, "neutral": 0.0, "angry": 0.2}),
+    ):
         ds = mix_votes(load_dataset(images), votes, 0.5, mapping=mapping, neutral=neutral)
         train = ds.splits["train"]
         target = {i.split("/")[-1]: dict(zip(ds.labels, t)) for i, t in zip(train.images, train.soft)}
@@ -195,12 +234,15 @@ def test_votes_clarity_weighs_faces_by_how_many_people_read_them_one_way_within_
     """--votes-clarity 2: a sad face half of whose counted votes say neutral weighs (0.5)^2 against a
     sad face all ten call sad, scaled to a mean of 1 within the class; a face without votes counts as clear."""
     from edgefer.data.fer2013 import mix_votes
+
     #                           neu hap sur sad ang dis fea con unk NF
-    votes = _ferplus_csv(tmp_path / "fer2013new.csv", [("Training", "a.png", 5, 0, 0, 3, 2, 0, 0, 0, 0, 0),
-                                                        ("Training", "b.png", 0, 0, 0, 10, 0, 0, 0, 0, 0, 0)])
+    votes = _ferplus_csv(
+        tmp_path / "fer2013new.csv",
+        [("Training", "a.png", 5, 0, 0, 3, 2, 0, 0, 0, 0, 0), ("Training", "b.png", 0, 0, 0, 10, 0, 0, 0, 0, 0, 0)],
+    )
     images = tmp_path / "fer2013"
     write_images(images / "train" / "sad", ["Training_0.jpg", "Training_1.jpg"])
-    write_images(images / "train" / "angry", ["Training_2.jpg"])   # no votes
+    write_images(images / "train" / "angry", ["Training_2.jpg"])  # no votes
     for split in ("val", "test"):
         write_images(images / split / "sad", [f"{split}.jpg"])
     mapping = tmp_path / "map.csv"
@@ -226,30 +268,33 @@ def test_real_ferplus_through_the_shared_mapping():
 
 def test_compound_names_and_the_top_two_reader():
     from edgefer.core.taxonomy import compound_name, top_two_compound
+
     assert compound_name("surprise", "happy") == compound_name("happy", "surprise") == "happily_surprised"
     assert compound_name("angry", "sad") == "sadly_angry" and compound_name("fear", "disgust") is None
     probs = {"neutral": 0.5, "happy": 0.3, "surprise": 0.15, "sad": 0.05}
-    assert top_two_compound(probs, 0.1) == "happily_surprised"   # neutral is no part of a compound
+    assert top_two_compound(probs, 0.1) == "happily_surprised"  # neutral is no part of a compound
     assert top_two_compound(probs, 0.2) is None
-    assert top_two_compound({"happy": 0.5, "sad": 0.4}, 0.1) is None   # no RAF-DB class for the pair
+    assert top_two_compound({"happy": 0.5, "sad": 0.4}, 0.1) is None  # no RAF-DB class for the pair
 
 
 def test_ferplus_compound_rule_split_and_dropped_classes(tmp_path):
     #         usage           name         neu hap sur sad ang dis fea con unk NF
-    rows = [("Training", "fer0.png", 0, 4, 4, 0, 0, 0, 0, 0, 2, 0),    # happily surprised
-            ("Training", "fer1.png", 2, 3, 3, 0, 0, 0, 0, 0, 2, 0),    # happily surprised (3 + 3)
-            ("Training", "fer2.png", 0, 0, 3, 0, 0, 0, 5, 0, 2, 0),    # fearfully surprised
-            ("Training", "fer3.png", 0, 5, 2, 0, 0, 0, 0, 0, 3, 0),    # surprise 2 < 3 votes: none
-            ("Training", "fer4.png", 0, 3, 3, 3, 0, 0, 0, 0, 1, 0),    # a third emotion ties the second: none
-            ("Training", "fer5.png", 0, 4, 0, 4, 0, 0, 0, 0, 2, 0),    # happy + sad: no RAF-DB class
-            ("Training", "fer6.png", 0, 0, 0, 4, 4, 0, 0, 0, 2, 0),    # sadly angry, one training image
-            ("PublicTest", "fer7.png", 0, 4, 4, 0, 0, 0, 0, 0, 2, 0),  # happily surprised
-            ("PrivateTest", "fer8.png", 0, 0, 4, 0, 0, 0, 4, 0, 2, 0)]  # fearfully surprised
+    rows = [
+        ("Training", "fer0.png", 0, 4, 4, 0, 0, 0, 0, 0, 2, 0),  # happily surprised
+        ("Training", "fer1.png", 2, 3, 3, 0, 0, 0, 0, 0, 2, 0),  # happily surprised (3 + 3)
+        ("Training", "fer2.png", 0, 0, 3, 0, 0, 0, 5, 0, 2, 0),  # fearfully surprised
+        ("Training", "fer3.png", 0, 5, 2, 0, 0, 0, 0, 0, 3, 0),  # surprise 2 < 3 votes: none
+        ("Training", "fer4.png", 0, 3, 3, 3, 0, 0, 0, 0, 1, 0),  # a third emotion ties the second: none
+        ("Training", "fer5.png", 0, 4, 0, 4, 0, 0, 0, 0, 2, 0),  # happy + sad: no RAF-DB class
+        ("Training", "fer6.png", 0, 0, 0, 4, 4, 0, 0, 0, 2, 0),  # sadly angry, one training image
+        ("PublicTest", "fer7.png", 0, 4, 4, 0, 0, 0, 0, 0, 2, 0),  # happily surprised
+        ("PrivateTest", "fer8.png", 0, 0, 4, 0, 0, 0, 4, 0, 2, 0),
+    ]  # fearfully surprised
     votes = _ferplus_csv(tmp_path / "fer2013new.csv", rows)
     fer = _fer_csv(tmp_path / "fer2013.csv", [(3, _pix(i), r[0]) for i, r in enumerate(rows)])
     ds = load_dataset(votes, "ferplus-compound", images=fer, compound_min=1)
     assert ds.taxonomy == "compound11" and ds.name == "ferplus-compound"
-    assert ds.labels == ["happily_surprised", "sadly_angry", "fearfully_surprised"]   # RAF-DB's order
+    assert ds.labels == ["happily_surprised", "sadly_angry", "fearfully_surprised"]  # RAF-DB's order
     assert ds.counts() == {"train": [2, 1, 1], "val": [1, 0, 0], "test": [0, 0, 1]}
     with pytest.raises(DatasetError, match="fewer than 2 compound classes"):
         load_dataset(votes, "ferplus-compound", images=fer, compound_min=2)
@@ -274,7 +319,9 @@ def _rafdb(root, entries):
 
 
 def test_rafdb_basic(tmp_path):
-    entries = [(f"train_{i:05d}.jpg", 1 + i % 7) for i in range(28)] + [(f"test_{i:04d}.jpg", 1 + i % 7) for i in range(7)]
+    entries = [(f"train_{i:05d}.jpg", 1 + i % 7) for i in range(28)] + [
+        (f"test_{i:04d}.jpg", 1 + i % 7) for i in range(7)
+    ]
     root = _rafdb(tmp_path / "raf", entries)
     assert detect(root) == "rafdb"
     ds = load_dataset(root, val_fraction=0.25)
@@ -286,7 +333,9 @@ def test_rafdb_basic(tmp_path):
 
 
 def test_rafdb_compound(tmp_path):
-    entries = [(f"train_{i:04d}.jpg", 1 + i % 11) for i in range(33)] + [(f"test_{i:04d}.jpg", 1 + i % 11) for i in range(11)]
+    entries = [(f"train_{i:04d}.jpg", 1 + i % 11) for i in range(33)] + [
+        (f"test_{i:04d}.jpg", 1 + i % 11) for i in range(11)
+    ]
     ds = load_dataset(_rafdb(tmp_path / "rafc", entries), val_fraction=0.34)
     assert ds.taxonomy == "compound11" and len(ds.labels) == 11
     assert ds.labels[ds.splits["test"].labels[0]] == "happily_surprised"
@@ -294,7 +343,9 @@ def test_rafdb_compound(tmp_path):
 
 def test_rafdb_label_file_naming_a_missing_image(tmp_path):
     root = _rafdb(tmp_path / "raf", [("train_00001.jpg", 1), ("test_0001.jpg", 2)])
-    (root / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 1\ntrain_00002.jpg 4\ntest_0001.jpg 2\n")
+    (root / "EmoLabel" / "list_patition_label.txt").write_text(
+        "train_00001.jpg 1\ntrain_00002.jpg 4\ntest_0001.jpg 2\n"
+    )
     with pytest.raises(DatasetError, match=r"names train_00002.jpg, but no such image"):
         load_dataset(root)
 
@@ -346,7 +397,6 @@ def test_fer2013_names_without_all_three_usages_are_split_by_folder(tmp_path):
     assert any("split by folder instead" in note for note in ds.notes)
 
 
-
 # --- distillation targets ------------------------------------------------------------------------
 def _teacher_file(path, names, labels, probs):
     np.savez(path, names=np.array(names), labels=np.array(labels), probs=np.array(probs, np.float32))
@@ -359,25 +409,29 @@ def _text_file(path, text):
 
 
 def test_a_teacher_is_mixed_into_the_targets_by_file_name(tmp_path, class_folder):
-    ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2, seed=3)   # angry, happy, sad
+    ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2, seed=3)  # angry, happy, sad
     first = ds.splits["train"].images[0]
     label = ds.splits["train"].labels[0]
     # the teacher's labels in another order, with one the student lacks (renormalised away)
-    teacher = _teacher_file(tmp_path / "t.npz", [first.split("/")[-1]], ["sad", "contempt", "happy", "angry"],
-                            [[0.2, 0.5, 0.1, 0.2]])
+    teacher = _teacher_file(
+        tmp_path / "t.npz", [first.split("/")[-1]], ["sad", "contempt", "happy", "angry"], [[0.2, 0.5, 0.1, 0.2]]
+    )
     mix_teacher(ds, teacher, 0.5)
     soft = ds.splits["train"].soft
-    expected = 0.5 * np.eye(3)[label] + 0.5 * np.array([0.4, 0.2, 0.4])   # angry, happy, sad
+    expected = 0.5 * np.eye(3)[label] + 0.5 * np.array([0.4, 0.2, 0.4])  # angry, happy, sad
     assert np.allclose(soft[0], expected, atol=1e-6)
-    assert np.allclose(soft[1:], np.eye(3)[ds.splits["train"].labels[1:]])   # the teacher did not see them
+    assert np.allclose(soft[1:], np.eye(3)[ds.splits["train"].labels[1:]])  # the teacher did not see them
     assert np.allclose(soft.sum(axis=1), 1.0) and "teacher t.npz" in ds.notes[-1]
 
 
-@pytest.mark.parametrize("make, msg", [
-    (lambda d: d / "missing.npz", "no such file"),
-    (lambda d: _text_file(d / "bad.npz", "not numpy"), "not a teacher file"),
-    (lambda d: _teacher_file(d / "t.npz", ["x.png"], ["happy", "sad"], [[0.5, 0.5]]), "cannot say ['angry']"),
-])
+@pytest.mark.parametrize(
+    "make, msg",
+    [
+        (lambda d: d / "missing.npz", "no such file"),
+        (lambda d: _text_file(d / "bad.npz", "not numpy"), "not a teacher file"),
+        (lambda d: _teacher_file(d / "t.npz", ["x.png"], ["happy", "sad"], [[0.5, 0.5]]), "cannot say ['angry']"),
+    ],
+)
 def test_a_bad_teacher_file_is_named_with_the_fix(tmp_path, class_folder, make, msg):
     ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2, seed=3)
     path = make(tmp_path)
@@ -396,25 +450,31 @@ def test_blendshapes_become_a_second_target_by_file_name_left_and_right_averaged
     train = ds.splits["train"].images
     # another folder with the same file names (matched by name, as teacher files are); the second face
     # was not found by the landmarker (NaN) and the third is not in the file at all
-    path = _blendshape_file(tmp_path / "b.npz", ["/elsewhere/" + Path(p).name for p in train[:2]],
-                            [[0.1, 0.8, 0.2, 0.5], [np.nan] * 4])
+    path = _blendshape_file(
+        tmp_path / "b.npz", ["/elsewhere/" + Path(p).name for p in train[:2]], [[0.1, 0.8, 0.2, 0.5], [np.nan] * 4]
+    )
     attach_blendshapes(ds, path)
     aux = ds.splits["train"].aux
     assert aux.shape == (len(train), 5) and aux.dtype == np.float32
-    assert np.allclose(aux[0], [0.1, 0.5, 0.5, 0.5, 1.0])   # brow down left and right averaged: a flip keeps it
-    assert not aux[1:].any()                                  # no face found / not in the file: no loss
+    assert np.allclose(aux[0], [0.1, 0.5, 0.5, 0.5, 1.0])  # brow down left and right averaged: a flip keeps it
+    assert not aux[1:].any()  # no face found / not in the file: no loss
     assert "a second target for 1 of 18 training faces" in ds.notes[-1]
     assert ds.splits["train"].subset([0, 2]).aux.shape == (2, 5) and ds.splits["val"].aux is None
 
 
-@pytest.mark.parametrize("make, msg", [
-    (lambda d: d / "missing.npz", "no such file"),
-    (lambda d: _text_file(d / "bad.npz", "not numpy"), "not a blendshapes file"),
-    (lambda d: _blendshape_file(d / "b.npz", ["a.png"], [[0.1, 0.2]]), "for 1 paths and 4 names"),
-    (lambda d: _blendshape_file(d / "b.npz", ["other.png"], [[0.1, 0.2, 0.3, 0.4]]), "none of its faces"),
-])
+@pytest.mark.parametrize(
+    "make, msg",
+    [
+        (lambda d: d / "missing.npz", "no such file"),
+        (lambda d: _text_file(d / "bad.npz", "not numpy"), "not a blendshapes file"),
+        (lambda d: _blendshape_file(d / "b.npz", ["a.png"], [[0.1, 0.2]]), "for 1 paths and 4 names"),
+        (lambda d: _blendshape_file(d / "b.npz", ["other.png"], [[0.1, 0.2, 0.3, 0.4]]), "none of its faces"),
+    ],
+)
 def test_a_bad_blendshape_file_is_named_with_the_fix(tmp_path, class_folder, make, msg):
     ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2, seed=3)
     path = make(tmp_path)
-    with pytest.raises(DatasetError, match=r"^" + re.escape(str(path)) + ".*" + re.escape(msg) + ".*blendshape_targets.py"):
+    with pytest.raises(
+        DatasetError, match=r"^" + re.escape(str(path)) + ".*" + re.escape(msg) + ".*blendshape_targets.py"
+    ):
         attach_blendshapes(ds, path)

@@ -1,5 +1,6 @@
 """The device side, driven headless on the real clip and the Yale full frames with the bundled model
 and the real BlazeFace detector."""
+
 import json
 import re
 import subprocess
@@ -12,25 +13,28 @@ import pytest
 
 from conftest import REPO, SHARED
 
-pytestmark = pytest.mark.skipif(find_spec("ai_edge_litert") is None and find_spec("tflite_runtime") is None,
-                                reason="the device extra (ai-edge-litert) is not installed")
+pytestmark = pytest.mark.skipif(
+    find_spec("ai_edge_litert") is None and find_spec("tflite_runtime") is None,
+    reason="the device extra (ai-edge-litert) is not installed",
+)
 from edgefer.core import card as card_mod
-from edgefer.core.taxonomy import TAXONOMIES
+from edgefer.core.faces import FaceDetector, FaceModelMissing, resolve_face_model
 from edgefer.core.preprocess import read_image
+from edgefer.core.taxonomy import TAXONOMIES
 from edgefer.device import bench, cam
 from edgefer.device.classifier import Classifier
-from edgefer.core.faces import FaceDetector, FaceModelMissing, resolve_face_model
 from edgefer.device.latency import Latency
 from edgefer.device.pipeline import Pipeline, draw
 from edgefer.device.sources import Frame, SourceError, VideoSource, open_source
 from edgefer.device.tracker import Tracker
 from edgefer.models import model_path
 
-CLIP = REPO / "media" / "talking_face_640x360.mp4"   # ships with the project (media/NOTICE)
+CLIP = REPO / "media" / "talking_face_640x360.mp4"  # ships with the project (media/NOTICE)
 FACE_MODEL = SHARED / "models" / "blaze_face_short_range.tflite"
 YALE = SHARED / "data" / "yale_faces"
-needs_media = pytest.mark.skipif(not (CLIP.exists() and FACE_MODEL.exists()),
-                                 reason=f"needs the shared clip and BlazeFace model under {SHARED}")
+needs_media = pytest.mark.skipif(
+    not (CLIP.exists() and FACE_MODEL.exists()), reason=f"needs the shared clip and BlazeFace model under {SHARED}"
+)
 MODEL = model_path()
 
 
@@ -43,8 +47,20 @@ def cam_main(capsys, *args):
 @needs_media
 def test_cam_headless_on_the_talking_face_clip(tmp_path, capsys):
     jsonl, report = tmp_path / "frames.jsonl", tmp_path / "latency.json"
-    rc, out, err = cam_main(capsys, "--source", CLIP, "--headless", "--face-model", FACE_MODEL,
-                            "--jsonl", jsonl, "--latency-json", report, "--record", tmp_path / "out.mp4")
+    rc, out, err = cam_main(
+        capsys,
+        "--source",
+        CLIP,
+        "--headless",
+        "--face-model",
+        FACE_MODEL,
+        "--jsonl",
+        jsonl,
+        "--latency-json",
+        report,
+        "--record",
+        tmp_path / "out.mp4",
+    )
     assert rc == 0, err
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert len(lines) == 225  # 9 s at 25 fps
@@ -104,6 +120,7 @@ def test_tracker_keeps_identities_and_smooths():
 
 def test_latency_percentiles_with_fixed_memory():
     import tracemalloc
+
     lat = Latency(("total",))
     for ms in range(1, 101):
         lat.add("total", ms / 1000)
@@ -114,18 +131,18 @@ def test_latency_percentiles_with_fixed_memory():
     try:
         lat.add("total", 0.002)
         before = tracemalloc.get_traced_memory()[0]
-        for k in range(20000):   # a long run: what it keeps must not grow with the frames
+        for k in range(20000):  # a long run: what it keeps must not grow with the frames
             lat.add("total", 0.001 + k * 1e-7)
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert grown < 20_000   # bytes; keeping every sample would need 20,000 x 8 at least
+    assert grown < 20_000  # bytes; keeping every sample would need 20,000 x 8 at least
 
 
 def test_one_timing_loop_counts_capture_total_and_frames():
     lat = Latency()
     seen = [(frame, measured) for frame, measured in lat.frames_of(range(10), warmup=3, limit=5)]
-    assert [f for f, _ in seen] == [0, 1, 2, 3, 4, 5, 6, 7]   # 3 warm-up frames, then 5 measured
+    assert [f for f, _ in seen] == [0, 1, 2, 3, 4, 5, 6, 7]  # 3 warm-up frames, then 5 measured
     assert [m is None for _, m in seen] == [True] * 3 + [False] * 5
     summary = lat.summary()
     assert summary["frames"] == 5
@@ -161,10 +178,11 @@ def test_a_camera_that_disappears_mid_run_ends_cleanly_with_the_report(monkeypat
     assert len(frames) == 5  # ended, not hung, not raised
     if not FACE_MODEL.exists():
         return
-    report = tmp_path / "latency.json"   # the whole command: it ends with its report, exit 0
+    report = tmp_path / "latency.json"  # the whole command: it ends with its report, exit 0
     rc, out, _ = cam_main(capsys, "--source", "0", "--headless", "--face-model", FACE_MODEL, "--latency-json", report)
     assert rc == 0 and "stopped delivering frames" in out and "p50 ms" in out
     assert json.loads(report.read_text())["frames"] == 5
+
 
 def test_missing_face_model_gives_one_clear_message(tmp_path, monkeypatch):
     with pytest.raises(FaceModelMissing, match="nothere.tflite: no such face model"):
@@ -173,7 +191,7 @@ def test_missing_face_model_gives_one_clear_message(tmp_path, monkeypatch):
     with pytest.raises(FaceModelMissing, match="EDGEFER_FACE_MODEL"):
         resolve_face_model()
     monkeypatch.delenv("EDGEFER_FACE_MODEL")
-    assert resolve_face_model().name == "blaze_face_short_range.tflite"   # bundled: works offline
+    assert resolve_face_model().name == "blaze_face_short_range.tflite"  # bundled: works offline
     assert resolve_face_model(faces="far").name == "face_detection_full_range_sparse.tflite"
     with pytest.raises(FaceModelMissing, match="--faces middle: choose one of near, far"):
         resolve_face_model(faces="middle")
@@ -185,7 +203,7 @@ def test_missing_face_model_gives_one_clear_message(tmp_path, monkeypatch):
     with pytest.raises(FaceModelMissing, match="junk.tflite: not a usable face detector"):
         FaceDetector(junk)
     with pytest.raises(FaceModelMissing, match="not a usable face detector"):
-        FaceDetector(MODEL)   # an expression model is no face detector
+        FaceDetector(MODEL)  # an expression model is no face detector
 
 
 def test_models_without_card_or_with_a_lying_card_are_refused(tmp_path):
@@ -200,13 +218,18 @@ def test_models_without_card_or_with_a_lying_card_are_refused(tmp_path):
         Classifier(tmp_path / "lying.tflite")
 
 
-@pytest.mark.parametrize("name,taxonomy,labels", [("fer2013", "basic7", TAXONOMIES["basic7"]),
-                                                  ("fer2013-balanced", "basic7", TAXONOMIES["basic7"]),
-                                                  ("ferplus", "ferplus8", TAXONOMIES["ferplus8"])])
+@pytest.mark.parametrize(
+    "name,taxonomy,labels",
+    [
+        ("fer2013", "basic7", TAXONOMIES["basic7"]),
+        ("fer2013-balanced", "basic7", TAXONOMIES["basic7"]),
+        ("ferplus", "ferplus8", TAXONOMIES["ferplus8"]),
+    ],
+)
 def test_bundled_models_are_integer_with_their_cards(name, taxonomy, labels):
     clf = Classifier(model_path(name))
     assert clf.integer and clf.card["taxonomy"] == taxonomy and clf.labels == list(labels)
-    assert clf.flip_average   # the bundled models were trained with flips and ask for averaging
+    assert clf.flip_average  # the bundled models were trained with flips and ask for averaging
     assert model_path(name).stat().st_size < 1_000_000
 
 
@@ -234,10 +257,27 @@ def test_unknown_model_name_is_named(capsys):
 @needs_media
 def test_bench_json_contract(tmp_path):
     out = tmp_path / "bench.json"
-    assert bench.main(["--source", str(CLIP), "--face-model", str(FACE_MODEL), "--threads", "1",
-                       "--frames", "40", "--warmup", "5", "--json", str(out)]) == 0
+    assert (
+        bench.main(
+            [
+                "--source",
+                str(CLIP),
+                "--face-model",
+                str(FACE_MODEL),
+                "--threads",
+                "1",
+                "--frames",
+                "40",
+                "--warmup",
+                "5",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
-    assert result["machine"]["cpu"] and isinstance(result["machine"]["simd"], list)   # figures say where
+    assert result["machine"]["cpu"] and isinstance(result["machine"]["simd"], list)  # figures say where
     run = result["runs"][0]
     assert run["threads"] == 1 and run["frames"] == 40 and isinstance(run["flip_average"], bool)
     assert {"detect", "preprocess", "classify", "total"} <= set(run["stages"]) and run["fps"] > 0
@@ -269,6 +309,7 @@ def test_open_source_rejects_a_missing_file(tmp_path):
 def test_picamera_absent_gives_the_install_hint():
     try:
         import picamera2  # noqa: F401
+
         pytest.skip("picamera2 is installed here")
     except ImportError:
         pass
@@ -277,6 +318,7 @@ def test_picamera_absent_gives_the_install_hint():
 
 
 # --- bad input a user feeds the device side: one line naming the thing and the fix ----------------
+
 
 @needs_media
 def test_an_image_folder_is_stills_not_a_video(tmp_path, capsys):
@@ -287,16 +329,33 @@ def test_an_image_folder_is_stills_not_a_video(tmp_path, capsys):
         (folder / p.name).write_bytes(p.read_bytes())
     smoothed, unsmoothed = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     assert cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--jsonl", smoothed)[0] == 0
-    assert cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--jsonl", unsmoothed,
-                    "--smoothing", "0")[0] == 0
+    assert (
+        cam_main(
+            capsys,
+            "--source",
+            folder,
+            "--headless",
+            "--face-model",
+            FACE_MODEL,
+            "--jsonl",
+            unsmoothed,
+            "--smoothing",
+            "0",
+        )[0]
+        == 0
+    )
     a = [json.loads(line) for line in smoothed.read_text().splitlines()]
     b = [json.loads(line) for line in unsmoothed.read_text().splitlines()]
     assert [f["file"] for f in a] == sorted(p.name for p in folder.iterdir())
     assert [[x["label"] for x in f["faces"]] for f in a] == [[x["label"] for x in f["faces"]] for f in b]
-    assert all(x["id"] == i for f in a for i, x in enumerate(f["faces"]))   # ids are per image
-    one = tmp_path / "one.jsonl"   # a single image is a still too
-    assert cam_main(capsys, "--source", folder / "01_happy.png", "--headless", "--face-model", FACE_MODEL,
-                    "--jsonl", one)[0] == 0
+    assert all(x["id"] == i for f in a for i, x in enumerate(f["faces"]))  # ids are per image
+    one = tmp_path / "one.jsonl"  # a single image is a still too
+    assert (
+        cam_main(capsys, "--source", folder / "01_happy.png", "--headless", "--face-model", FACE_MODEL, "--jsonl", one)[
+            0
+        ]
+        == 0
+    )
     assert json.loads(one.read_text())["file"] == "01_happy.png"
 
 
@@ -365,8 +424,10 @@ def test_damaged_models_are_told_apart_from_models_without_a_card(tmp_path):
 
 @needs_media
 def test_startup_is_quiet_unless_verbose(tmp_path):
-    script = (f"from edgefer.device import cam; cam.main(['--source', {str(CLIP)!r}, '--headless', "
-              f"'--max-frames', '3', '--face-model', {str(FACE_MODEL)!r}])")
+    script = (
+        f"from edgefer.device import cam; cam.main(['--source', {str(CLIP)!r}, '--headless', "
+        f"'--max-frames', '3', '--face-model', {str(FACE_MODEL)!r}])"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0 and "XNNPACK" not in done.stderr and "absl" not in done.stderr, done.stderr[-1500:]
 
@@ -378,18 +439,26 @@ def test_our_blazeface_finds_the_faces_mediapipe_finds():
     pytest.importorskip("mediapipe")
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
+
     from edgefer.device.tracker import iou
 
     frames = [f.rgb for f in open_source(CLIP)][::3]
     frames += [cv2.cvtColor(read_image(p), cv2.COLOR_GRAY2RGB) for p in sorted(YALE.glob("*.png"))[::3]]
-    options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(FACE_MODEL)),
-                                         running_mode=vision.RunningMode.IMAGE)
+    options = vision.FaceDetectorOptions(
+        base_options=BaseOptions(model_asset_path=str(FACE_MODEL)), running_mode=vision.RunningMode.IMAGE
+    )
     overlaps = []
     with vision.FaceDetector.create_from_options(options) as reference, FaceDetector(FACE_MODEL) as ours:
         for rgb in frames:
-            theirs = sorted((b.origin_x, b.origin_y, b.width, b.height) for b in
-                            (d.bounding_box for d in reference.detect(mp.Image(image_format=mp.ImageFormat.SRGB,
-                                                                                data=np.ascontiguousarray(rgb))).detections))
+            theirs = sorted(
+                (b.origin_x, b.origin_y, b.width, b.height)
+                for b in (
+                    d.bounding_box
+                    for d in reference.detect(
+                        mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+                    ).detections
+                )
+            )
             mine = sorted(f.box for f in ours.detect(rgb))
             assert len(mine) == len(theirs)
             overlaps += [iou(a, b) for a, b in zip(mine, theirs)]
@@ -401,7 +470,7 @@ def far_away(rgb, k):
     k times farther from the camera."""
     h, w = rgb.shape[:2]
     canvas = np.zeros_like(rgb)
-    canvas[:h // k, :w // k] = cv2.resize(rgb, (w // k, h // k), interpolation=cv2.INTER_AREA)
+    canvas[: h // k, : w // k] = cv2.resize(rgb, (w // k, h // k), interpolation=cv2.INTER_AREA)
     return canvas
 
 
@@ -411,35 +480,42 @@ def test_far_faces_are_found_by_the_full_range_model_as_mediapipe_finds_them():
     finds the face the short-range model loses once the person stands three times farther away."""
     pytest.importorskip("mediapipe")
     import mediapipe as mp
+
     from edgefer.device.tracker import iou
 
     frames = [f.rgb for f in open_source(CLIP)][::9]
     overlaps = []
-    with (mp.solutions.face_detection.FaceDetection(model_selection=1) as reference,
-          FaceDetector(resolve_face_model(faces="far")) as far, FaceDetector(resolve_face_model()) as near):
+    with (
+        mp.solutions.face_detection.FaceDetection(model_selection=1) as reference,
+        FaceDetector(resolve_face_model(faces="far")) as far,
+        FaceDetector(resolve_face_model()) as near,
+    ):
         for rgb in frames + [far_away(rgb, 3) for rgb in frames]:
             h, w = rgb.shape[:2]
-            theirs = [(b.xmin * w, b.ymin * h, b.width * w, b.height * h) for b in
-                      (d.location_data.relative_bounding_box for d in reference.process(rgb).detections or [])]
+            theirs = [
+                (b.xmin * w, b.ymin * h, b.width * w, b.height * h)
+                for b in (d.location_data.relative_bounding_box for d in reference.process(rgb).detections or [])
+            ]
             mine = [f.box for f in far.detect(rgb)]
             assert len(mine) == len(theirs) == 1
             overlaps.append(iou(mine[0], theirs[0]))
-        assert not any(near.detect(far_away(rgb, 3)) for rgb in frames)   # ~35 px faces: lost by near
+        assert not any(near.detect(far_away(rgb, 3)) for rgb in frames)  # ~35 px faces: lost by near
     assert np.median(overlaps) > 0.8 and min(overlaps) > 0.6
 
 
 @needs_media
 def test_a_face_below_the_bar_is_flagged_uncertain_and_drawn_so(capsys, tmp_path):
     lines = tmp_path / "faces.jsonl"
-    rc, _, _ = cam_main(capsys, "--source", CLIP, "--headless", "--uncertain", "0.99", "--max-frames", "5",
-                        "--jsonl", lines)
+    rc, _, _ = cam_main(
+        capsys, "--source", CLIP, "--headless", "--uncertain", "0.99", "--max-frames", "5", "--jsonl", lines
+    )
     faces = [f for line in lines.read_text().splitlines() for f in json.loads(line)["faces"]]
     assert rc == 0 and len(faces) == 5 and all(f["uncertain"] for f in faces)
-    assert all(f["label"] in f["probs"] for f in faces)   # the decision stays
-    assert all(abs(sum(f["probs"].values()) - 1) < 0.01 for f in faces)   # probabilities stay
+    assert all(f["label"] in f["probs"] for f in faces)  # the decision stays
+    assert all(abs(sum(f["probs"].values()) - 1) < 0.01 for f in faces)  # probabilities stay
     frame = np.zeros((200, 200, 3), np.uint8)
     drawn = draw(frame, [dict(faces[0], box=[50, 50, 100, 100])])
-    assert drawn[40:50, 50:150].any()   # the label is written above the box
+    assert drawn[40:50, 50:150].any()  # the label is written above the box
     with pytest.raises(SystemExit):
         cam.parser().parse_args(["--uncertain", "1.5"])
     assert "not a probability" in capsys.readouterr().err
@@ -459,10 +535,10 @@ def test_cam_runs_with_far_faces(capsys):
     assert rc == 0 and "face_detection_full_range_sparse.tflite" in out and "faces found in 10 of 10" in out
 
 
-
 def test_picamera_that_fails_to_import_says_why(monkeypatch):
     """Installed but broken (a venv numpy shadowing the one picamera2 was built with) is not 'absent'."""
     import builtins
+
     real_import = builtins.__import__
 
     def broken(name, *args, **kwargs):
@@ -489,6 +565,7 @@ def test_setup_pi_writes_a_unit_that_edgefer_cam_parses(tmp_path, serve):
     with SERVE the token file is private to the user. (The apt and pip steps are stubbed.)"""
     import os
     import shlex
+
     stub = tmp_path / "bin"
     stub.mkdir()
     for tool in ("sudo", "apt-get"):
@@ -499,13 +576,17 @@ def test_setup_pi_writes_a_unit_that_edgefer_cam_parses(tmp_path, serve):
     for tool in ("pip", "python"):
         (venv / "bin" / tool).write_text("#!/bin/sh\nexit 0\n")
         (venv / "bin" / tool).chmod(0o755)
-    script = (REPO / "deploy" / "pi" / "setup_pi.sh").read_text().replace('python3 -m venv --system-site-packages "$VENV"', ":")
+    script = (
+        (REPO / "deploy" / "pi" / "setup_pi.sh")
+        .read_text()
+        .replace('python3 -m venv --system-site-packages "$VENV"', ":")
+    )
     (tmp_path / "setup.sh").write_text(script)
     env = dict(os.environ, HOME=str(tmp_path), VENV=str(venv), SERVE=serve, PATH=f"{stub}:{os.environ['PATH']}")
     out = subprocess.run(["bash", str(tmp_path / "setup.sh")], cwd=REPO, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     unit = (tmp_path / "edgefer" / "edgefer-cam.service").read_text()
-    command = next(l for l in unit.splitlines() if l.startswith("ExecStart="))[len("ExecStart="):]
+    command = next(line for line in unit.splitlines() if line.startswith("ExecStart="))[len("ExecStart=") :]
     argv = shlex.split(command)
     assert argv[0] == f"{venv}/bin/edgefer-cam" and "@" not in command
     args = cam.parser().parse_args(argv[1:])
@@ -524,19 +605,41 @@ def test_jsonl_appends_across_restarts(tmp_path, capsys):
         pytest.skip(f"needs {FACE_MODEL}")
     lines = tmp_path / "frames.jsonl"
     for _ in range(2):
-        assert cam_main(capsys, "--source", YALE / "01_happy.png", "--headless", "--face-model", FACE_MODEL,
-                        "--jsonl", lines)[0] == 0
+        assert (
+            cam_main(
+                capsys, "--source", YALE / "01_happy.png", "--headless", "--face-model", FACE_MODEL, "--jsonl", lines
+            )[0]
+            == 0
+        )
     assert len(lines.read_text().splitlines()) == 2
 
 
-@pytest.mark.parametrize("given,msg", [("calm=1", r"--set-bias calm=1: fer2013_balanced_int8.tflite has no class 'calm'"),
-                                       ("neutral=minus1", r"--set-bias neutral=minus1: 'minus1' is not a number")])
+@pytest.mark.parametrize(
+    "given,msg",
+    [
+        ("calm=1", r"--set-bias calm=1: fer2013_balanced_int8.tflite has no class 'calm'"),
+        ("neutral=minus1", r"--set-bias neutral=minus1: 'minus1' is not a number"),
+    ],
+)
 def test_calibrate_refuses_a_bad_given_bias_before_reading_any_face(tmp_path, given, msg):
     """edgefer-calibrate --set-bias: a class the model lacks or a value that is no number is one
     line naming it, before FER+ is read (so it holds where ../shared is absent), and nothing is written."""
     out = tmp_path / "calibrated.tflite"
-    done = subprocess.run([sys.executable, "-m", "edgefer.evaluate.calibrate", "--set-bias", given,
-                           "--out", str(out), "--json", str(tmp_path / "c.json")],
-                          cwd=tmp_path, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgefer.evaluate.calibrate",
+            "--set-bias",
+            given,
+            "--out",
+            str(out),
+            "--json",
+            str(tmp_path / "c.json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and re.search(msg, done.stderr), done.stderr
     assert not out.exists() and not (tmp_path / "c.json").exists()

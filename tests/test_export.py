@@ -5,21 +5,25 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from conftest import REPO, write_images
+from conftest import write_images
 from edgefer.core import card as card_mod
 from edgefer.core.errors import EdgeferError
 from edgefer.device.classifier import Classifier
 from edgefer.export import INTEGER_MODES, MODES
 from edgefer.export.cli import main
-from edgefer.train import TrainConfig, run as run_mod, train
+from edgefer.train import TrainConfig, train
+from edgefer.train import run as run_mod
 
-pytestmark = pytest.mark.skipif(find_spec("tensorflow_model_optimization") is None,
-                                reason="the train extra (tensorflow-model-optimization) is not installed")
+pytestmark = pytest.mark.skipif(
+    find_spec("tensorflow_model_optimization") is None,
+    reason="the train extra (tensorflow-model-optimization) is not installed",
+)
 
 
 @pytest.fixture(scope="module")
 def exporter():
     from edgefer.export import exporter as module  # TensorFlow loads when a test runs, not at collection
+
     return module
 
 
@@ -29,8 +33,18 @@ def run_dir(tmp_path_factory):
     data = root / "faces"
     for k, cls in enumerate(("happy", "sad", "surprise")):
         write_images(data / cls, [f"{cls}{i}" for i in range(12)], seed0=k * 50 + k)
-    cfg = TrainConfig(data=str(data), out=str(root / "run"), arch="smallcnn", weights="none", size=32,
-                      epochs=2, batch_size=8, verbose=0, val_fraction=0.2, test_fraction=0.2)
+    cfg = TrainConfig(
+        data=str(data),
+        out=str(root / "run"),
+        arch="smallcnn",
+        weights="none",
+        size=32,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        val_fraction=0.2,
+        test_fraction=0.2,
+    )
     return train(cfg).run_dir
 
 
@@ -59,8 +73,20 @@ def test_every_mode_exports_a_self_describing_model(run_dir, tmp_path, mode, exp
 
 
 def test_cli_int8_prints_the_table(run_dir, tmp_path, capsys):
-    rc = main([str(run_dir), "--int8", "--out", str(tmp_path / "cli.tflite"), "--qat-epochs", "1", "--invokes", "10",
-               "--threads", "1"])
+    rc = main(
+        [
+            str(run_dir),
+            "--int8",
+            "--out",
+            str(tmp_path / "cli.tflite"),
+            "--qat-epochs",
+            "1",
+            "--invokes",
+            "10",
+            "--threads",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "int8" in out and "float32" in out and "pt accuracy lost" in out
 
@@ -87,12 +113,18 @@ def test_qat_starts_from_calibrated_activation_ranges(run_dir, exporter):
     assert outputs, "the QAT model has activation quantizers"
     expected = exporter.activation_ranges(model, [(n, "output") for n in outputs], images)
     for n in outputs:
-        assert (ranges[(n, "output_min")], ranges[(n, "output_max")]) == pytest.approx(expected[(n, "output")], rel=1e-5)
+        assert (ranges[(n, "output_min")], ranges[(n, "output_max")]) == pytest.approx(
+            expected[(n, "output")], rel=1e-5
+        )
         assert expected[(n, "output")] != (-6.0, 6.0)
     # without calibration images, tfmot's own start (what experiments/qat_compare.py compares against)
     untouched = exporter.quantization_aware(model, None, cfg, 3, 0, 1e-5, None)
-    assert {float(w.numpy().ravel()[0]) for l in untouched.layers for w in l.non_trainable_weights
-            if w.name.split("/")[-1].startswith("output_m")} == {-6.0, 6.0}
+    assert {
+        float(w.numpy().ravel()[0])
+        for layer in untouched.layers
+        for w in layer.non_trainable_weights
+        if w.name.split("/")[-1].startswith("output_m")
+    } == {-6.0, 6.0}
     # the softmax input (logits) range, computed by hand
     probs = model.get_layer("probs")
     features = exporter.keras.Model(model.inputs, probs.input)(images, training=False).numpy()
@@ -111,7 +143,7 @@ def test_flip_average_is_carried_by_the_card_and_used_on_device(run_dir, tmp_pat
     x = np.random.default_rng(1).integers(0, 256, (32, 32, 3)).astype(np.uint8)
     assert clf.flip_average
     assert np.allclose(clf.run(x), (clf.run_once(x) + clf.run_once(x[:, ::-1])) / 2)
-    assert np.array_equal(clf.run(x), clf.run(x[:, ::-1]))   # a face and its mirror image agree
+    assert np.array_equal(clf.run(x), clf.run(x[:, ::-1]))  # a face and its mirror image agree
     assert not Classifier(out, flip_average=False).flip_average
     plain = tmp_path / "plain.tflite"
     exporter.export(run_dir, plain, "ptq", invokes=5, threads=(1,), compare_float=False)
@@ -122,17 +154,20 @@ def test_the_reported_accuracy_decides_as_the_card_does_with_its_class_prior_adj
     """A logit bias in the card moves decisions on the device (Classifier.run); the accuracy the export
     and benchmarks/bundled_check.py report for a model must move with it, single pass too."""
     from edgefer.models import model_path
+
     bundled = model_path("fer2013")
     spec = Classifier(bundled).spec
     happy = spec.labels.index("happy")
     biased = tmp_path / "all_happy.tflite"
-    card = card_mod.with_spec(card_mod.read_embedded(bundled),
-                              spec.replace(logit_bias=tuple(10.0 if i == happy else 0.0 for i in range(len(spec.labels)))))
+    card = card_mod.with_spec(
+        card_mod.read_embedded(bundled),
+        spec.replace(logit_bias=tuple(10.0 if i == happy else 0.0 for i in range(len(spec.labels)))),
+    )
     biased.write_bytes(card_mod.embed(card_mod.model_bytes(bundled.read_bytes()), card))
     faces = np.random.default_rng(3).integers(0, 256, (12, *spec.shape)).astype(np.uint8)
     truth = np.array([happy] * 5 + [0] * 7)
     clf = Classifier(biased)
-    assert all(np.argmax(clf.run(f)) == happy for f in faces)   # the device says happy to everything
+    assert all(np.argmax(clf.run(f)) == happy for f in faces)  # the device says happy to everything
     report, single = exporter.evaluate_tflite(biased, faces, truth)
     assert report["accuracy"] == pytest.approx(5 / 12) and single["accuracy"] == pytest.approx(5 / 12)
 
@@ -141,13 +176,14 @@ def test_calibrate_holds_a_given_bias_while_fitting_the_others():
     """edgefer-calibrate --bias --set-bias sad=0: the given class keeps its value and the rest are
     fitted around it (ferplus ships so: a bias on sad read a talking face looking down as sad)."""
     from edgefer.evaluate.calibrate import fit_bias
+
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 60)
     probs = np.full((180, 3), 0.1, np.float32)
-    probs[np.arange(180), 0] = 0.8                    # class 0 wins every face unless moved
+    probs[np.arange(180), 0] = 0.8  # class 0 wins every face unless moved
     probs[y > 0, y[y > 0]] = 0.5 + 0.2 * rng.random(int((y > 0).sum()))
     free = fit_bias(probs, y)
-    assert free[1] > 0 and free[2] > 0                # both rarer classes pulled up
+    assert free[1] > 0 and free[2] > 0  # both rarer classes pulled up
     held = fit_bias(probs, y, held={2: 0.0})
     assert held[2] == 0.0 and held[1] > 0
 
@@ -156,14 +192,40 @@ def test_flip_average_decided_at_training_reaches_the_device(tmp_path, exporter)
     data = tmp_path / "faces"
     for k, cls in enumerate(("happy", "sad")):
         write_images(data / cls, [f"{cls}{i}" for i in range(10)], seed0=k * 50)
-    run = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), arch="smallcnn", weights="none", size=32,
-                            epochs=1, batch_size=8, verbose=0, val_fraction=0.2, test_fraction=0.2,
-                            flip_average=True)).run_dir
+    run = train(
+        TrainConfig(
+            data=str(data),
+            out=str(tmp_path / "run"),
+            arch="smallcnn",
+            weights="none",
+            size=32,
+            epochs=1,
+            batch_size=8,
+            verbose=0,
+            val_fraction=0.2,
+            test_fraction=0.2,
+            flip_average=True,
+        )
+    ).run_dir
     report = exporter.export(run, tmp_path / "m.tflite", "ptq", invokes=5, threads=(1,), compare_float=False)
     assert report["flip_average"] and Classifier(tmp_path / "m.tflite").flip_average
     # the export may still decide otherwise
-    assert main([str(run), "--ptq", "--no-flip-average", "--out", str(tmp_path / "one.tflite"), "--invokes", "5",
-                 "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                str(run),
+                "--ptq",
+                "--no-flip-average",
+                "--out",
+                str(tmp_path / "one.tflite"),
+                "--invokes",
+                "5",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert not Classifier(tmp_path / "one.tflite").flip_average
 
 
@@ -173,10 +235,25 @@ def test_a_run_with_warmup_epochs_on_smaller_faces_is_quantization_aware_trained
     data = tmp_path / "faces"
     for k, cls in enumerate(("happy", "sad")):
         write_images(data / cls, [f"{cls}{i}" for i in range(10)], seed0=k * 50)
-    run = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), arch="smallcnn", weights="none", size=32,
-                            epochs=2, warmup_size=16, warmup_epochs=1, batch_size=8, verbose=0,
-                            val_fraction=0.2, test_fraction=0.2)).run_dir
-    report = exporter.export(run, tmp_path / "m.tflite", "int8", qat_epochs=1, invokes=5, threads=(1,), compare_float=False)
+    run = train(
+        TrainConfig(
+            data=str(data),
+            out=str(tmp_path / "run"),
+            arch="smallcnn",
+            weights="none",
+            size=32,
+            epochs=2,
+            warmup_size=16,
+            warmup_epochs=1,
+            batch_size=8,
+            verbose=0,
+            val_fraction=0.2,
+            test_fraction=0.2,
+        )
+    ).run_dir
+    report = exporter.export(
+        run, tmp_path / "m.tflite", "int8", qat_epochs=1, invokes=5, threads=(1,), compare_float=False
+    )
     assert report["mode"] == "int8" and not report["notes"]
     assert Classifier(tmp_path / "m.tflite").spec.size == 32
 
@@ -236,6 +313,7 @@ def test_int8_that_is_not_fully_integer_fails_loudly(run_dir, tmp_path, monkeypa
 def test_backbone_tfmot_cannot_quantize_falls_back_to_ptq(run_dir, tmp_path, monkeypatch, capsys, exporter):
     def unsupported(*args, **kwargs):
         raise RuntimeError("Layer custom_attention is not supported")
+
     monkeypatch.setattr(exporter, "quantization_aware", unsupported)
     report = exporter.export(run_dir, tmp_path / "fallback.tflite", "int8", invokes=5, threads=(1,))
     assert report["mode"] == "ptq" and report["requested_mode"] == "int8"
@@ -260,6 +338,7 @@ def test_device_refuses_a_float_model_unless_allowed(run_dir, tmp_path, exporter
 
 def test_an_unwritable_out_is_refused_before_any_work(run_dir, tmp_path, capsys, monkeypatch):
     from edgefer.train import run as run_module
+
     monkeypatch.setattr(run_module, "load", lambda *a, **k: pytest.fail("the run was opened before --out was checked"))
     blocker = tmp_path / "a_file"
     blocker.write_text("")
@@ -285,8 +364,10 @@ def test_damaged_runs_are_one_line_naming_the_file(run_dir, tmp_path, capsys):
 
 def test_the_model_is_written_after_its_report(run_dir, tmp_path, exporter, monkeypatch):
     """Killed while evaluating: no model under its real name, so no model without a report."""
+
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(exporter, "evaluate_tflite", killed)
     with pytest.raises(KeyboardInterrupt):
         exporter.export(run_dir, tmp_path / "m.tflite", "ptq", invokes=5, threads=(1,))

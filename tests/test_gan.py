@@ -1,14 +1,12 @@
 import errno
 import json
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import write_images
-
-from importlib.util import find_spec
-
 from edgefer.gan import GanError
 from edgefer.gan.balance import quotas, write_synthetic
 from edgefer.train import TrainConfig, train
@@ -30,15 +28,28 @@ def imbalanced(tmp_path):
 
 
 def gan_config(tmp_path, data, **kw):
-    base = dict(data=str(data), out=str(tmp_path / "run"), arch="smallcnn", weights="none", size=32, epochs=1,
-                batch_size=8, verbose=0, val_fraction=0.2, balance="gan", gan_epochs=2, gan_width=8,
-                gan_min_images=5, gan_fidelity_epochs=1)
+    base = dict(
+        data=str(data),
+        out=str(tmp_path / "run"),
+        arch="smallcnn",
+        weights="none",
+        size=32,
+        epochs=1,
+        batch_size=8,
+        verbose=0,
+        val_fraction=0.2,
+        balance="gan",
+        gan_epochs=2,
+        gan_width=8,
+        gan_min_images=5,
+        gan_fidelity_epochs=1,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
 
 def test_gan_balance_fills_the_training_split_only(tmp_path, imbalanced):
-    result = train(gan_config(tmp_path, imbalanced, gan_gate=0.0))   # every sample passes the gate
+    result = train(gan_config(tmp_path, imbalanced, gan_gate=0.0))  # every sample passes the gate
     run = result.run_dir
     info = result.metrics["balance"]
     manifest = json.loads((run / "synthetic" / "manifest.json").read_text())
@@ -48,7 +59,10 @@ def test_gan_balance_fills_the_training_split_only(tmp_path, imbalanced):
     # train: happy 13 after the val cut; every class filled up to it; sad (4 left) was oversampled instead
     assert info["train_counts_after"] == [13, 13, 13]
     assert any("sad: only 4 training images" in note for note in info["notes"])
-    assert manifest["oversampled"]["sad"]["images"] == 9 and "fewer than --gan-min-images" in manifest["oversampled"]["sad"]["why"]
+    assert (
+        manifest["oversampled"]["sad"]["images"] == 9
+        and "fewer than --gan-min-images" in manifest["oversampled"]["sad"]["why"]
+    )
     assert {f["label"] for f in manifest["files"]} == {"angry"}
     # nothing synthetic in validation or test: their sizes are the real ones
     assert result.card["trained_on"]["splits"]["val"] == 6 and result.metrics["support"] == 9
@@ -56,11 +70,17 @@ def test_gan_balance_fills_the_training_split_only(tmp_path, imbalanced):
     checks = json.loads((run / "synthetic" / "quality.json").read_text())
     assert 0.0 <= checks["judges"]["gate_val_accuracy"] <= 1.0 and 0.0 <= checks["tstr"]["val_accuracy"] <= 1.0
     quality = checks["angry"]
-    for key in ("fidelity", "tstr_recall", "near_copies", "nn_distance_synthetic_median", "diversity_synthetic",
-                "diversity_real"):
+    for key in (
+        "fidelity",
+        "tstr_recall",
+        "near_copies",
+        "nn_distance_synthetic_median",
+        "diversity_synthetic",
+        "diversity_real",
+    ):
         assert key in quality
     assert quality["gate"]["pass_rate"] == 1.0 and quality["gate"]["kept"] == info["synthetic_images"]
-    assert "fidelity" in checks["happy"] and "tstr_recall" in checks["happy"]   # every class, not just the filled
+    assert "fidelity" in checks["happy"] and "tstr_recall" in checks["happy"]  # every class, not just the filled
     assert list((run / "gan").glob("samples_epoch*.png"))
 
 
@@ -77,6 +97,7 @@ def test_a_gate_nothing_passes_falls_back_to_oversampling_and_says_so(tmp_path, 
 
 def test_gan_resumes_from_its_checkpoint(tmp_path):
     from edgefer.gan.train import Gan, GanMeta  # TensorFlow loads here, not at collection
+
     meta = GanMeta("toy", LABELS, "basic7", 16, 1, width=8)
     x = np.random.default_rng(0).integers(0, 255, (32, 16, 16, 1), dtype=np.uint8)
     y = np.arange(32) % 3
@@ -90,11 +111,30 @@ def test_gan_resumes_from_its_checkpoint(tmp_path):
 
 def test_generator_made_for_another_dataset_is_refused(tmp_path, capsys, imbalanced):
     from edgefer.gan.train import Gan, GanMeta  # TensorFlow loads here, not at collection
+
     Gan.open(tmp_path / "gan", GanMeta("other", ["happy", "sad"], "basic7", 48, 1, width=8))
     with pytest.raises(GanError, match="trained for labels"):
         Gan.open(tmp_path / "gan", GanMeta("toy", LABELS, "basic7", 48, 1, width=8))
-    rc = main(["--data", str(imbalanced), "--out", str(tmp_path / "r"), "--arch", "smallcnn", "--weights", "none",
-               "--size", "32", "--balance", "gan", "--gan-dir", str(tmp_path / "gan"), "--verbose", "0"])
+    rc = main(
+        [
+            "--data",
+            str(imbalanced),
+            "--out",
+            str(tmp_path / "r"),
+            "--arch",
+            "smallcnn",
+            "--weights",
+            "none",
+            "--size",
+            "32",
+            "--balance",
+            "gan",
+            "--gan-dir",
+            str(tmp_path / "gan"),
+            "--verbose",
+            "0",
+        ]
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgefer-train")]
     assert rc == 2 and "train a new GAN" in err[0]
 
@@ -110,8 +150,10 @@ def test_quotas():
 
 def test_a_disk_that_fills_midway_leaves_no_manifest(tmp_path, monkeypatch):
     from edgefer.gan.train import Gan, GanMeta  # TensorFlow loads here, not at collection
+
     gan = Gan.open(tmp_path / "gan", GanMeta("toy", LABELS, "basic7", 16, 1, width=8))
     from PIL import Image
+
     saved = []
     real_save = Image.Image.save
 
@@ -138,18 +180,35 @@ def test_a_finished_run_can_gate_the_samples(tmp_path, imbalanced):
 
 def test_an_expert_reads_compound_classes_from_its_top_two(tmp_path, imbalanced):
     from edgefer.train.gan_balance import expert_judge
+
     expert = train(gan_config(tmp_path, imbalanced, out=str(tmp_path / "expert"), balance="none")).run_dir
-    score = expert_judge(expert, ["sadly_angry"])   # angry and sad name a compound
+    score = expert_judge(expert, ["sadly_angry"])  # angry and sad name a compound
     out = score(np.random.default_rng(0).integers(0, 255, (6, 48, 48, 1), dtype=np.uint8))
-    assert out.shape == (6, 1) and set(np.unique(out)) <= {0.0, 1.0}   # 1: its two leading emotions are sad and angry
-    for unknown in (["neutral"], ["sadly_angry", "happily_surprised"]):   # the run knows no neutral, no surprise
+    assert out.shape == (6, 1) and set(np.unique(out)) <= {0.0, 1.0}  # 1: its two leading emotions are sad and angry
+    for unknown in (["neutral"], ["sadly_angry", "happily_surprised"]):  # the run knows no neutral, no surprise
         with pytest.raises(GanError, match="cover neither"):
             expert_judge(expert, unknown)
 
 
 def test_a_gate_run_without_a_model_is_refused_before_work(tmp_path, imbalanced, capsys):
-    rc = main(["--data", str(imbalanced), "--out", str(tmp_path / "run"), "--arch", "smallcnn", "--weights", "none",
-               "--balance", "gan", "--gan-gate-run", str(tmp_path / "nothing"), "--verbose", "0"])
+    rc = main(
+        [
+            "--data",
+            str(imbalanced),
+            "--out",
+            str(tmp_path / "run"),
+            "--arch",
+            "smallcnn",
+            "--weights",
+            "none",
+            "--balance",
+            "gan",
+            "--gan-gate-run",
+            str(tmp_path / "nothing"),
+            "--verbose",
+            "0",
+        ]
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgefer-train")]
     assert rc == 2 and "gan_gate_run" in err[0] and "no model.keras" in err[0]
     assert not (tmp_path / "run").exists()

@@ -1,4 +1,5 @@
 """The device side from Python (`edgefer.ExpressionReader`), on the clip that ships with the project."""
+
 import os
 import subprocess
 import sys
@@ -16,7 +17,8 @@ litert = pytest.importorskip("ai_edge_litert", reason="needs the device extra (L
 @pytest.fixture(scope="module")
 def reader():
     import edgefer
-    with edgefer.ExpressionReader() as reader:   # the bundled default and face detector
+
+    with edgefer.ExpressionReader() as reader:  # the bundled default and face detector
         yield reader
 
 
@@ -31,6 +33,7 @@ def first_frame_bgr():
 
 def test_one_image_as_a_path_or_an_array_in_either_order_gives_the_same_faces(tmp_path, reader, first_frame_bgr):
     from edgefer import Face
+
     rgb = np.ascontiguousarray(first_frame_bgr[..., ::-1])
     path = tmp_path / "frame.png"
     cv2.imwrite(str(path), first_frame_bgr)
@@ -42,7 +45,7 @@ def test_one_image_as_a_path_or_an_array_in_either_order_gives_the_same_faces(tm
     assert 0 <= x < 640 and 0 <= y < 360 and w > 40 and h > 40
     assert face.label == max(face.probs, key=face.probs.get) and set(face.probs) == set(reader.labels)
     assert sum(face.probs.values()) == pytest.approx(1.0, abs=1e-2) and 0.5 <= face.score <= 1
-    assert face.track is None   # a still is read on its own
+    assert face.track is None  # a still is read on its own
     # the wrong order is a different picture to the model: the order matters and is stated
     assert reader.read(first_frame_bgr)[0].probs != face.probs
 
@@ -56,6 +59,7 @@ def test_a_stream_tracks_the_face_over_the_frames_of_a_video(reader):
 
 def test_what_is_not_an_image_is_one_line_naming_the_fix(reader):
     from edgefer.core.errors import EdgeferError
+
     with pytest.raises(EdgeferError, match=r"shape \(4,\) and dtype float64: pass uint8"):
         reader.read(np.zeros(4))
     with pytest.raises(EdgeferError, match="say 'rgb' or 'bgr'"):
@@ -64,8 +68,14 @@ def test_what_is_not_an_image_is_one_line_naming_the_fix(reader):
 
 def test_no_display_is_said_once_and_the_run_goes_on_headless(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    run = subprocess.run([sys.executable, "-m", "edgefer.device.cam", "--source", str(CLIP), "--max-frames", "5"],
-                         env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "edgefer.device.cam", "--source", str(CLIP), "--max-frames", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("no window: no display") == 1, run.stdout
     assert "faces found in 5 of 5 frames" in run.stdout

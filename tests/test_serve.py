@@ -2,6 +2,7 @@
 (Debian's Chromium headless, driven by Selenium); the CSV and timeline report; the Tk window under
 Xvfb. Chromium, ChromeDriver and Xvfb come from apt (.ci/run installs them); tests that need one
 skip with the reason where it is missing."""
+
 import csv
 import http.client
 import json
@@ -19,17 +20,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, SHARED
+from conftest import REPO
 
-pytestmark = pytest.mark.skipif(find_spec("ai_edge_litert") is None and find_spec("tflite_runtime") is None,
-                                reason="the device extra (ai-edge-litert) is not installed")
+pytestmark = pytest.mark.skipif(
+    find_spec("ai_edge_litert") is None and find_spec("tflite_runtime") is None,
+    reason="the device extra (ai-edge-litert) is not installed",
+)
 from edgefer.device import cam
-from edgefer.device.serve import LiveView, ViewServer, parse_address, ServeError
 from edgefer.device.latency import Latency
+from edgefer.device.serve import LiveView, ServeError, ViewServer, parse_address
 from edgefer.device.sources import Frame
 from edgefer.device.timeline import Timeline
 
-CLIP = REPO / "media" / "talking_face_640x360.mp4"   # ships with the project (media/NOTICE)
+CLIP = REPO / "media" / "talking_face_640x360.mp4"  # ships with the project (media/NOTICE)
 needs_clip = pytest.mark.skipif(not CLIP.exists(), reason=f"needs the shared clip {CLIP}")
 ARTIFACTS = Path(os.environ.get("EDGEFER_TEST_ARTIFACTS", REPO / "runs" / "test_artifacts"))
 TOKEN = "test-token-123"
@@ -37,8 +40,13 @@ TOKEN = "test-token-123"
 
 def start_cam(*args, timeout=60):
     """edgefer-cam in its own process; returns (process, base URL) once it prints where it serves."""
-    proc = subprocess.Popen([sys.executable, "-m", "edgefer.device.cam", *map(str, args)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgefer.device.cam", *map(str, args)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline, lines = time.monotonic() + timeout, []
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -53,7 +61,7 @@ def start_cam(*args, timeout=60):
 
 
 def stop_cam(proc):
-    proc.send_signal(signal.SIGTERM)   # what systemd sends
+    proc.send_signal(signal.SIGTERM)  # what systemd sends
     out, _ = proc.communicate(timeout=30)
     return proc.returncode, out
 
@@ -91,9 +99,20 @@ def served():
     """The clip, looped at its own frame rate, served beyond loopback with a token."""
     if not CLIP.exists():
         pytest.skip(f"needs the shared clip {CLIP}")
-    proc, url = start_cam("--source", CLIP, "--loop", "--realtime", "--headless", "--report-every", "0",
-                          "--serve", "0.0.0.0:0", "--token", TOKEN)
-    deadline = time.monotonic() + 60   # the server answers before the first frame is through the pipeline
+    proc, url = start_cam(
+        "--source",
+        CLIP,
+        "--loop",
+        "--realtime",
+        "--headless",
+        "--report-every",
+        "0",
+        "--serve",
+        "0.0.0.0:0",
+        "--token",
+        TOKEN,
+    )
+    deadline = time.monotonic() + 60  # the server answers before the first frame is through the pipeline
     while time.monotonic() < deadline:
         state = json.loads(get(url, f"/state.json?token={TOKEN}")[1])
         if state["frames"] >= 5 and state["faces"]:
@@ -121,18 +140,19 @@ def test_routes_tokens_and_methods(served):
 
 def test_four_viewers_at_once_and_one_that_never_reads(served):
     stalled = socket.create_connection(("127.0.0.1", int(served.rsplit(":", 1)[1])))
-    stalled.sendall(f"GET /stream.mjpg?token={TOKEN} HTTP/1.0\r\n\r\n".encode())   # and never reads
+    stalled.sendall(f"GET /stream.mjpg?token={TOKEN} HTTP/1.0\r\n\r\n".encode())  # and never reads
     from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(4) as pool:
         streams = list(pool.map(lambda _: read_mjpeg_frames(served, f"/stream.mjpg?token={TOKEN}", 5), range(4)))
     for frames in streams:
-        assert len(frames) == 5 and all(f[:2] == b"\xff\xd8" for f in frames)   # JPEG start-of-image
-        assert len({f for f in frames}) > 1    # the video moves
+        assert len(frames) == 5 and all(f[:2] == b"\xff\xd8" for f in frames)  # JPEG start-of-image
+        assert len({f for f in frames}) > 1  # the video moves
     _, body = get(served, f"/state.json?token={TOKEN}")
     frames_before = json.loads(body)["frames"]
     time.sleep(1.0)
     _, body = get(served, f"/state.json?token={TOKEN}")
-    assert json.loads(body)["frames"] > frames_before   # the stalled viewer does not hold the pipeline
+    assert json.loads(body)["frames"] > frames_before  # the stalled viewer does not hold the pipeline
     stalled.close()
 
 
@@ -153,10 +173,12 @@ def test_loopback_needs_no_token_and_the_encoder_sleeps_without_viewers():
         assert server.urls() == [f"http://127.0.0.1:{server.port}/"]
         rgb = np.zeros((48, 64, 3), np.uint8)
         for i in range(20):
-            view.publish(Frame(rgb, i / 25, i), [{"id": 0, "box": [1, 1, 10, 10], "score": 0.9, "label": "a",
-                                                 "probs": {"a": 0.7, "b": 0.3}}])
+            view.publish(
+                Frame(rgb, i / 25, i),
+                [{"id": 0, "box": [1, 1, 10, 10], "score": 0.9, "label": "a", "probs": {"a": 0.7, "b": 0.3}}],
+            )
         time.sleep(0.2)
-        assert view.encoded == 0     # nobody watched: nothing was encoded
+        assert view.encoded == 0  # nobody watched: nothing was encoded
         status, body = get(f"http://127.0.0.1:{server.port}", "/state.json")
         assert status == 200 and json.loads(body)["frames"] == 20
     finally:
@@ -203,6 +225,7 @@ def test_the_page_in_a_real_browser(served):
         pytest.skip("needs Chromium and ChromeDriver (apt install chromium chromium-driver; .ci/run does)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
@@ -229,7 +252,7 @@ def test_the_page_in_a_real_browser(served):
             time.sleep(0.5)
             first = read()
         assert first["width"] == 640, "the video element shows no decoded frame"
-        assert np.std(first["pixels"]) > 10    # a picture, not a blank
+        assert np.std(first["pixels"]) > 10  # a picture, not a blank
         assert "classify" in first["latency"] and "tflite" in first["about"]
         time.sleep(2.0)
         second = read()
@@ -239,7 +262,7 @@ def test_the_page_in_a_real_browser(served):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "live_view.png"))
 
-        driver.get(f"{served}/?token=wrong")   # the page itself is refused
+        driver.get(f"{served}/?token=wrong")  # the page itself is refused
         assert "token missing or wrong" in driver.find_element("tag name", "body").text
     finally:
         driver.quit()
@@ -248,8 +271,9 @@ def test_the_page_in_a_real_browser(served):
 @needs_clip
 def test_video_report_csv_and_timeline(tmp_path, capsys):
     table, png = tmp_path / "faces.csv", tmp_path / "timeline.png"
-    rc = cam.main(["--source", str(CLIP), "--headless", "--csv", str(table), "--timeline", str(png),
-                   "--max-frames", "100"])
+    rc = cam.main(
+        ["--source", str(CLIP), "--headless", "--csv", str(table), "--timeline", str(png), "--max-frames", "100"]
+    )
     assert rc == 0
     rows = list(csv.DictReader(open(table)))
     assert len(rows) == 100 and rows[0]["track"] == "0"
@@ -257,19 +281,22 @@ def test_video_report_csv_and_timeline(tmp_path, capsys):
     assert abs(sum(float(rows[0][c]) for c in labels) - 1) < 0.02 and rows[0]["label"] in labels
     assert [float(r["t"]) for r in rows] == sorted(float(r["t"]) for r in rows)
     from PIL import Image
+
     assert Image.open(png).size[0] == 1100
     # a rerun appends; another model's columns are refused with the file named
     assert cam.main(["--source", str(CLIP), "--headless", "--csv", str(table), "--max-frames", "10"]) == 0
     assert len(list(csv.DictReader(open(table)))) == 110
     capsys.readouterr()
-    assert cam.main(["--source", str(CLIP), "--headless", "--csv", str(table), "--model", "ferplus",
-                     "--max-frames", "1"]) == 2
+    assert (
+        cam.main(["--source", str(CLIP), "--headless", "--csv", str(table), "--model", "ferplus", "--max-frames", "1"])
+        == 2
+    )
     assert str(table) in capsys.readouterr().err
 
 
 def test_timeline_bins_by_time_and_forgets_beyond_keep():
     timeline = Timeline(["a", "b"], bin_seconds=0.5, keep=2.0)
-    for i in range(100):    # 4 s at 25 fps
+    for i in range(100):  # 4 s at 25 fps
         timeline.add(i / 25, [{"id": 3, "probs": {"a": 1.0, "b": 0.0}}])
     t, p = timeline.series(3)
     assert len(t) <= 5 and t[-1] == 3.5 and np.allclose(p[:, 0], 1.0)
@@ -288,19 +315,27 @@ def test_a_window_under_xvfb():
     try:
         time.sleep(1.0)
         env = dict(os.environ, DISPLAY=display)
-        code = ("from edgefer.device.outputs import open_window; import numpy as np; "
-                "w = open_window('edgefer'); assert w is not None; "
-                "shown = [w.show(np.full((120, 160, 3), 90, np.uint8)) for _ in range(5)]; "
-                "w.root.update(); print('shown', all(shown), w.root.winfo_viewable(), w.label.winfo_width()); "
-                "w.close(); print('closed', w.show(np.zeros((2, 2, 3), np.uint8)))")
+        code = (
+            "from edgefer.device.outputs import open_window; import numpy as np; "
+            "w = open_window('edgefer'); assert w is not None; "
+            "shown = [w.show(np.full((120, 160, 3), 90, np.uint8)) for _ in range(5)]; "
+            "w.root.update(); print('shown', all(shown), w.root.winfo_viewable(), w.label.winfo_width()); "
+            "w.close(); print('closed', w.show(np.zeros((2, 2, 3), np.uint8)))"
+        )
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
         shown = re.search(r"shown (\w+) (\d) (\d+)", out.stdout)
         assert shown and shown.groups()[:2] == ("True", "1") and int(shown.group(3)) >= 160, out.stdout + out.stderr
         assert "closed False" in out.stdout
-        run = subprocess.run([sys.executable, "-m", "edgefer.device.cam", "--source", str(CLIP), "--max-frames", "20"],
-                             env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+        run = subprocess.run(
+            [sys.executable, "-m", "edgefer.device.cam", "--source", str(CLIP), "--max-frames", "20"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
         assert run.returncode == 0 and "no window" not in run.stdout, run.stdout + run.stderr
-        assert "draw" in run.stdout     # frames were drawn for the window
+        assert "draw" in run.stdout  # frames were drawn for the window
     finally:
         server.terminate()
 
@@ -308,26 +343,44 @@ def test_a_window_under_xvfb():
 @needs_clip
 def test_a_looped_file_keeps_its_clock_running_and_realtime_paces_it():
     from edgefer.device.sources import open_source
+
     source = open_source(str(CLIP), loop=True)
-    times = [frame.t for _, frame in zip(range(260), source)]   # the clip has 225 frames
+    times = [frame.t for _, frame in zip(range(260), source)]  # the clip has 225 frames
     source.close()
     assert all(b > a for a, b in zip(times, times[1:])) and times[-1] > 10.0
     source = open_source(str(CLIP), realtime=True)
     start = time.monotonic()
     last = [frame.t for _, frame in zip(range(13), source)][-1]
     source.close()
-    assert time.monotonic() - start >= last - 0.01   # 12 frames at 25 fps: not before their time
+    assert time.monotonic() - start >= last - 0.01  # 12 frames at 25 fps: not before their time
 
 
 @needs_clip
 def test_pairs_read_a_compound_from_a_basic_model(tmp_path, capsys):
     table = tmp_path / "faces.csv"
-    assert cam.main(["--source", str(CLIP), "--headless", "--model", "ferplus", "--pairs", "0.0",
-                     "--csv", str(table), "--max-frames", "20"]) == 0
+    assert (
+        cam.main(
+            [
+                "--source",
+                str(CLIP),
+                "--headless",
+                "--model",
+                "ferplus",
+                "--pairs",
+                "0.0",
+                "--csv",
+                str(table),
+                "--max-frames",
+                "20",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(table)))
     from edgefer.core.taxonomy import COMPOUND11
+
     assert rows and all(r["pair"] == "" or r["pair"] in COMPOUND11 for r in rows)
-    assert any(r["pair"] for r in rows)     # at 0.0 any face whose top two form a RAF-DB pair gets one
+    assert any(r["pair"] for r in rows)  # at 0.0 any face whose top two form a RAF-DB pair gets one
 
 
 @needs_clip
@@ -335,12 +388,15 @@ def test_pairs_on_a_model_without_basic_emotions_is_refused_in_one_line(tmp_path
     from edgefer.core import card as card_mod
     from edgefer.core.taxonomy import COMPOUND11
     from edgefer.models import model_path
+
     model = model_path()
     card = card_mod.read_embedded(model)
     compound = card_mod.with_spec(card, card_mod.spec(card).replace(labels=COMPOUND11[:7], taxonomy="compound11"))
     path = tmp_path / "compound7.tflite"
     path.write_bytes(card_mod.embed(card_mod.model_bytes(model.read_bytes()), compound))
-    assert cam.main(["--source", str(CLIP), "--headless", "--model", str(path), "--pairs", "0.2",
-                     "--max-frames", "1"]) == 2
+    assert (
+        cam.main(["--source", str(CLIP), "--headless", "--model", str(path), "--pairs", "0.2", "--max-frames", "1"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--pairs reads two basic emotions" in err and "compound7.tflite" in err and len(err.splitlines()) == 1

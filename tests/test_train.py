@@ -21,8 +21,18 @@ pytestmark = pytest.mark.skipif(find_spec("tensorflow") is None, reason="the tra
 
 def tiny(tmp_path, data, **kw):
     """A model small enough to train in a second: the behaviour, not the accuracy, is under test."""
-    base = dict(data=str(data), out=str(tmp_path / "run"), arch="smallcnn", weights="none", size=32,
-                epochs=1, batch_size=8, verbose=0, val_fraction=0.2, test_fraction=0.2)
+    base = dict(
+        data=str(data),
+        out=str(tmp_path / "run"),
+        arch="smallcnn",
+        weights="none",
+        size=32,
+        epochs=1,
+        batch_size=8,
+        verbose=0,
+        val_fraction=0.2,
+        test_fraction=0.2,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -47,8 +57,18 @@ def killed_after_epoch(monkeypatch, cfg, epoch: int) -> None:
 def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
     result = train(tiny(tmp_path, class_folder, equalize="bihist", flip_average=True))
     run = result.run_dir
-    for name in ("model.keras", "card.json", "metrics.json", "config.json", "balance.json", "balance.png",
-                 "confusion_matrix.png", "curves.png", "checkpoints/last.keras", "checkpoints/state.json"):
+    for name in (
+        "model.keras",
+        "card.json",
+        "metrics.json",
+        "config.json",
+        "balance.json",
+        "balance.png",
+        "confusion_matrix.png",
+        "curves.png",
+        "checkpoints/last.keras",
+        "checkpoints/state.json",
+    ):
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("accuracy", "macro_f1", "weighted_f1", "cohen_kappa", "per_class", "confusion_matrix", "val"):
@@ -58,14 +78,26 @@ def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
     card = card_mod.load(run / "card.json")
     assert card["labels"] == ["angry", "happy", "sad"] and card["input"]["equalize"] == "bihist"
     assert card["trained_on"]["splits"] == {"train": 18, "val": 6, "test": 6}
-    assert card["inference"] == {"flip_average": True} and metrics["flip_average"] is True  # the device does as evaluation did
+    assert (
+        card["inference"] == {"flip_average": True} and metrics["flip_average"] is True
+    )  # the device does as evaluation did
     assert not list(run.glob("**/.*.tmp")) and not list(run.glob("**/.*.keras"))  # no temp files left
 
 
 @needs_shared
 def test_mobilenetv2_from_imagenet_weights_on_a_real_fer2013_subset(tmp_path):
-    cfg = TrainConfig(data=str(FER2013), out=str(tmp_path / "fer"), arch="mobilenetv2", alpha=0.35, size=48,
-                      weights=str(MNV2_WEIGHTS), epochs=1, batch_size=16, max_per_class=12, verbose=0)
+    cfg = TrainConfig(
+        data=str(FER2013),
+        out=str(tmp_path / "fer"),
+        arch="mobilenetv2",
+        alpha=0.35,
+        size=48,
+        weights=str(MNV2_WEIGHTS),
+        epochs=1,
+        batch_size=16,
+        max_per_class=12,
+        verbose=0,
+    )
     result = train(cfg)
     assert result.card["backbone"] == {"arch": "mobilenetv2", "alpha": 0.35, "weights": "imagenet"}
     assert result.card["trained_on"]["splits"] == {"train": 84, "val": 84, "test": 84}
@@ -99,7 +131,9 @@ def test_a_resumed_epoch_is_the_epoch_the_uninterrupted_run_trained(tmp_path, cl
     assert state["train_seconds"] > 0 and len(state["history"]["loss"]) == 3
 
 
-def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_resumed(tmp_path, class_folder, monkeypatch):
+def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_resumed(
+    tmp_path, class_folder, monkeypatch
+):
     """--average-from 2 of 3 epochs: model.keras holds the mean over epochs 2 and 3 of each step's
     weights (each epoch's mean kept in the checkpoints) with BatchNorm statistics measured for
     them, the best epoch kept beside it; a run killed after epoch 2 and resumed averages the same."""
@@ -134,7 +168,8 @@ def test_warmup_epochs_train_on_smaller_faces_and_the_model_ships_at_its_size(tm
     epoch 2's 32 px; model.keras takes the spec's 32 px as export and the device do, with the
     weights trained; a run killed after epoch 1 resumes into the epoch the uninterrupted run trained."""
     from edgefer._tf import keras
-    from edgefer.train import arrays as train_arrays, batches, trainer
+    from edgefer.train import arrays as train_arrays
+    from edgefer.train import batches, trainer
 
     kw = dict(epochs=2, patience=10, dropout=0.0, warmup_size=16, warmup_epochs=1)
     cfg = tiny(tmp_path / "whole", class_folder, **kw)
@@ -149,9 +184,11 @@ def test_warmup_epochs_train_on_smaller_faces_and_the_model_ships_at_its_size(tm
     delivered = keras.models.load_model(whole.run_dir / "model.keras", compile=False)
     assert delivered.input_shape == (None, 32, 32, 3)
     last = keras.models.load_model(whole.run_dir / "checkpoints" / "last.keras", compile=False)
-    assert last.input_shape == (None, None, None, 3)   # the model being trained takes both sides
+    assert last.input_shape == (None, None, None, 3)  # the model being trained takes both sides
     faces = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_allclose(trainer.at_size(last, cfg, spec)(faces).numpy(), last(faces).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        trainer.at_size(last, cfg, spec)(faces).numpy(), last(faces).numpy(), rtol=1e-5, atol=1e-6
+    )
 
     killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 1)
     resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
@@ -160,23 +197,28 @@ def test_warmup_epochs_train_on_smaller_faces_and_the_model_ships_at_its_size(tm
 
 
 def test_warmup_options_that_cannot_work_are_refused_in_one_line():
-    for kw, expected in [(dict(warmup_size=16), "give both"), (dict(warmup_epochs=2), "give both"),
-                         (dict(warmup_size=96, warmup_epochs=2), "must be below size (96)"),
-                         (dict(warmup_size=16, warmup_epochs=2), "at least 32 (mobilenetv2's smallest input)"),
-                         (dict(warmup_size=64, warmup_epochs=10), "must leave epochs at the full size (1 to 9 of 10)")]:
+    for kw, expected in [
+        (dict(warmup_size=16), "give both"),
+        (dict(warmup_epochs=2), "give both"),
+        (dict(warmup_size=96, warmup_epochs=2), "must be below size (96)"),
+        (dict(warmup_size=16, warmup_epochs=2), "at least 32 (mobilenetv2's smallest input)"),
+        (dict(warmup_size=64, warmup_epochs=10), "must leave epochs at the full size (1 to 9 of 10)"),
+    ]:
         with pytest.raises(ConfigError, match=re.escape(expected)):
             TrainConfig(data="d", size=96, epochs=10, **kw).check()
     assert TrainConfig(data="d").fingerprint() != TrainConfig(data="d", warmup_size=64, warmup_epochs=5).fingerprint()
 
 
-def test_probe_epochs_fit_the_head_alone_then_every_layer_and_resume_into_the_same_epoch(tmp_path, class_folder, monkeypatch):
+def test_probe_epochs_fit_the_head_alone_then_every_layer_and_resume_into_the_same_epoch(
+    tmp_path, class_folder, monkeypatch
+):
     """--probe-epochs 1 of 2 (LP-FT): epoch 1 changes the head and leaves every layer below the
     pooled features as it was built (BatchNorm statistics too), epoch 2 trains those as well; a run
     killed after epoch 1 resumes into the epoch the uninterrupted run trained."""
     from edgefer._tf import keras
     from edgefer.train import trainer
 
-    snapshots = []   # every layer's weights each time the trainer compiles: built, then after the probe
+    snapshots = []  # every layer's weights each time the trainer compiles: built, then after the probe
     compile_first = trainer.compile_for_training
 
     def recording(model, *args, **kwargs):
@@ -190,7 +232,7 @@ def test_probe_epochs_fit_the_head_alone_then_every_layer_and_resume_into_the_sa
     built, probed = snapshots
     final = keras.models.load_model(whole.run_dir / "checkpoints" / "last.keras", compile=False)
     names = [layer.name for layer in final.layers]
-    below = [n for n in names[:names.index("pool")] if built[n]]
+    below = [n for n in names[: names.index("pool")] if built[n]]
     assert below and "probs" in names
 
     def same(a, b):
@@ -206,8 +248,10 @@ def test_probe_epochs_fit_the_head_alone_then_every_layer_and_resume_into_the_sa
     resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
     for key in ("loss", "accuracy", "val_loss"):
         assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
-    for kw, expected in [(dict(probe_epochs=10), "leave epochs to fine-tune every layer (1 to 9 of 10)"),
-                         (dict(probe_epochs=2, average_from=2), "average from an epoch after the probe (3 or later)")]:
+    for kw, expected in [
+        (dict(probe_epochs=10), "leave epochs to fine-tune every layer (1 to 9 of 10)"),
+        (dict(probe_epochs=2, average_from=2), "average from an epoch after the probe (3 or later)"),
+    ]:
         with pytest.raises(ConfigError, match=re.escape(expected)):
             TrainConfig(data="d", epochs=10, **kw).check()
     TrainConfig(data="d", epochs=10, probe_epochs=2, average_from=3).check()
@@ -218,7 +262,8 @@ def test_votes_clarity_reaches_the_loss_as_each_faces_weight(tmp_path, class_fol
     training pipeline beside its face and target, in the same order; and the
     options it cannot go with are refused in one line."""
     from edgefer.data import load_dataset
-    from edgefer.train import arrays as train_arrays, batches
+    from edgefer.train import arrays as train_arrays
+    from edgefer.train import batches
 
     cfg = tiny(tmp_path, class_folder, balance="oversample", flip=False, rotation=0.0, shift=0.0, zoom=0.0)
     ds = load_dataset(str(class_folder), val_fraction=0.2, test_fraction=0.2)
@@ -231,13 +276,17 @@ def test_votes_clarity_reaches_the_loss_as_each_faces_weight(tmp_path, class_fol
     for x, t, w in batches.epoch_batches(examples, count, cfg, 0):
         for face, target, weight in zip(x.numpy(), t.numpy(), w.numpy()):
             seen.setdefault(float(weight), set()).add((face.tobytes(), int(target.argmax())))
-    truth = {float(w): (x.astype(np.float32).tobytes(), int(y))
-             for x, y, w in zip(arrays["train"].x, arrays["train"].y, arrays["train"].weight)}
+    truth = {
+        float(w): (x.astype(np.float32).tobytes(), int(y))
+        for x, y, w in zip(arrays["train"].x, arrays["train"].y, arrays["train"].weight)
+    }
     assert set(seen) == set(truth) and all(s == {truth[w]} for w, s in seen.items())
     assert sum(1 for _ in batches.epoch_batches(examples, count, cfg, 0).unbatch()) == count
-    for kw, expected in [(dict(votes_clarity=2.0), "pass --votes too"),
-                         (dict(votes_clarity=2.0, votes="v.csv", balance="class-weights"), "use balance = 'oversample'"),
-                         (dict(votes_clarity=2.0, votes="v.csv", mixup=0.2), "mixup = 0")]:
+    for kw, expected in [
+        (dict(votes_clarity=2.0), "pass --votes too"),
+        (dict(votes_clarity=2.0, votes="v.csv", balance="class-weights"), "use balance = 'oversample'"),
+        (dict(votes_clarity=2.0, votes="v.csv", mixup=0.2), "mixup = 0"),
+    ]:
         with pytest.raises(ConfigError, match=re.escape(expected)):
             TrainConfig(data="d", **kw).check()
 
@@ -246,7 +295,8 @@ def test_camera_conditions_keep_gray_faces_gray_and_blur_without_dark_borders():
     """The augmented batches of a gray3 run: three equal channels within 0..255, changed from the
     input; the defocus blur keeps a flat face flat up to its edges and spreads a dot binomially."""
     from edgefer._tf import tf
-    from edgefer.train import arrays as train_arrays, augment, batches
+    from edgefer.train import arrays as train_arrays
+    from edgefer.train import augment, batches
 
     rng = np.random.default_rng(0)
     faces = np.repeat(rng.integers(0, 256, (16, 32, 32, 1), dtype=np.uint8), 3, axis=-1)
@@ -270,21 +320,34 @@ def test_camera_conditions_keep_gray_faces_gray_and_blur_without_dark_borders():
 def test_mixup_blends_faces_and_their_targets_by_one_weight():
     """With --mixup each training face is a blend of two faces of its batch and its target the same
     blend of their targets: faces of one flat gray level per class, so a pixel tells the weight."""
-    from edgefer.train import arrays as train_arrays, batches
+    from edgefer.train import arrays as train_arrays
+    from edgefer.train import batches
 
     levels = np.array([0, 200], np.uint8)
     y = np.arange(16) % 2
     faces = np.repeat(levels[y][:, None, None, None], 3, axis=-1) * np.ones((16, 8, 8, 3), np.uint8)
     arrays = {"train": train_arrays.Arrays(faces, y, None)}
-    cfg = TrainConfig(data="unused", size=8, batch_size=8, balance="none", flip=False, rotation=0.0,
-                      shift=0.0, zoom=0.0, mixup=0.4, color="gray3")
+    cfg = TrainConfig(
+        data="unused",
+        size=8,
+        batch_size=8,
+        balance="none",
+        flip=False,
+        rotation=0.0,
+        shift=0.0,
+        zoom=0.0,
+        mixup=0.4,
+        color="gray3",
+    )
     examples, count = batches.training_examples(arrays, cfg, 2)
-    x, t = (np.concatenate(parts) for parts in zip(*[(b[0].numpy(), b[1].numpy())
-                                                       for b in batches.epoch_batches(examples, count, cfg, 0)]))
+    x, t = (
+        np.concatenate(parts)
+        for parts in zip(*[(b[0].numpy(), b[1].numpy()) for b in batches.epoch_batches(examples, count, cfg, 0)])
+    )
     assert np.allclose(t.sum(axis=1), 1.0, atol=1e-5) and t.min() >= 0
-    assert np.allclose(x[:, 0, 0, 0], t @ levels.astype(np.float32), atol=1e-3)   # pixels and targets alike
-    assert np.allclose(x, x[:, :1, :1, :1])        # a blend of two flat faces is flat
-    assert 0 < np.mean((t > 0.01) & (t < 0.99)) < 1   # pairs of different classes are blended
+    assert np.allclose(x[:, 0, 0, 0], t @ levels.astype(np.float32), atol=1e-3)  # pixels and targets alike
+    assert np.allclose(x, x[:, :1, :1, :1])  # a blend of two flat faces is flat
+    assert 0 < np.mean((t > 0.01) & (t < 0.99)) < 1  # pairs of different classes are blended
     with pytest.raises(ConfigError, match="mixup"):
         TrainConfig(data="unused", mixup=-1.0).check()
 
@@ -323,8 +386,26 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_epoch(tmp_pa
         real(path, obj)
 
     monkeypatch.setattr(checkpoints, "write_json", full_disk_on_second_epoch)
-    rc = main(["--data", str(class_folder), "--out", str(tmp_path / "run"), "--arch", "smallcnn", "--weights",
-               "none", "--size", "32", "--epochs", "3", "--batch-size", "8", "--verbose", "0"])
+    rc = main(
+        [
+            "--data",
+            str(class_folder),
+            "--out",
+            str(tmp_path / "run"),
+            "--arch",
+            "smallcnn",
+            "--weights",
+            "none",
+            "--size",
+            "32",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--verbose",
+            "0",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and "No space left on device" in err[-1] and "--resume" in err[-1]
     assert json.loads((tmp_path / "run" / "checkpoints" / "state.json").read_text())["epoch"] == 1
@@ -333,8 +414,22 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_epoch(tmp_pa
 def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(tmp_path, capsys):
     data = tmp_path / "one_class"
     write_images(data / "happy", ["a", "b", "c", "d"])
-    rc = main(["--data", str(data), "--out", str(tmp_path / "run"), "--arch", "smallcnn", "--weights", "none",
-               "--size", "32", "--verbose", "0"])
+    rc = main(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--arch",
+            "smallcnn",
+            "--weights",
+            "none",
+            "--size",
+            "32",
+            "--verbose",
+            "0",
+        ]
+    )
     assert rc == 2 and not (tmp_path / "run").exists()
 
 
@@ -359,14 +454,33 @@ def test_oversample_and_class_weights_balance_the_train_split():
 def _cli(capsys, *args):
     rc = main([str(a) for a in args])
     # progress bars also go to stderr; the error itself must be one line
-    err = "\n".join(line for line in capsys.readouterr().err.splitlines()
-                    if line.strip() and "img/s" not in line and not line.startswith("\r"))
+    err = "\n".join(
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if line.strip() and "img/s" not in line and not line.startswith("\r")
+    )
     return rc, err.strip()
 
 
 def test_cli_resume_with_another_configuration_is_refused(tmp_path, class_folder, capsys):
-    common = ["--data", class_folder, "--out", tmp_path / "run", "--arch", "smallcnn", "--weights", "none",
-              "--size", 32, "--epochs", 1, "--batch-size", 8, "--verbose", 0]
+    common = [
+        "--data",
+        class_folder,
+        "--out",
+        tmp_path / "run",
+        "--arch",
+        "smallcnn",
+        "--weights",
+        "none",
+        "--size",
+        32,
+        "--epochs",
+        1,
+        "--batch-size",
+        8,
+        "--verbose",
+        0,
+    ]
     assert _cli(capsys, *common)[0] == 0
     rc, err = _cli(capsys, *common)
     assert rc == 2 and "already holds a run; pass --resume" in err
@@ -393,8 +507,10 @@ def test_cli_bad_inputs_get_one_clear_line(tmp_path, class_folder, capsys):
         (["--data", class_folder, "--out", tmp_path / "o2"], "fear: class folder holds no images"),
         (["--data", unknown, "--out", tmp_path / "o3"], "bored"),
         (["--data", good, "--out", blocker / "run"], "cannot write there"),
-        (["--data", good, "--out", tmp_path / "o4", "--arch", "mobilenetv2", "--weights", tmp_path / "no.h5"],
-         "no.h5: no such weights file"),
+        (
+            ["--data", good, "--out", tmp_path / "o4", "--arch", "mobilenetv2", "--weights", tmp_path / "no.h5"],
+            "no.h5: no such weights file",
+        ),
         (["--config", bad_config, "--data", good], "unknown key(s) ['learning_rate']"),
         (["--data", good, "--out", tmp_path / "o5", "--balance", "magic"], "balance = 'magic'"),
     ]
@@ -408,8 +524,25 @@ def test_cli_bad_inputs_get_one_clear_line(tmp_path, class_folder, capsys):
 def test_imagenet_weights_for_another_alpha_are_refused_clearly(tmp_path, class_folder, capsys):
     if not MNV2_WEIGHTS.exists():
         pytest.skip(f"needs {MNV2_WEIGHTS}")
-    rc, err = _cli(capsys, "--data", class_folder, "--out", tmp_path / "r", "--arch", "mobilenetv2", "--alpha", 1.0,
-                   "--weights", MNV2_WEIGHTS, "--size", 32, "--epochs", 1, "--verbose", 0)
+    rc, err = _cli(
+        capsys,
+        "--data",
+        class_folder,
+        "--out",
+        tmp_path / "r",
+        "--arch",
+        "mobilenetv2",
+        "--alpha",
+        1.0,
+        "--weights",
+        MNV2_WEIGHTS,
+        "--size",
+        32,
+        "--epochs",
+        1,
+        "--verbose",
+        0,
+    )
     assert rc == 2 and "could not load mobilenetv2 (alpha 1.0)" in err and len(err.splitlines()) == 1
 
 
@@ -423,7 +556,8 @@ def test_corrupt_and_odd_images_in_training(tmp_path, class_folder):
 
 def test_config_file_values_and_flag_overrides(tmp_path, class_folder):
     recipe = tmp_path / "recipe.toml"
-    recipe.write_text(textwrap.dedent(f"""
+    recipe.write_text(
+        textwrap.dedent(f"""
         [train]
         data = "{class_folder.name}"
         arch = "smallcnn"
@@ -431,7 +565,8 @@ def test_config_file_values_and_flag_overrides(tmp_path, class_folder):
         size = 32
         epochs = 4
         lr = 0.01
-    """))
+    """)
+    )
     cfg = make_config(recipe, epochs=1, out=str(tmp_path / "run"))
     assert cfg.data == str(class_folder)  # relative to the recipe file
     assert (cfg.epochs, cfg.lr, cfg.arch) == (1, 0.01, "smallcnn")
@@ -458,7 +593,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, class_folder):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from edgefer.train import TrainConfig, train
-        r = train(TrainConfig(data={str(class_folder)!r}, out={str(tmp_path / 'mirrored')!r}, arch="smallcnn",
+        r = train(TrainConfig(data={str(class_folder)!r}, out={str(tmp_path / "mirrored")!r}, arch="smallcnn",
                               weights="none", size=32, epochs=1, batch_size=8, verbose=0, strategy="mirrored",
                               val_fraction=0.2, test_fraction=0.2))
         print("REPLICAS", tf.distribute.get_strategy().num_replicas_in_sync, r.metrics["support"])
@@ -478,8 +613,9 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, class_folder):
     assert (tmp_path / "mirrored" / "metrics.json").exists()
 
 
-@pytest.mark.parametrize("arch,size", [("mobilenet", 32), ("resnet50", 32), ("vgg16", 32), ("inceptionv3", 75),
-                                       ("densenet121", 32)])
+@pytest.mark.parametrize(
+    "arch,size", [("mobilenet", 32), ("resnet50", 32), ("vgg16", 32), ("inceptionv3", 75), ("densenet121", 32)]
+)
 def test_every_registered_backbone_builds_flat(arch, size):
     from edgefer.train.backbones import build_model
 
@@ -491,15 +627,18 @@ def test_every_registered_backbone_builds_flat(arch, size):
 def test_freeze_keeps_the_first_blocks_weights_and_statistics_through_training_and_resume(tmp_path):
     """--freeze block_2_add: MobileNetV2's stem and first three blocks take no gradient and keep
     their BatchNorm statistics, the rest trains; a reloaded checkpoint (--resume) keeps them frozen."""
-    from edgefer.train.backbones import build_model
     from edgefer._tf import keras
+    from edgefer.train.backbones import build_model
 
     model = build_model("mobilenetv2", 3, 32, weights=None, alpha=0.35, freeze="block_2_add")
     names = [layer.name for layer in model.layers]
     cut = names.index("block_2_add") + 1
     assert not any(layer.trainable for layer in model.layers[:cut])
     assert all(layer.trainable for layer in model.layers[cut:])
-    frozen = {name: [w.copy() for w in model.get_layer(name).get_weights()] for name in ("Conv1", "bn_Conv1", "block_2_project_BN")}
+    frozen = {
+        name: [w.copy() for w in model.get_layer(name).get_weights()]
+        for name in ("Conv1", "bn_Conv1", "block_2_project_BN")
+    }
     trained = model.get_layer("block_3_expand").get_weights()[0].copy()
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
     rng = np.random.default_rng(0)
@@ -522,7 +661,7 @@ def test_freeze_names_a_layer_that_is_not_there_in_one_line():
 
 def test_freeze_is_part_of_what_is_trained():
     """A run trained frozen cannot be resumed unfrozen, or the other way round."""
-    assert (TrainConfig(data="d").fingerprint() != TrainConfig(data="d", freeze="block_2_add").fingerprint())
+    assert TrainConfig(data="d").fingerprint() != TrainConfig(data="d", freeze="block_2_add").fingerprint()
 
 
 def test_the_recipes_describe_the_models_that_ship():
@@ -530,16 +669,26 @@ def test_the_recipes_describe_the_models_that_ship():
     model's card carries: what `bash recipes/make_default.sh NAME` rebuilds is what ships."""
     from edgefer.core.spec import FaceCrop
     from edgefer.models import model_path
-    recipes = {"fer2013-balanced": "fer2013_oversample.toml", "fer2013": "fer2013_default.toml",
-               "ferplus": "ferplus.toml", "compound": "compound.toml"}
+
+    recipes = {
+        "fer2013-balanced": "fer2013_oversample.toml",
+        "fer2013": "fer2013_default.toml",
+        "ferplus": "ferplus.toml",
+        "compound": "compound.toml",
+    }
     script = (REPO / "recipes" / "make_default.sh").read_text()
     for name, recipe in recipes.items():
         assert f"CONFIG=train/{recipe}" in script
         cfg = make_config(REPO / "recipes" / recipe)
-        if name == "compound":   # built, not bundled
+        if name == "compound":  # built, not bundled
             continue
         spec = card_mod.spec(card_mod.read_embedded(model_path(name)))
-        assert (spec.size, spec.color, spec.equalize, spec.flip_average) == (cfg.size, cfg.color, cfg.equalize, cfg.flip_average)
+        assert (spec.size, spec.color, spec.equalize, spec.flip_average) == (
+            cfg.size,
+            cfg.color,
+            cfg.equalize,
+            cfg.flip_average,
+        )
         assert spec.crop == FaceCrop(cfg.margin, cfg.offset_y, cfg.align)
 
 
@@ -559,8 +708,9 @@ def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_
     capsys.readouterr()
     train(tiny(tmp_path, class_folder, teacher=str(teacher), teacher_weight=0.7))
     # the teacher read the 24 training images of the script's own split; the run's splits differ
-    assert re.search(r"teacher teacher.npz mixed into the targets \(weight 0.7\) for (\d+) of 30 images",
-                     capsys.readouterr().out).group(1) in {str(k) for k in range(18, 25)}
+    assert re.search(
+        r"teacher teacher.npz mixed into the targets \(weight 0.7\) for (\d+) of 30 images", capsys.readouterr().out
+    ).group(1) in {str(k) for k in range(18, 25)}
     # the same path with other contents: --resume refuses, naming the file
     saved = dict(np.load(teacher))
     np.savez(teacher, **{**saved, "probs": saved["probs"][:, ::-1].copy()})
@@ -592,7 +742,7 @@ def test_blendshapes_as_a_second_target_written_by_the_script(tmp_path, monkeypa
     assert script.main(["--data", str(data), "--out", str(targets)]) == 0
     saved = np.load(targets)
     assert len(saved["names"]) == 52 and saved["scores"].shape == (30, 52) and "BROW_DOWN_LEFT" in saved["names"]
-    assert np.isfinite(saved["scores"][:, 0]).sum() >= 20   # the landmarker finds most real faces
+    assert np.isfinite(saved["scores"][:, 0]).sum() >= 20  # the landmarker finds most real faces
 
     kw = dict(blendshapes=str(targets), blendshape_weight=5.0, epochs=2, patience=10, dropout=0.0)
     capsys.readouterr()
@@ -612,8 +762,12 @@ def test_blendshapes_as_a_second_target_written_by_the_script(tmp_path, monkeypa
     assert rc == 2 and err.count("\n") == 0 and "none.npz: no such file" in err and "blendshape_targets.py" in err
     rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--mixup", "0.2")
     assert rc == 2 and err.count("\n") == 0 and "mixup = 0.2" in err
-    rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--balance", "class-weights")
+    rc, err = _cli(
+        capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--balance", "class-weights"
+    )
     assert rc == 2 and err.count("\n") == 0 and "balance = 'class-weights'" in err
-    rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--blendshape-weight", "-1")
+    rc, err = _cli(
+        capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--blendshape-weight", "-1"
+    )
     assert rc == 2 and err.count("\n") == 0 and "blendshape_weight = -1.0: must be 0 or more" in err
     assert not (tmp_path / "run2").exists()

@@ -2,6 +2,7 @@
 quantization). Training writes it as `card.json`, export embeds it in the `.tflite`, the device
 reads it back; every stage turns it into the same `InputSpec` with `spec()`.
 """
+
 from __future__ import annotations
 
 import io
@@ -11,15 +12,19 @@ from pathlib import Path
 
 from .spec import BadSpec, InputSpec
 
-BadCard = BadSpec   # a card is a serialised spec: one error for both
+BadCard = BadSpec  # a card is a serialised spec: one error for both
 CARD_VERSION = 1
 PROVENANCE = ("task", "backbone", "trained_on", "metrics", "quantization")
 
 
 def make_card(spec: InputSpec, *, arch, alpha, weights, dataset, splits, metrics=None) -> dict:
-    return dict(spec.to_card(), task="facial-expression",
-                backbone={"arch": arch, "alpha": alpha, "weights": weights},
-                trained_on={"dataset": dataset, "splits": dict(splits)}, metrics=metrics or {})
+    return dict(
+        spec.to_card(),
+        task="facial-expression",
+        backbone={"arch": arch, "alpha": alpha, "weights": weights},
+        trained_on={"dataset": dataset, "splits": dict(splits)},
+        metrics=metrics or {},
+    )
 
 
 def spec(card: dict, source: str = "model card") -> InputSpec:
@@ -56,7 +61,7 @@ def load(path) -> dict:
 # appended to the flatbuffer. Interpreters ignore the trailing bytes; zipfile reads the archive from
 # its end, so one file holds both the model and its contract.
 CARD_MEMBER = "edgefer_card.json"
-TFLITE_MAGIC = b"TFL3"   # a TFLite flatbuffer's file identifier, at bytes 4..8
+TFLITE_MAGIC = b"TFL3"  # a TFLite flatbuffer's file identifier, at bytes 4..8
 
 
 def embed(model_bytes: bytes, card: dict) -> bytes:
@@ -73,7 +78,7 @@ def model_bytes(data: bytes) -> bytes:
     """The bare flatbuffer of a .tflite that may carry a card: the bytes before the appended zip."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            return data[:z.getinfo(CARD_MEMBER).header_offset]  # zipfile counts from the file's start
+            return data[: z.getinfo(CARD_MEMBER).header_offset]  # zipfile counts from the file's start
     except (zipfile.BadZipFile, KeyError):
         return data
 
@@ -90,10 +95,14 @@ def read_embedded(path) -> dict:
         raise BadCard(f"{path}: no such model file") from None
     except (zipfile.BadZipFile, KeyError, OSError):
         if head[4:8] != TFLITE_MAGIC:
-            raise BadCard(f"{path}: not a TFLite model (corrupt, truncated or another format); "
-                          "export it again with edgefer-export, or copy it again") from None
-        raise BadCard(f"{path}: this model carries no edgefer card (labels and preprocessing), or the file "
-                      "was cut short; export it with edgefer-export, which embeds the card") from None
+            raise BadCard(
+                f"{path}: not a TFLite model (corrupt, truncated or another format); "
+                "export it again with edgefer-export, or copy it again"
+            ) from None
+        raise BadCard(
+            f"{path}: this model carries no edgefer card (labels and preprocessing), or the file "
+            "was cut short; export it with edgefer-export, which embeds the card"
+        ) from None
     try:
         card = json.loads(text)
     except json.JSONDecodeError as exc:

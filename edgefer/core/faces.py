@@ -17,6 +17,7 @@ In the core because training crops full-frame datasets with the very detector th
 Face model, first hit wins: `--face-model PATH`, the EDGEFER_FACE_MODEL environment variable, the
 model bundled in the package for `--faces near|far` (edgefer/models/, Apache-2.0, Google).
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,9 @@ class FaceModelMissing(EdgeferError, FileNotFoundError):
 def resolve_face_model(explicit=None, faces: str = "near") -> Path:
     if explicit:
         if not Path(explicit).is_file():
-            raise FaceModelMissing(f"{explicit}: no such face model; pass --face-model a BlazeFace .tflite "
-                                   f"(short-range or full-range)")
+            raise FaceModelMissing(
+                f"{explicit}: no such face model; pass --face-model a BlazeFace .tflite (short-range or full-range)"
+            )
         return Path(explicit)
     env = os.environ.get(FACE_MODEL_ENV)
     if env:
@@ -56,8 +58,10 @@ def resolve_face_model(explicit=None, faces: str = "near") -> Path:
         raise FaceModelMissing(f"--faces {faces}: choose one of {', '.join(FACE_MODELS)}")
     bundled = MODELS_DIR / FACE_MODELS[faces]
     if not bundled.is_file():
-        raise FaceModelMissing(f"{bundled}: the bundled face model is missing; reinstall edgefer "
-                               f"or pass --face-model PATH to {FACE_MODELS[faces]}")
+        raise FaceModelMissing(
+            f"{bundled}: the bundled face model is missing; reinstall edgefer "
+            f"or pass --face-model PATH to {FACE_MODELS[faces]}"
+        )
     return bundled
 
 
@@ -74,7 +78,7 @@ def anchors(side: int) -> np.ndarray:
 
 @dataclass
 class Face:
-    box: tuple[int, int, int, int]          # x, y, w, h in pixels
+    box: tuple[int, int, int, int]  # x, y, w, h in pixels
     score: float
     keypoints: list[tuple[float, float]] = field(default_factory=list)  # pixels: right eye, left eye, ...
 
@@ -96,9 +100,11 @@ class FaceDetector:
             self._input, self._boxes, self._scores = inp["index"], outputs[(n, 16)], outputs[(n, 1)]
             assert tuple(inp["shape"][1:]) == (self.side, self.side, 3)
         except (ValueError, RuntimeError, KeyError, AssertionError) as exc:
-            raise FaceModelMissing(f"{model_path}: not a usable face detector model (BlazeFace short-range takes "
-                                   f"128x128 RGB and gives 896 boxes, full-range 192x192 and 2,304; "
-                                   f"{str(exc)[:80]})") from None
+            raise FaceModelMissing(
+                f"{model_path}: not a usable face detector model (BlazeFace short-range takes "
+                f"128x128 RGB and gives 896 boxes, full-range 192x192 and 2,304; "
+                f"{str(exc)[:80]})"
+            ) from None
         self.min_score = min_score
 
     def detect(self, rgb: np.ndarray, t_ms: int | None = None) -> list[Face]:
@@ -107,27 +113,34 @@ class FaceDetector:
         scale = side / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         top, left = (side - nh) // 2, (side - nw) // 2
-        tensor = np.full((side, side, 3), -1.0, np.float32)   # black letterbox
-        tensor[top:top + nh, left:left + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR) / 127.5 - 1.0
+        tensor = np.full((side, side, 3), -1.0, np.float32)  # black letterbox
+        tensor[top : top + nh, left : left + nw] = (
+            cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR) / 127.5 - 1.0
+        )
         self._interpreter.set_tensor(self._input, tensor[None])
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._boxes)[0]
         logits = np.clip(self._interpreter.get_tensor(self._scores)[0, :, 0], -100.0, 100.0)
-        scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))   # float32 exp(100) overflows
+        scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))  # float32 exp(100) overflows
         keep = np.flatnonzero(scores >= self.min_score)
         offsets, centre_of = raw[keep] / side, self._anchors[keep]
         centres, sizes = offsets[:, :2] + centre_of, offsets[:, 2:4]
-        boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)   # x0 y0 x1 y1, 0..1
+        boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)  # x0 y0 x1 y1, 0..1
         points = offsets[:, 4:16].reshape(-1, 6, 2) + centre_of[:, None, :]
 
-        def to_pixels(xy):   # letterboxed 0..1 -> frame pixels
+        def to_pixels(xy):  # letterboxed 0..1 -> frame pixels
             return (xy * side - (left, top)) / scale
 
         faces = []
         for box, score, kps in weighted_nms(boxes, scores[keep], points):
             (x0, y0), (x1, y1) = to_pixels(box[:2]), to_pixels(box[2:])
-            faces.append(Face((int(x0), int(y0), int(x1 - x0), int(y1 - y0)), float(score),
-                              [tuple(map(float, to_pixels(k))) for k in kps]))
+            faces.append(
+                Face(
+                    (int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
+                    float(score),
+                    [tuple(map(float, to_pixels(k))) for k in kps],
+                )
+            )
         return faces
 
     def close(self):
@@ -147,11 +160,15 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray):
     while len(remaining):
         best = boxes[remaining[0]]
         rest = boxes[remaining]
-        inter = (np.clip(np.minimum(rest[:, 2], best[2]) - np.maximum(rest[:, 0], best[0]), 0, None)
-                 * np.clip(np.minimum(rest[:, 3], best[3]) - np.maximum(rest[:, 1], best[1]), 0, None))
+        inter = np.clip(np.minimum(rest[:, 2], best[2]) - np.maximum(rest[:, 0], best[0]), 0, None) * np.clip(
+            np.minimum(rest[:, 3], best[3]) - np.maximum(rest[:, 1], best[1]), 0, None
+        )
         area = (rest[:, 2] - rest[:, 0]) * (rest[:, 3] - rest[:, 1])
         overlap = inter / np.maximum(area + area[0] - inter, 1e-9)
         group, remaining = remaining[overlap > NMS_IOU], remaining[overlap <= NMS_IOU]
         weights = scores[group][:, None]
-        yield ((boxes[group] * weights).sum(0) / weights.sum(), scores[group[0]],
-               (points[group] * weights[:, :, None]).sum(0) / weights.sum())
+        yield (
+            (boxes[group] * weights).sum(0) / weights.sum(),
+            scores[group[0]],
+            (points[group] * weights[:, :, None]).sum(0) / weights.sum(),
+        )

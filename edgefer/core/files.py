@@ -1,4 +1,5 @@
 """Atomic writes: an artifact is either the old complete file or the new complete file, never half."""
+
 from __future__ import annotations
 
 import argparse
@@ -86,8 +87,10 @@ def check_file_writable(path, option: str) -> Path:
     try:
         check_writable(path.parent)
     except NotWritable as exc:
-        raise NotWritable(f"{path}: cannot write there ({str(exc).split('(', 1)[-1].split(')')[0]}); "
-                          f"pass {option} a path in a writable folder") from None
+        raise NotWritable(
+            f"{path}: cannot write there ({str(exc).split('(', 1)[-1].split(')')[0]}); "
+            f"pass {option} a path in a writable folder"
+        ) from None
     return path
 
 

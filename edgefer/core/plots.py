@@ -2,6 +2,7 @@
 
 Written atomically like every other artifact. matplotlib is imported here only, on demand.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,10 @@ from .files import atomic_path
 
 def _pyplot():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -34,8 +37,15 @@ def confusion_matrix_png(cm, labels, path, title="Confusion matrix (rows: true, 
     ax.set_ylabel("true")
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n{int(cm[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_title(title)
     _save(fig, path)
 

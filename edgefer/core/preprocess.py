@@ -5,14 +5,14 @@ size) and `to_model_input()` maps them into the model's input range. The trainin
 the device runtime both call these two functions with the values from the model card, so a model
 never sees pixels prepared differently from the ones it was trained on.
 """
+
 from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-
-import cv2
 
 from .errors import EdgeferError
 
@@ -51,8 +51,11 @@ def read_image(path) -> np.ndarray:
 
 def list_images(folder) -> list[str]:
     """The image files of a folder, in name order (hidden files left out)."""
-    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                  if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith("."))
+    return sorted(
+        os.path.join(folder, f)
+        for f in os.listdir(folder)
+        if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith(".")
+    )
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -77,12 +80,12 @@ def equalize(gray: np.ndarray, method: str) -> np.ndarray:
         hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
         lut = np.zeros(256, np.float64)
         for lo, hi in ((0, mean), (mean + 1, 255)):
-            part = hist[lo:hi + 1]
+            part = hist[lo : hi + 1]
             if part.sum() == 0:
-                lut[lo:hi + 1] = np.arange(lo, hi + 1)
+                lut[lo : hi + 1] = np.arange(lo, hi + 1)
                 continue
             cdf = np.cumsum(part) / part.sum()
-            lut[lo:hi + 1] = lo + cdf * (hi - lo)
+            lut[lo : hi + 1] = lo + cdf * (hi - lo)
         return lut.round().astype(np.uint8)[gray]
     raise ValueError(f"equalize must be one of {EQUALIZE}, not {method!r}")
 
@@ -135,11 +138,12 @@ def crop_face(frame: np.ndarray, box, margin: float, eyes=None, offset_y: float 
         x, y, w, h = box
         wide = crop_face(frame, box, margin + 0.25, offset_y=offset_y)  # room for the corners to rotate into
         c = wide.shape[0] / 2.0
-        wide = cv2.warpAffine(wide, cv2.getRotationMatrix2D((c, c), angle, 1.0), wide.shape[1::-1],
-                              borderMode=cv2.BORDER_REPLICATE)
+        wide = cv2.warpAffine(
+            wide, cv2.getRotationMatrix2D((c, c), angle, 1.0), wide.shape[1::-1], borderMode=cv2.BORDER_REPLICATE
+        )
         side = wide.shape[0] * (1 + 2 * margin) / (1 + 2 * (margin + 0.25))
         o = int(round(c - side / 2))
-        return wide[o:o + int(round(side)), o:o + int(round(side))]
+        return wide[o : o + int(round(side)), o : o + int(round(side))]
     x, y, w, h = box
     side = max(w, h) * (1.0 + 2.0 * margin)
     cx, cy = x + w / 2.0, y + h / 2.0 + offset_y * max(w, h)
@@ -147,7 +151,7 @@ def crop_face(frame: np.ndarray, box, margin: float, eyes=None, offset_y: float 
     x1, y1 = x0 + int(round(side)), y0 + int(round(side))
     H, W = frame.shape[:2]
     pad = [max(0, -y0), max(0, y1 - H), max(0, -x0), max(0, x1 - W)]
-    crop = frame[max(0, y0):min(H, y1), max(0, x0):min(W, x1)]
+    crop = frame[max(0, y0) : min(H, y1), max(0, x0) : min(W, x1)]
     if crop.size == 0:
         raise ValueError(f"face box {box} lies outside the {W}x{H} frame")
     if any(pad):

@@ -2,6 +2,7 @@
 they load — CUDA probes, EGL, XNNPACK — before a user sees anything of ours. They are silenced
 while loading unless EDGEFER_VERBOSE=1 (or a CLI's --verbose) asks for them. Python exceptions
 are not affected: they propagate and print after stderr is restored."""
+
 from __future__ import annotations
 
 import contextlib

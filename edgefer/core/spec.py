@@ -8,6 +8,7 @@ The training loader, evaluation, export's calibration and evaluation, and the de
 all call these methods, so there is one implementation of each step. Values the code does not
 implement are refused when the spec is made, and so never written into a card.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,13 +39,18 @@ def _need(cond, what: str, source: str):
 @dataclass(frozen=True)
 class FaceCrop:
     """The square around a detected face box that the model sees."""
-    margin: float = 0.2      # grown by this share of the box on every side
-    offset_y: float = 0.0    # centre moved down by this share of the box side (negative: up)
-    align: str = "none"      # "eyes": level the eye line first (needs the detector's eye keypoints)
 
-    def check(self, source: str = "face crop") -> "FaceCrop":
+    margin: float = 0.2  # grown by this share of the box on every side
+    offset_y: float = 0.0  # centre moved down by this share of the box side (negative: up)
+    align: str = "none"  # "eyes": level the eye line first (needs the detector's eye keypoints)
+
+    def check(self, source: str = "face crop") -> FaceCrop:
         _need(isinstance(self.margin, (int, float)) and 0 <= self.margin <= 1, "'margin' must be 0..1", source)
-        _need(isinstance(self.offset_y, (int, float)) and -0.5 <= self.offset_y <= 0.5, "'offset_y' must be -0.5..0.5", source)
+        _need(
+            isinstance(self.offset_y, (int, float)) and -0.5 <= self.offset_y <= 0.5,
+            "'offset_y' must be -0.5..0.5",
+            source,
+        )
         _need(self.align in ALIGN, f"'align' must be one of {list(ALIGN)}", source)
         return self
 
@@ -63,9 +69,9 @@ class InputSpec:
     value_range: tuple[float, float] = (0.0, 255.0)
     crop: FaceCrop = field(default_factory=FaceCrop)
     framing: str = "crops"
-    flip_average: bool = False   # average each face's probabilities with its mirror image's
-    logit_bias: tuple[float, ...] = ()   # per class, added to log-probabilities (class-prior adjustment)
-    temperature: float = 1.0     # log-probabilities divided by it: confidence that means what it says
+    flip_average: bool = False  # average each face's probabilities with its mirror image's
+    logit_bias: tuple[float, ...] = ()  # per class, added to log-probabilities (class-prior adjustment)
+    temperature: float = 1.0  # log-probabilities divided by it: confidence that means what it says
     uncertain_below: float = 0.0  # a face whose top probability is lower is shown as uncertain
 
     def __post_init__(self):
@@ -76,27 +82,43 @@ class InputSpec:
         object.__setattr__(self, "uncertain_below", float(self.uncertain_below))
         self.check()
 
-    def check(self, source: str = "input spec") -> "InputSpec":
-        _need(len(self.labels) >= 2 and all(isinstance(x, str) for x in self.labels),
-              "'labels' must list at least two class names", source)
+    def check(self, source: str = "input spec") -> InputSpec:
+        _need(
+            len(self.labels) >= 2 and all(isinstance(x, str) for x in self.labels),
+            "'labels' must list at least two class names",
+            source,
+        )
         _need(self.taxonomy in TAXONOMIES, f"'taxonomy' must be one of {list(TAXONOMIES)}", source)
-        _need(set(self.labels) <= set(TAXONOMIES.get(self.taxonomy, ())),
-              f"labels {list(self.labels)} are not all in taxonomy {self.taxonomy}", source)
+        _need(
+            set(self.labels) <= set(TAXONOMIES.get(self.taxonomy, ())),
+            f"labels {list(self.labels)} are not all in taxonomy {self.taxonomy}",
+            source,
+        )
         _need(isinstance(self.size, int) and 8 <= self.size <= 1024, "'input.size' must be an integer 8..1024", source)
-        _need(self.color in preprocess.COLOR_MODES, f"'input.color' must be one of {list(preprocess.COLOR_MODES)}", source)
-        _need(self.equalize in preprocess.EQUALIZE, f"'input.equalize' must be one of {list(preprocess.EQUALIZE)}", source)
-        _need(self.value_range == (0.0, 255.0),
-              "'input.range' must be [0, 255]: edgefer models take pixels and normalise inside the graph", source)
+        _need(
+            self.color in preprocess.COLOR_MODES, f"'input.color' must be one of {list(preprocess.COLOR_MODES)}", source
+        )
+        _need(
+            self.equalize in preprocess.EQUALIZE, f"'input.equalize' must be one of {list(preprocess.EQUALIZE)}", source
+        )
+        _need(
+            self.value_range == (0.0, 255.0),
+            "'input.range' must be [0, 255]: edgefer models take pixels and normalise inside the graph",
+            source,
+        )
         _need(self.framing in FRAMING, f"'face_crop.framing' must be one of {list(FRAMING)}", source)
         _need(isinstance(self.flip_average, bool), "'inference.flip_average' must be true or false", source)
-        _need(len(self.logit_bias) in (0, len(self.labels)) and all(abs(b) <= 10 for b in self.logit_bias),
-              "'inference.logit_bias' must give one number (|b| <= 10) per label, or be absent", source)
+        _need(
+            len(self.logit_bias) in (0, len(self.labels)) and all(abs(b) <= 10 for b in self.logit_bias),
+            "'inference.logit_bias' must give one number (|b| <= 10) per label, or be absent",
+            source,
+        )
         _need(0.05 <= self.temperature <= 20, "'inference.temperature' must be 0.05..20 (1: none)", source)
         _need(0 <= self.uncertain_below < 1, "'inference.uncertain_below' must be 0 (off) up to below 1", source)
         self.crop.check(source)
         return self
 
-    def replace(self, **changes) -> "InputSpec":
+    def replace(self, **changes) -> InputSpec:
         return dataclasses.replace(self, **changes)
 
     @property
@@ -144,42 +166,63 @@ class InputSpec:
             "card_version": SPEC_VERSION,
             "taxonomy": self.taxonomy,
             "labels": list(self.labels),
-            "input": {"size": self.size, "color": self.color, "range": list(self.value_range),
-                      "equalize": self.equalize},
-            "face_crop": {"margin": float(self.crop.margin), "offset_y": float(self.crop.offset_y),
-                          "align": self.crop.align, "framing": self.framing},
+            "input": {
+                "size": self.size,
+                "color": self.color,
+                "range": list(self.value_range),
+                "equalize": self.equalize,
+            },
+            "face_crop": {
+                "margin": float(self.crop.margin),
+                "offset_y": float(self.crop.offset_y),
+                "align": self.crop.align,
+                "framing": self.framing,
+            },
             # written only when set: older cards round-trip unchanged
-            "inference": dict({"flip_average": self.flip_average},
-                              **({"logit_bias": list(self.logit_bias)} if self.logit_bias else {}),
-                              **({"temperature": self.temperature} if self.temperature != 1.0 else {}),
-                              **({"uncertain_below": self.uncertain_below} if self.uncertain_below else {})),
+            "inference": dict(
+                {"flip_average": self.flip_average},
+                **({"logit_bias": list(self.logit_bias)} if self.logit_bias else {}),
+                **({"temperature": self.temperature} if self.temperature != 1.0 else {}),
+                **({"uncertain_below": self.uncertain_below} if self.uncertain_below else {}),
+            ),
         }
 
     @classmethod
-    def from_card(cls, card: dict, source: str = "model card") -> "InputSpec":
+    def from_card(cls, card: dict, source: str = "model card") -> InputSpec:
         """The spec a card describes; BadSpec naming the field when the code cannot honour it.
         Cards written before framing and offsets existed load unchanged (crops, no offset)."""
         _need(isinstance(card, dict), "not a JSON object", source)
-        _need(card.get("card_version") == SPEC_VERSION,
-              f"card_version must be {SPEC_VERSION}, got {card.get('card_version')!r}", source)
+        _need(
+            card.get("card_version") == SPEC_VERSION,
+            f"card_version must be {SPEC_VERSION}, got {card.get('card_version')!r}",
+            source,
+        )
         inp, crop, inference = card.get("input") or {}, card.get("face_crop") or {}, card.get("inference") or {}
-        _need(isinstance(inp, dict) and isinstance(crop, dict) and isinstance(inference, dict),
-              "'input', 'face_crop' and 'inference' must be objects", source)
+        _need(
+            isinstance(inp, dict) and isinstance(crop, dict) and isinstance(inference, dict),
+            "'input', 'face_crop' and 'inference' must be objects",
+            source,
+        )
         # fields older cards wrote: accepted only with the one value the code implements
         _need(inp.get("normalization", "in-model") == "in-model", "'input.normalization' must be 'in-model'", source)
         _need(crop.get("square", True) is True, "'face_crop.square' must be true", source)
         _need(isinstance(card.get("labels"), list), "'labels' must list the class names", source)
         _need(isinstance(inp.get("range", [0, 255]), list), "'input.range' must be [low, high]", source)
         try:
-            return cls(labels=tuple(card["labels"]), taxonomy=card.get("taxonomy"), size=inp.get("size"),
-                       color=inp.get("color"), equalize=inp.get("equalize"),
-                       value_range=tuple(inp.get("range", (0, 255))),
-                       crop=FaceCrop(crop.get("margin"), crop.get("offset_y", 0.0), crop.get("align", "none")),
-                       framing=crop.get("framing", "crops"),
-                       flip_average=inference.get("flip_average", False),
-                       logit_bias=tuple(inference.get("logit_bias", ())),
-                       temperature=inference.get("temperature", 1.0),
-                       uncertain_below=inference.get("uncertain_below", 0.0))
+            return cls(
+                labels=tuple(card["labels"]),
+                taxonomy=card.get("taxonomy"),
+                size=inp.get("size"),
+                color=inp.get("color"),
+                equalize=inp.get("equalize"),
+                value_range=tuple(inp.get("range", (0, 255))),
+                crop=FaceCrop(crop.get("margin"), crop.get("offset_y", 0.0), crop.get("align", "none")),
+                framing=crop.get("framing", "crops"),
+                flip_average=inference.get("flip_average", False),
+                logit_bias=tuple(inference.get("logit_bias", ())),
+                temperature=inference.get("temperature", 1.0),
+                uncertain_below=inference.get("uncertain_below", 0.0),
+            )
         except BadSpec as exc:
             raise BadSpec(f"{source}: {str(exc).split(': ', 1)[-1]}") from None
         except (TypeError, ValueError) as exc:

@@ -4,6 +4,7 @@ Every dataset reader maps its class names through `canonical()` so that "anger",
 "angry" are one class, and orders labels by a taxonomy so a model's output index means the same
 thing whatever folder it was trained from.
 """
+
 from __future__ import annotations
 
 from .errors import EdgeferError
@@ -14,9 +15,17 @@ BASIC7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FERPLUS8 = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt")
 # RAF-DB compound order (labels 1..11 of its list_patition_label.txt).
 COMPOUND11 = (
-    "happily_surprised", "happily_disgusted", "sadly_fearful", "sadly_angry", "sadly_surprised",
-    "sadly_disgusted", "fearfully_angry", "fearfully_surprised", "angrily_surprised",
-    "angrily_disgusted", "disgustedly_surprised",
+    "happily_surprised",
+    "happily_disgusted",
+    "sadly_fearful",
+    "sadly_angry",
+    "sadly_surprised",
+    "sadly_disgusted",
+    "fearfully_angry",
+    "fearfully_surprised",
+    "angrily_surprised",
+    "angrily_disgusted",
+    "disgustedly_surprised",
 )
 
 # the basic emotions a compound is made of (neutral and contempt are no part of one)
@@ -27,13 +36,24 @@ _ADJECTIVE = {"surprise": "surprised", "fear": "fearful", "angry": "angry", "dis
 TAXONOMIES = {"basic7": BASIC7, "ferplus8": FERPLUS8, "compound11": COMPOUND11}
 
 ALIASES = {
-    "anger": "angry", "angry": "angry", "mad": "angry",
-    "disgust": "disgust", "disgusted": "disgust",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "scared": "fear",
-    "happy": "happy", "happiness": "happy", "joy": "happy",
-    "sad": "sad", "sadness": "sad",
-    "surprise": "surprise", "surprised": "surprise",
-    "neutral": "neutral", "normal": "neutral",
+    "anger": "angry",
+    "angry": "angry",
+    "mad": "angry",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "fear": "fear",
+    "fearful": "fear",
+    "afraid": "fear",
+    "scared": "fear",
+    "happy": "happy",
+    "happiness": "happy",
+    "joy": "happy",
+    "sad": "sad",
+    "sadness": "sad",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "neutral": "neutral",
+    "normal": "neutral",
     "contempt": "contempt",
 }
 
@@ -50,8 +70,8 @@ def canonical(name: str) -> str:
     if key in COMPOUND11:
         return key
     raise UnknownLabel(
-        f"'{name}' is not a known expression; use one of {sorted(set(ALIASES))} "
-        f"or a compound class {list(COMPOUND11)}")
+        f"'{name}' is not a known expression; use one of {sorted(set(ALIASES))} or a compound class {list(COMPOUND11)}"
+    )
 
 
 def taxonomy_for(classes) -> tuple[str, list[str]]:

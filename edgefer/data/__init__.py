@@ -3,6 +3,7 @@
 >>> ds = load_dataset("../shared/data/fer2013")
 >>> ds.labels, ds.sizes()
 """
+
 from __future__ import annotations
 
 from pathlib import Path

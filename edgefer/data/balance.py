@@ -1,4 +1,5 @@
 """Class balance: per-class counts per split, imbalance ratio, a printed table and a bar chart."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,16 +31,22 @@ def format_balance(report: dict) -> str:
     for i, label in enumerate(report["labels"]):
         lines.append(f"{label:<22}" + "".join(f"{report['counts'][s][i]:>9d}" for s in splits))
     lines.append(f"{'total':<22}" + "".join(f"{report['sizes'][s]:>9d}" for s in splits))
-    lines.append(f"imbalance (largest/smallest train class): {report['imbalance_ratio']:.1f} "
-                 f"({report['largest']} / {report['smallest']})")
+    lines.append(
+        f"imbalance (largest/smallest train class): {report['imbalance_ratio']:.1f} "
+        f"({report['largest']} / {report['smallest']})"
+    )
     return "\n".join(lines)
 
 
 def write_balance(ds: FaceDataset, out_dir) -> dict:
     report = balance_report(ds)
     write_json(f"{out_dir}/balance.json", report)
-    plots.balance_png(report["counts"], ds.labels, f"{out_dir}/balance.png",
-                      title=f"{ds.name}: images per class (imbalance {report['imbalance_ratio']:.1f}x)")
+    plots.balance_png(
+        report["counts"],
+        ds.labels,
+        f"{out_dir}/balance.png",
+        title=f"{ds.name}: images per class (imbalance {report['imbalance_ratio']:.1f}x)",
+    )
     return report
 
 
@@ -57,6 +64,9 @@ def oversample_index(y: np.ndarray, seed: int, quota: int | dict | None = None, 
         if len(members) >= target or (classes is not None and c not in classes):
             idx.append(members)
             continue
-        idx.append(np.concatenate([np.tile(members, target // len(members)),
-                                   rng.choice(members, target % len(members), replace=False)]))
+        idx.append(
+            np.concatenate(
+                [np.tile(members, target // len(members)), rng.choice(members, target % len(members), replace=False)]
+            )
+        )
     return rng.permutation(np.concatenate(idx))

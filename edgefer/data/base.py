@@ -4,6 +4,7 @@ A reader only finds images and labels (file paths, or pixel arrays for csv datas
 whether its images are face crops or full frames; pixels are decoded later by `load_pixels()`
 through the model's `InputSpec`, so training sees faces prepared exactly as the device prepares them.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,21 +28,26 @@ class DatasetError(EdgeferError, ValueError):
 
 @dataclass
 class Split:
-    images: list          # file paths (str) or uint8 arrays
-    labels: np.ndarray    # int class index per image
+    images: list  # file paths (str) or uint8 arrays
+    labels: np.ndarray  # int class index per image
     soft: np.ndarray | None = None  # optional (N, C) soft targets (FER+ votes)
-    aux: np.ndarray | None = None   # optional (N, K) second target (the landmarker's blendshapes, edgefer.data.blendshapes)
+    aux: np.ndarray | None = (
+        None  # optional (N, K) second target (the landmarker's blendshapes, edgefer.data.blendshapes)
+    )
     weight: np.ndarray | None = None  # optional (N,) training weight per image (how clearly people agree on it)
 
     def __len__(self):
         return len(self.labels)
 
-    def subset(self, index) -> "Split":
+    def subset(self, index) -> Split:
         index = np.asarray(index, dtype=int)
-        return Split([self.images[i] for i in index], self.labels[index],
-                     None if self.soft is None else self.soft[index],
-                     None if self.aux is None else self.aux[index],
-                     None if self.weight is None else self.weight[index])
+        return Split(
+            [self.images[i] for i in index],
+            self.labels[index],
+            None if self.soft is None else self.soft[index],
+            None if self.aux is None else self.aux[index],
+            None if self.weight is None else self.weight[index],
+        )
 
 
 @dataclass
@@ -52,7 +58,7 @@ class FaceDataset:
     splits: dict[str, Split]
     source: str = ""
     notes: list[str] = field(default_factory=list)
-    framing: str = "crops"   # "crops": faces cropped by the dataset; "frames": training detects and crops
+    framing: str = "crops"  # "crops": faces cropped by the dataset; "frames": training detects and crops
 
     def counts(self) -> dict[str, list[int]]:
         n = len(self.labels)
@@ -82,13 +88,14 @@ def mix_teacher(ds: FaceDataset, teacher, weight: float) -> FaceDataset:
     path = Path(teacher)
     if not 0.0 <= weight <= 1.0:
         raise DatasetError(f"teacher weight {weight} must be within 0..1")
-    names, labels, probs = read_npz(path, ("names", "labels", "probs"), "teacher",
-                                    "python recipes/teacher_targets.py")
+    names, labels, probs = read_npz(path, ("names", "labels", "probs"), "teacher", "python recipes/teacher_targets.py")
     names, labels = list(names), list(labels)
     missing = [c for c in ds.labels if c not in labels]
     if missing:
-        raise DatasetError(f"{path}: the teacher cannot say {missing} ({ds.name} classes {ds.labels}); "
-                           "use a teacher model with those classes")
+        raise DatasetError(
+            f"{path}: the teacher cannot say {missing} ({ds.name} classes {ds.labels}); "
+            "use a teacher model with those classes"
+        )
     probs = probs[:, [labels.index(c) for c in ds.labels]]
     probs = probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-9, None)
     row = {name: i for i, name in enumerate(names)}
@@ -101,8 +108,10 @@ def mix_teacher(ds: FaceDataset, teacher, weight: float) -> FaceDataset:
                 soft[i] = (1 - weight) * soft[i] + weight * probs[k]
                 matched += 1
         split.soft = soft.astype(np.float32)
-    ds.notes.append(f"teacher {path.name} mixed into the targets (weight {weight}) for {matched} of "
-                    f"{sum(len(s) for s in ds.splits.values())} images")
+    ds.notes.append(
+        f"teacher {path.name} mixed into the targets (weight {weight}) for {matched} of "
+        f"{sum(len(s) for s in ds.splits.values())} images"
+    )
     return ds
 
 
@@ -124,7 +133,9 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return kept, taken
 
 
-def fill_splits(dataset_splits: dict[str, Split], val_fraction: float, test_fraction: float, seed: int) -> dict[str, Split]:
+def fill_splits(
+    dataset_splits: dict[str, Split], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, Split]:
     """Add missing val/test splits by a stratified, seeded cut of train."""
     splits = dict(dataset_splits)
     if "test" not in splits:
@@ -147,6 +158,7 @@ def load_pixels(split: Split, spec: InputSpec, desc: str = "images", face_model=
     detector = None
     if spec.framing == "frames":
         from ..core.faces import FaceDetector, resolve_face_model
+
         detector = FaceDetector(resolve_face_model(face_model), video=False)
 
     def one(item):
@@ -170,8 +182,9 @@ def load_pixels(split: Split, spec: InputSpec, desc: str = "images", face_model=
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = pool.map(one, split.images, chunksize=256)
-            for i, (pixels, error) in enumerate(tqdm(results, total=len(split), desc=desc, unit="img",
-                                                      leave=False, mininterval=1.0)):
+            for i, (pixels, error) in enumerate(
+                tqdm(results, total=len(split), desc=desc, unit="img", leave=False, mininterval=1.0)
+            ):
                 if error:
                     skipped.append((split.images[i], error))
                 else:
@@ -180,4 +193,4 @@ def load_pixels(split: Split, spec: InputSpec, desc: str = "images", face_model=
     finally:
         if detector:
             detector.close()
-    return out[:len(kept)], np.array(kept, dtype=int), skipped
+    return out[: len(kept)], np.array(kept, dtype=int), skipped

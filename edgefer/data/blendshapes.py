@@ -11,6 +11,7 @@ The file holds `paths` (image files), `names` (the 52 blendshapes, in the model'
 `scores` (N, 52; NaN where the landmarker found no face), written once by
 `python recipes/blendshape_targets.py`. mediapipe is needed to write it (the dev extra), not to train.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,30 +24,37 @@ from ..core import preprocess
 from ..core.files import atomic_path
 from .base import DatasetError, FaceDataset, read_npz
 
-UPSCALE, BORDER = 4, 48   # a 48 px FER-2013 face becomes 192 px inside a 288 px gray square:
-                          # below about 100 px the landmarker's own detector finds few faces
+UPSCALE, BORDER = 4, 48  # a 48 px FER-2013 face becomes 192 px inside a 288 px gray square:
+# below about 100 px the landmarker's own detector finds few faces
 
 
 def landmarker(task) -> callable:
     """gray uint8 image -> its 52 blendshape scores, or None where the landmarker finds no face."""
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
-    opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(task)),
-                                        running_mode=vision.RunningMode.IMAGE, output_face_blendshapes=True,
-                                        num_faces=1, min_face_detection_confidence=0.3,
-                                        min_face_presence_confidence=0.3)
+
+    opts = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(task)),
+        running_mode=vision.RunningMode.IMAGE,
+        output_face_blendshapes=True,
+        num_faces=1,
+        min_face_detection_confidence=0.3,
+        min_face_presence_confidence=0.3,
+    )
     detector = vision.FaceLandmarker.create_from_options(opts)
 
     def read(gray: np.ndarray) -> np.ndarray | None:
         rgb = np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
         found = detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)).face_blendshapes
         return np.array([c.score for c in found[0]], np.float32) if found else None
+
     return read
 
 
 def blendshape_names() -> list[str]:
     """The landmarker's 52 blendshapes in its output order (mediapipe's enum names)."""
     from mediapipe.tasks.python.vision.face_landmarker import Blendshapes
+
     return [b.name for b in sorted(Blendshapes, key=lambda b: b.value)]
 
 
@@ -75,7 +83,7 @@ def read_blendshapes(paths: list[str], task, progress=None) -> np.ndarray:
 
 
 def save_blendshapes(path, paths: list[str], names: list[str], scores: np.ndarray) -> None:
-    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:   # np.savez adds .npz to a bare path name
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:  # np.savez adds .npz to a bare path name
         np.savez(f, paths=np.array([str(p) for p in paths]), names=np.array(names), scores=scores)
 
 
@@ -84,8 +92,10 @@ def load_blendshapes(path) -> tuple[list[str], list[str], np.ndarray]:
     path, writer = Path(path), "python recipes/blendshape_targets.py --data DATA --out FILE.npz"
     paths, names, scores = read_npz(path, ("paths", "names", "scores"), "blendshapes", writer)
     if scores.shape != (len(paths), len(names)):
-        raise DatasetError(f"{path}: {scores.shape[0]} rows of {scores.shape[1:]} scores for {len(paths)} paths "
-                           f"and {len(names)} names; write it with {writer}")
+        raise DatasetError(
+            f"{path}: {scores.shape[0]} rows of {scores.shape[1:]} scores for {len(paths)} paths "
+            f"and {len(names)} names; write it with {writer}"
+        )
     return [str(p) for p in paths], [str(n) for n in names], scores
 
 
@@ -105,8 +115,10 @@ def attach_blendshapes(ds: FaceDataset, path) -> FaceDataset:
             aux[i, :-1], aux[i, -1] = scores[k], 1.0
     found = int(aux[:, -1].sum())
     if not found:
-        raise DatasetError(f"{path}: none of its faces is in {ds.name}'s training split (matched by file name); "
-                           "write it for this dataset with python recipes/blendshape_targets.py")
+        raise DatasetError(
+            f"{path}: none of its faces is in {ds.name}'s training split (matched by file name); "
+            "write it for this dataset with python recipes/blendshape_targets.py"
+        )
     split.aux = aux
     ds.notes.append(f"blendshapes {Path(path).name}: a second target for {found} of {len(split)} training faces")
     return ds

@@ -1,4 +1,5 @@
 """FER-2013 as its original csv, and FER+ (Barsoum et al. 2016) votes on the FER-2013 images."""
+
 from __future__ import annotations
 
 import csv
@@ -10,15 +11,28 @@ from ..core.taxonomy import BASIC7, COMPOUND11, COMPOUND_EMOTIONS, FERPLUS8, com
 from .base import DatasetError, FaceDataset, Split
 from .folders import FER2013_PREFIX
 
-FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+FERPLUS_COLUMNS = (
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+)
 
 
 def _pixels(text: str, where: str) -> np.ndarray:
     values = np.array(text.split(), dtype=np.int64) if text else np.zeros(0, np.int64)
     side = int(round(np.sqrt(values.size)))
     if values.size == 0 or side * side != values.size or values.min() < 0 or values.max() > 255:
-        raise DatasetError(f"{where}: 'pixels' must be a square image of 0..255 values "
-                           f"(got {values.size} values); fix or delete the row")
+        raise DatasetError(
+            f"{where}: 'pixels' must be a square image of 0..255 values "
+            f"(got {values.size} values); fix or delete the row"
+        )
     return values.reshape(side, side).astype(np.uint8)
 
 
@@ -53,8 +67,14 @@ def read_fer2013_csv(path, **_) -> FaceDataset:
     for usage, split in FER2013_PREFIX.items():
         chosen = [r for r in rows if r[2] == usage]
         splits[split] = Split([r[1] for r in chosen], np.array([r[0] for r in chosen], dtype=int))
-    return FaceDataset("fer2013", list(BASIC7), "basic7", splits, str(path),
-                       ["official split: Training=train, PublicTest=val, PrivateTest=test"])
+    return FaceDataset(
+        "fer2013",
+        list(BASIC7),
+        "basic7",
+        splits,
+        str(path),
+        ["official split: Training=train, PublicTest=val, PrivateTest=test"],
+    )
 
 
 def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +123,9 @@ def _locate(path, images, mapping):
     if images is None and (base.parent / "fer2013").is_dir():
         images = base.parent / "fer2013"
     if images is None:
-        raise DatasetError(f"{votes_csv}: FER+ votes need the FER-2013 images; pass --images (the FER-2013 folder or csv)")
+        raise DatasetError(
+            f"{votes_csv}: FER+ votes need the FER-2013 images; pass --images (the FER-2013 folder or csv)"
+        )
     if not votes_csv.exists():
         raise DatasetError(f"{votes_csv}: no such file; pass the FER+ fer2013new.csv")
     return votes_csv, Path(images), mapping
@@ -125,8 +147,7 @@ def _official_splits(usage, label, source, soft=None) -> tuple[dict, int]:
     for fer_usage, split in FER2013_PREFIX.items():
         idx = [i for i, u in enumerate(usage) if u == fer_usage and label[i] >= 0 and i in source]
         dropped += sum(1 for u in usage if u == fer_usage) - len(idx)
-        splits[split] = Split([source[i] for i in idx], np.asarray(label)[idx],
-                              None if soft is None else soft[idx])
+        splits[split] = Split([source[i] for i in idx], np.asarray(label)[idx], None if soft is None else soft[idx])
     return splits, dropped
 
 
@@ -140,8 +161,10 @@ def _image_sources(votes_csv, images, mapping, rows: int) -> dict[int, object]:
                 source[int(m["fer2013_row"])] = str(p)
         missing = [p for p in source.values() if not Path(p).exists()]
         if missing:
-            raise DatasetError(f"{mapping} names {missing[0]}, which does not exist; "
-                               f"pass --images the FER-2013 folder the mapping refers to")
+            raise DatasetError(
+                f"{mapping} names {missing[0]}, which does not exist; "
+                f"pass --images the FER-2013 folder the mapping refers to"
+            )
     elif images.is_file():
         fer_rows = read_fer2013_rows(images)
         if len(fer_rows) != rows:
@@ -151,14 +174,17 @@ def _image_sources(votes_csv, images, mapping, rows: int) -> dict[int, object]:
         raise DatasetError(f"{images}: a FER-2013 folder needs a mapping csv (pass --mapping)")
     return source
 
+
 def compound_labels(votes: np.ndarray, min_votes: int) -> list[str | None]:
     """Per FER+ row, the compound its annotators saw, or None.
 
     RAF-DB derived its compound labels from annotators' distributions over the basic emotions; the
     same rule on FER+'s 10 votes per image: the two leading basic emotions (neutral and contempt
     aside) each got at least `min_votes` votes, and no third emotion ties the second."""
-    columns = [FERPLUS_COLUMNS.index({"happy": "happiness", "sad": "sadness", "angry": "anger"}.get(e, e))
-               for e in COMPOUND_EMOTIONS]
+    columns = [
+        FERPLUS_COLUMNS.index({"happy": "happiness", "sad": "sadness", "angry": "anger"}.get(e, e))
+        for e in COMPOUND_EMOTIONS
+    ]
     out = []
     for row in votes[:, columns]:
         order = np.argsort(-row, kind="stable")
@@ -187,20 +213,25 @@ def read_ferplus_compound(path, images=None, mapping=None, compound_votes=3, com
     train_counts = {c: sum(1 for n, u in zip(names, usage) if n == c and u == "Training") for c in COMPOUND11}
     labels = [c for c in COMPOUND11 if train_counts[c] >= compound_min]
     if len(labels) < 2:
-        raise DatasetError(f"{votes_csv}: fewer than 2 compound classes have {compound_min} training images "
-                           f"at {compound_votes} votes; lower --compound-min or --compound-votes")
+        raise DatasetError(
+            f"{votes_csv}: fewer than 2 compound classes have {compound_min} training images "
+            f"at {compound_votes} votes; lower --compound-min or --compound-votes"
+        )
     label = np.array([labels.index(n) if n in labels else -1 for n in names])
     splits, _ = _official_splits(usage, label, _image_sources(votes_csv, images, mapping, len(usage)))
     dropped = {c: n for c, n in train_counts.items() if c not in labels}
-    notes = [f"FER+ compound: the two leading basic emotions with >= {compound_votes} of 10 votes each; "
-             f"official FER-2013 split",
-             f"dropped (fewer than {compound_min} training images): "
-             + (", ".join(f"{c} ({n})" for c, n in dropped.items()) or "none")]
+    notes = [
+        f"FER+ compound: the two leading basic emotions with >= {compound_votes} of 10 votes each; "
+        f"official FER-2013 split",
+        f"dropped (fewer than {compound_min} training images): "
+        + (", ".join(f"{c} ({n})" for c, n in dropped.items()) or "none"),
+    ]
     return FaceDataset("ferplus-compound", labels, "compound11", splits, str(votes_csv), notes)
 
 
-def mix_votes(ds: FaceDataset, votes_csv, weight: float, mapping=None, neutral: float = 1.0,
-              clarity: float = 0.0) -> FaceDataset:
+def mix_votes(
+    ds: FaceDataset, votes_csv, weight: float, mapping=None, neutral: float = 1.0, clarity: float = 0.0
+) -> FaceDataset:
     """Soft targets for a FER-2013 dataset: `weight` x the FER+ vote distribution of each image
     (mapped onto the dataset's labels; contempt, unknown and not-a-face votes left out) plus
     (1 - weight) x its own FER-2013 label. FER-2013's single labels are noisy; ten annotators'
@@ -251,12 +282,14 @@ def mix_votes(ds: FaceDataset, votes_csv, weight: float, mapping=None, neutral: 
                 soft[i] = weight * people / people.sum() + (1 - weight) * soft[i]
                 matched += 1
         split.soft = soft
-        if clarity and len(clear):   # a mean of 1 within each class: the classes keep their balance
-            split.weight = clear ** clarity
+        if clarity and len(clear):  # a mean of 1 within each class: the classes keep their balance
+            split.weight = clear**clarity
             for c in np.unique(split.labels):
                 split.weight[split.labels == c] /= split.weight[split.labels == c].mean()
-    ds.notes.append(f"FER+ votes mixed into the labels (weight {weight}"
-                    f"{'' if neutral == 1 else f', {neutral:g} of the neutral votes on emotion-labelled faces'}"
-                    f"{f', each image weighed by its top vote share ** {clarity:g}' if clarity else ''}) for {matched} of "
-                    f"{sum(len(s) for s in ds.splits.values())} images")
+    ds.notes.append(
+        f"FER+ votes mixed into the labels (weight {weight}"
+        f"{'' if neutral == 1 else f', {neutral:g} of the neutral votes on emotion-labelled faces'}"
+        f"{f', each image weighed by its top vote share ** {clarity:g}' if clarity else ''}) for {matched} of "
+        f"{sum(len(s) for s in ds.splits.values())} images"
+    )
     return ds

@@ -1,4 +1,5 @@
 """Folder-per-class datasets (Kaggle FER-2013 layout and friends) and CK+."""
+
 from __future__ import annotations
 
 import os
@@ -7,14 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.taxonomy import UnknownLabel, canonical, taxonomy_for
 from ..core.preprocess import list_images
+from ..core.taxonomy import UnknownLabel, canonical, taxonomy_for
 from .base import DatasetError, FaceDataset, Split, fill_splits, stratified_split
 
 # FER-2013 image folders carry the official split in the file name.
 FER2013_PREFIX = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-SPLIT_DIRS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-              "test": "test", "testing": "test"}
+SPLIT_DIRS = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
 def _class_dirs(folder: Path) -> dict[str, Path]:
@@ -52,8 +60,7 @@ def read_folder(root, val_fraction=0.1, test_fraction=0.1, seed=0, **_) -> FaceD
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder; pass --data a folder of class folders")
-    split_dirs = {SPLIT_DIRS[p.name.lower()]: p for p in root.iterdir()
-                  if p.is_dir() and p.name.lower() in SPLIT_DIRS}
+    split_dirs = {SPLIT_DIRS[p.name.lower()]: p for p in root.iterdir() if p.is_dir() and p.name.lower() in SPLIT_DIRS}
     if "train" not in split_dirs and split_dirs:
         raise DatasetError(f"{root}: has {sorted(split_dirs)} but no train/ folder")
     per_split = {s: _class_dirs(d) for s, d in split_dirs.items()} or {"all": _class_dirs(root)}
@@ -69,8 +76,10 @@ def read_folder(root, val_fraction=0.1, test_fraction=0.1, seed=0, **_) -> FaceD
         notes.append(f"file names carry FER-2013 usage but only {sorted(set(usage))}: split by folder instead")
         usage = [None]
     if all(usage):
-        splits = {s: Split([p for p, u in zip(paths, usage) if u == s], ys[[u == s for u in usage]])
-                  for s in ("train", "val", "test")}
+        splits = {
+            s: Split([p for p, u in zip(paths, usage) if u == s], ys[[u == s for u in usage]])
+            for s in ("train", "val", "test")
+        }
         notes.append("official FER-2013 split from file names: Training=train, PublicTest=val, PrivateTest=test")
     elif "all" in collected:
         splits = fill_splits({"train": Split(paths, ys)}, val_fraction, test_fraction, seed)
@@ -101,9 +110,13 @@ def _subject_splits(paths, ys, val_fraction, test_fraction, seed):
     which = {}
     for rank, i in enumerate(order):
         which[unique[i]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
-    return {s: Split([p for p, sub in zip(paths, subjects) if which[sub] == s],
-                     ys[np.array([which[sub] == s for sub in subjects], dtype=bool)])
-            for s in ("train", "val", "test")}
+    return {
+        s: Split(
+            [p for p, sub in zip(paths, subjects) if which[sub] == s],
+            ys[np.array([which[sub] == s for sub in subjects], dtype=bool)],
+        )
+        for s in ("train", "val", "test")
+    }
 
 
 def read_ckplus(root, val_fraction=0.1, test_fraction=0.1, seed=0, frames=3, **_) -> FaceDataset:
@@ -123,7 +136,9 @@ def read_ckplus(root, val_fraction=0.1, test_fraction=0.1, seed=0, frames=3, **_
                 raise DatasetError(f"{label_file}: expected one emotion code 0..7") from None
             seq = image_dir / label_file.parent.relative_to(emotion_dir)
             if not seq.is_dir() or not list_images(seq):
-                raise DatasetError(f"{label_file} labels sequence {seq}, which has no images; restore it or delete the label file")
+                raise DatasetError(
+                    f"{label_file} labels sequence {seq}, which has no images; restore it or delete the label file"
+                )
             for p in list_images(seq)[-frames:]:
                 paths.append(p)
                 names.append(name)
@@ -140,9 +155,15 @@ def read_ckplus(root, val_fraction=0.1, test_fraction=0.1, seed=0, frames=3, **_
     ys = np.array([labels.index(n) for n in names], dtype=int)
     splits = _subject_splits(paths, ys, val_fraction, test_fraction, seed)
     # the original layout holds 640x490 frames: training crops the face as the device does
-    return FaceDataset("ckplus", labels, taxonomy, splits, str(root),
-                       [f"split by subject val={val_fraction} test={test_fraction} seed={seed}"],
-                       framing="frames" if emotion_dir.is_dir() else "crops")
+    return FaceDataset(
+        "ckplus",
+        labels,
+        taxonomy,
+        splits,
+        str(root),
+        [f"split by subject val={val_fraction} test={test_fraction} seed={seed}"],
+        framing="frames" if emotion_dir.is_dir() else "crops",
+    )
 
 
 def looks_like_ckplus(root: Path) -> bool:

@@ -5,6 +5,7 @@ Layout as distributed: `EmoLabel/list_patition_label.txt` with lines `train_0000
 `Image/original/train_00001.jpg`. The official split is the `train_`/`test_` prefix; validation is
 cut from train, stratified and seeded.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,10 +21,12 @@ RAF_BASIC = ("surprise", "fear", "disgust", "happy", "sad", "angry", "neutral")
 
 def _image_for(root: Path, name: str) -> Path | None:
     stem = Path(name).stem
-    for candidate in (root / "Image" / "aligned" / f"{stem}_aligned.jpg",
-                      root / "Image" / "aligned" / name,
-                      root / "Image" / "original" / name,
-                      root / "Image" / name):
+    for candidate in (
+        root / "Image" / "aligned" / f"{stem}_aligned.jpg",
+        root / "Image" / "aligned" / name,
+        root / "Image" / "original" / name,
+        root / "Image" / name,
+    ):
         if candidate.exists():
             return candidate
     return None
@@ -51,6 +54,7 @@ def read_rafdb(root, compound=None, val_fraction=0.1, seed=0, **_) -> FaceDatase
     if min(codes) < 1 or max(codes) > len(names):
         raise DatasetError(f"{label_file}: labels must be 1..{len(names)} for RAF-DB {taxonomy}")
     from ..core.taxonomy import TAXONOMIES
+
     labels = [c for c in TAXONOMIES[taxonomy] if c in {names[k - 1] for k in codes}]
 
     by_split: dict[str, tuple[list, list]] = {"train": ([], []), "test": ([], [])}
@@ -60,14 +64,22 @@ def read_rafdb(root, compound=None, val_fraction=0.1, seed=0, **_) -> FaceDatase
             raise DatasetError(f"{label_file}: {name} starts with neither train_ nor test_")
         image = _image_for(root, name)
         if image is None:
-            raise DatasetError(f"{label_file} names {name}, but no such image under {root / 'Image'} "
-                               "(aligned/ or original/); restore the image or remove its line")
+            raise DatasetError(
+                f"{label_file} names {name}, but no such image under {root / 'Image'} "
+                "(aligned/ or original/); restore the image or remove its line"
+            )
         by_split[split][0].append(str(image))
         by_split[split][1].append(labels.index(names[code - 1]))
     splits = {s: Split(p, np.array(y, dtype=int)) for s, (p, y) in by_split.items()}
     splits = fill_splits(splits, val_fraction, 0.0, seed)
     # aligned images are face crops; the originals are whole photos that training crops
     original = any("aligned" not in Path(p).parent.name for s in splits.values() for p in s.images)
-    return FaceDataset("rafdb-compound" if compound else "rafdb", labels, taxonomy, splits, str(root),
-                       [f"official train/test; val={val_fraction} of train, stratified, seed={seed}"],
-                       framing="frames" if original else "crops")
+    return FaceDataset(
+        "rafdb-compound" if compound else "rafdb",
+        labels,
+        taxonomy,
+        splits,
+        str(root),
+        [f"official train/test; val={val_fraction} of train, stratified, seed={seed}"],
+        framing="frames" if original else "crops",
+    )

@@ -2,6 +2,7 @@
 
 Each run warms up, then measures at least --frames frames (a short video is looped), stage by
 stage: capture (decode), detect, preprocess, classify, total."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,8 @@ import sys
 
 from ..core.errors import EdgeferError
 from ..core.faces import FACE_MODELS
-from ..core.quiet import VERBOSE_ENV
 from ..core.files import OneDefault, check_file_writable, positive_int, thread_list, write_json
+from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
 from .pipeline import Pipeline
@@ -23,8 +24,16 @@ class TooFewFrames(EdgeferError, RuntimeError):
     pass
 
 
-def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup: int,
-              flip_average: bool | None = None, faces: str = "near") -> dict:
+def bench_one(
+    source_spec,
+    model,
+    face_model,
+    threads: int,
+    frames: int,
+    warmup: int,
+    flip_average: bool | None = None,
+    faces: str = "near",
+) -> dict:
     latency = Latency()
     source = open_source(source_spec, loop=True)
     found = 0
@@ -39,26 +48,50 @@ def bench_one(source_spec, model, face_model, threads: int, frames: int, warmup:
     if latency.frames < frames:
         raise TooFewFrames(f"{source_spec}: only {latency.frames} frames after the warm-up; need {frames}")
     summary = latency.summary()
-    return {"model": str(model), "faces": faces, "threads": threads, "flip_average": flip, "frames": summary["frames"], "stages": summary["stages"],
-            "fps": summary["fps"], "frames_with_faces": found}
+    return {
+        "model": str(model),
+        "faces": faces,
+        "threads": threads,
+        "flip_average": flip,
+        "frames": summary["frames"],
+        "stages": summary["stages"],
+        "fps": summary["fps"],
+        "frames_with_faces": found,
+    }
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="edgefer-bench", description=__doc__,
-                                formatter_class=OneDefault)
+    p = argparse.ArgumentParser(prog="edgefer-bench", description=__doc__, formatter_class=OneDefault)
     p.add_argument("--source", required=True, help="video file or image folder")
     p.add_argument("--model", action="append", help="model file or bundled name; repeat to compare (default: bundled)")
-    p.add_argument("--faces", type=face_ranges, default="near",
-                   help="face detectors to measure, comma-separated: near (short-range), far (full-range)")
-    p.add_argument("--face-model", default=None, help="BlazeFace short- or full-range .tflite (default: $EDGEFER_FACE_MODEL, else the package's, as --faces says)")
-    p.add_argument("--threads", type=thread_list, default="1,2", help="LiteRT thread counts to measure, comma-separated")
+    p.add_argument(
+        "--faces",
+        type=face_ranges,
+        default="near",
+        help="face detectors to measure, comma-separated: near (short-range), far (full-range)",
+    )
+    p.add_argument(
+        "--face-model",
+        default=None,
+        help="BlazeFace short- or full-range .tflite (default: $EDGEFER_FACE_MODEL, else the package's, as --faces says)",
+    )
+    p.add_argument(
+        "--threads", type=thread_list, default="1,2", help="LiteRT thread counts to measure, comma-separated"
+    )
     p.add_argument("--frames", type=positive_int, default=300, help="frames measured per run (the source is looped)")
     p.add_argument("--warmup", type=int, default=30, help="frames run before measuring")
     p.add_argument("--json", help="write the results here")
-    p.add_argument("--verbose", action="store_true",
-                   help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)")
-    p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
-                   help="average each face with its mirror image (two invokes); default: as each model's card says")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)",
+    )
+    p.add_argument(
+        "--flip-average",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average each face with its mirror image (two invokes); default: as each model's card says",
+    )
     args = p.parse_args(argv)
     if args.verbose:
         os.environ[VERBOSE_ENV] = "1"
@@ -69,13 +102,26 @@ def main(argv=None) -> int:
         if args.json:
             check_file_writable(args.json, "--json")
         for model, faces, threads in itertools.product(args.model or [None], args.faces, args.threads):
-            run = bench_one(args.source, model_path(model), args.face_model, threads, args.frames, args.warmup,
-                            args.flip_average, faces)
+            run = bench_one(
+                args.source,
+                model_path(model),
+                args.face_model,
+                threads,
+                args.frames,
+                args.warmup,
+                args.flip_average,
+                faces,
+            )
             runs.append(run)
             s = run["stages"]
-            print(f"{run['model']}  faces={faces}  threads={threads}  flip_average={run['flip_average']}  frames={run['frames']}  "
-                  + "  ".join(f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/p99 {v['p99_ms']:.3f} ms" for k, v in s.items())
-                  + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}", flush=True)
+            print(
+                f"{run['model']}  faces={faces}  threads={threads}  flip_average={run['flip_average']}  frames={run['frames']}  "
+                + "  ".join(
+                    f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/p99 {v['p99_ms']:.3f} ms" for k, v in s.items()
+                )
+                + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}",
+                flush=True,
+            )
     except EdgeferError as exc:
         print(f"edgefer-bench: error: {exc}", file=sys.stderr)
         return 2
@@ -95,6 +141,7 @@ def machine() -> dict:
     """The CPU the figures were measured on, and the SIMD extensions that decide int8 speed
     (AVX-512 VNNI on x86, dot-product on Arm): the same model is several times slower without them."""
     import platform
+
     cpu, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -107,8 +154,11 @@ def machine() -> dict:
                     flags.update(value.split())
     except OSError:
         pass
-    simd = sorted(f for f in flags if f.startswith(("avx", "sse4", "fma", "asimd", "neon", "sve", "i8mm"))
-                  or "vnni" in f or f == "dotprod")
+    simd = sorted(
+        f
+        for f in flags
+        if f.startswith(("avx", "sse4", "fma", "asimd", "neon", "sve", "i8mm")) or "vnni" in f or f == "dotprod"
+    )
     return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(), "simd": simd}
 
 

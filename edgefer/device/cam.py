@@ -1,4 +1,5 @@
 """`edgefer-cam`: expressions on a webcam, a video file, a folder of images or the Pi camera."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,8 @@ from pathlib import Path
 from ..core import card as card_mod
 from ..core.errors import EdgeferError
 from ..core.faces import FACE_MODELS
-from ..core.quiet import VERBOSE_ENV
 from ..core.files import OneDefault, check_file_writable, positive_int, probability, write_json
+from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
 from .outputs import FaceCsv, Recorder, open_window
@@ -25,47 +26,87 @@ from .timeline import Timeline
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="edgefer-cam", description=__doc__,
-                                formatter_class=OneDefault)
+    p = argparse.ArgumentParser(prog="edgefer-cam", description=__doc__, formatter_class=OneDefault)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
-    p.add_argument("--model", default=None, help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt)")
-    p.add_argument("--faces", choices=tuple(FACE_MODELS), default="near",
-                   help="near: faces within about 2 m (short-range detector); far: smaller faces, a room or an "
-                        "audience (full-range detector, slower)")
-    p.add_argument("--face-model", default=None, help="BlazeFace short- or full-range .tflite (default: $EDGEFER_FACE_MODEL, else the package's, as --faces says)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="int8 .tflite with its card, or a bundled model by name: fer2013-balanced (default), fer2013, ferplus (8 classes with contempt)",
+    )
+    p.add_argument(
+        "--faces",
+        choices=tuple(FACE_MODELS),
+        default="near",
+        help="near: faces within about 2 m (short-range detector); far: smaller faces, a room or an "
+        "audience (full-range detector, slower)",
+    )
+    p.add_argument(
+        "--face-model",
+        default=None,
+        help="BlazeFace short- or full-range .tflite (default: $EDGEFER_FACE_MODEL, else the package's, as --faces says)",
+    )
     p.add_argument("--threads", type=positive_int, default=1, help="LiteRT threads for the expression model")
     p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
-    p.add_argument("--uncertain", type=probability, default=None, metavar="P",
-                   help="show a face as uncertain when its top probability is below P (0: never; default: as "
-                        "the model's card says: where validation faces were more often wrong than right)")
+    p.add_argument(
+        "--uncertain",
+        type=probability,
+        default=None,
+        metavar="P",
+        help="show a face as uncertain when its top probability is below P (0: never; default: as "
+        "the model's card says: where validation faces were more often wrong than right)",
+    )
     p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight of past probabilities per face (0: off)")
     p.add_argument("--headless", action="store_true", help="no window (there is none anyway without a display)")
-    p.add_argument("--serve", metavar="[HOST:]PORT",
-                   help="serve the live view (video, probabilities, timelines, latency) on this port, on loopback "
-                        "unless a HOST is given (0.0.0.0: every network; then a token is needed)")
-    p.add_argument("--token", default=os.environ.get("EDGEFER_TOKEN"),
-                   help="--serve: the token every request must carry (default: $EDGEFER_TOKEN; beyond loopback "
-                        "without one: a new one, printed)")
+    p.add_argument(
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="serve the live view (video, probabilities, timelines, latency) on this port, on loopback "
+        "unless a HOST is given (0.0.0.0: every network; then a token is needed)",
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get("EDGEFER_TOKEN"),
+        help="--serve: the token every request must carry (default: $EDGEFER_TOKEN; beyond loopback "
+        "without one: a new one, printed)",
+    )
     p.add_argument("--no-auth", action="store_true", help="--serve beyond loopback without a token")
     p.add_argument("--record", help="write the annotated video to this .mp4")
     p.add_argument("--jsonl", help="append one JSON line per frame: time, faces, box, label, probabilities")
     p.add_argument("--csv", help="append one row per face per frame: time, frame, track, box, label, probabilities")
-    p.add_argument("--timeline", help="at exit, write a PNG with one timeline per tracked face (probabilities over time)")
+    p.add_argument(
+        "--timeline", help="at exit, write a PNG with one timeline per tracked face (probabilities over time)"
+    )
     p.add_argument("--loop", action="store_true", help="a video file starts again at its end (a demo, a kiosk)")
-    p.add_argument("--realtime", action="store_true",
-                   help="read a video file at its own frame rate, as a camera delivers frames (default: as fast as it goes)")
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="read a video file at its own frame rate, as a camera delivers frames (default: as fast as it goes)",
+    )
     p.add_argument("--latency-json", help="write the latency report here at exit")
-    p.add_argument("--report-every", type=float, default=10.0, help="print the latency table every N seconds (0: only at exit)")
+    p.add_argument(
+        "--report-every", type=float, default=10.0, help="print the latency table every N seconds (0: only at exit)"
+    )
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: at the source's end)")
     p.add_argument("--reconnect", action="store_true", help="wait for a camera that disappears instead of exiting")
     p.add_argument("--allow-float", action="store_true", help="run a float (non-int8) model too")
-    p.add_argument("--verbose", action="store_true",
-                   help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)")
-    p.add_argument("--pairs", type=float, metavar="P",
-                   help="with a basic model (ferplus): show a compound such as 'happily surprised' when the two most "
-                        "probable emotions both reach P (0.125 was best on FER+ validation faces, compound or not)")
-    p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
-                   help="average each face with its mirror image (two invokes); default: as the model's card says")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)",
+    )
+    p.add_argument(
+        "--pairs",
+        type=float,
+        metavar="P",
+        help="with a basic model (ferplus): show a compound such as 'happily surprised' when the two most "
+        "probable emotions both reach P (0.125 was best on FER+ validation faces, compound or not)",
+    )
+    p.add_argument(
+        "--flip-average",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average each face with its mirror image (two invokes); default: as the model's card says",
+    )
     return p
 
 
@@ -82,21 +123,38 @@ def run(args) -> dict:
     # stills (an image folder, one image) are separate faces: no tracking, no smoothing across them
     stills = source.stills
     frames_with_faces, last_report, timeline = 0, None, None
-    with contextlib.ExitStack() as outputs:   # every output is closed however the run ends
+    with contextlib.ExitStack() as outputs:  # every output is closed however the run ends
         outputs.callback(source.close)
-        pipeline = outputs.enter_context(Pipeline(
-            model, args.face_model, args.threads, args.min_score, video=not stills, smoothing=args.smoothing,
-            allow_float=args.allow_float, flip_average=args.flip_average, track=not stills, pairs=args.pairs,
-            faces=args.faces, uncertain=args.uncertain))
+        pipeline = outputs.enter_context(
+            Pipeline(
+                model,
+                args.face_model,
+                args.threads,
+                args.min_score,
+                video=not stills,
+                smoothing=args.smoothing,
+                allow_float=args.allow_float,
+                flip_average=args.flip_average,
+                track=not stills,
+                pairs=args.pairs,
+                faces=args.faces,
+                uncertain=args.uncertain,
+            )
+        )
         print(pipeline.describe() + (" (stills: each image on its own)" if stills else ""), flush=True)
         labels = pipeline.classifier.labels
         # appended: a service restarted by systemd keeps the lines it wrote before
         jsonl = outputs.enter_context(open(args.jsonl, "a")) if args.jsonl else None
-        table = (outputs.enter_context(contextlib.closing(FaceCsv(args.csv, labels, pairs=args.pairs is not None)))
-                 if args.csv else None)
+        table = (
+            outputs.enter_context(contextlib.closing(FaceCsv(args.csv, labels, pairs=args.pairs is not None)))
+            if args.csv
+            else None
+        )
         recorder = outputs.enter_context(contextlib.closing(Recorder(args.record))) if args.record else None
         if args.timeline and stills:
-            print("--timeline: images of a folder are not tracked over time; the PNG is left out (--csv has every face)")
+            print(
+                "--timeline: images of a folder are not tracked over time; the PNG is left out (--csv has every face)"
+            )
         elif args.timeline:
             timeline = Timeline(labels)
         view = outputs.enter_context(contextlib.closing(start_view(args, pipeline, latency))) if args.serve else None
@@ -113,7 +171,7 @@ def run(args) -> dict:
                     if recorder:
                         recorder.write(image)
                     if window and not window.show(image):
-                        break   # the window was closed: the run ends as with Ctrl-C
+                        break  # the window was closed: the run ends as with Ctrl-C
                     latency.add("draw", time.perf_counter() - t)
                 if view:
                     view.view.publish(frame, faces)
@@ -129,7 +187,7 @@ def run(args) -> dict:
                 if args.report_every and time.perf_counter() - last_report > args.report_every:
                     print(Latency.table(latency.summary()), flush=True)
                     last_report = time.perf_counter()
-        except KeyboardInterrupt:   # Ctrl-C, or SIGTERM from systemd (main() turns it into this)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from systemd (main() turns it into this)
             pass
     if timeline:
         timeline.save_png(args.timeline, title=f"{Path(str(args.source)).name}: {pipeline.classifier.path.name}")
@@ -165,7 +223,7 @@ def main(argv=None) -> int:
     except EdgeferError as exc:
         print(f"edgefer-cam: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:   # before the first frame: nothing to report
+    except KeyboardInterrupt:  # before the first frame: nothing to report
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -1,4 +1,5 @@
 """Run an exported edgefer .tflite on face crops with LiteRT, prepared exactly as its spec says."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,17 +28,23 @@ class Classifier:
         try:
             self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
             self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:   # a card on a damaged flatbuffer
-            raise card_mod.BadCard(f"{self.path}: the model inside is damaged ({str(exc).splitlines()[0][:100]}); "
-                                   "export it again with edgefer-export, or copy it again") from None
+        except (ValueError, RuntimeError) as exc:  # a card on a damaged flatbuffer
+            raise card_mod.BadCard(
+                f"{self.path}: the model inside is damaged ({str(exc).splitlines()[0][:100]}); "
+                "export it again with edgefer-export, or copy it again"
+            ) from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         if tuple(self.input["shape"][1:]) != self.spec.shape:
-            raise card_mod.BadCard(f"{self.path}: model input {tuple(self.input['shape'][1:])} disagrees with its card "
-                                   f"{self.spec.shape}; re-export the model so the card matches")
+            raise card_mod.BadCard(
+                f"{self.path}: model input {tuple(self.input['shape'][1:])} disagrees with its card "
+                f"{self.spec.shape}; re-export the model so the card matches"
+            )
         if self.output["shape"][-1] != len(self.spec.labels):
-            raise card_mod.BadCard(f"{self.path}: model has {self.output['shape'][-1]} outputs but its card "
-                                   f"lists {len(self.spec.labels)} labels; re-export the model")
+            raise card_mod.BadCard(
+                f"{self.path}: model has {self.output['shape'][-1]} outputs but its card "
+                f"lists {len(self.spec.labels)} labels; re-export the model"
+            )
         self.labels = list(self.spec.labels)
 
     @property
@@ -72,7 +79,9 @@ class Classifier:
 
     def run_batch(self, pixels: np.ndarray) -> np.ndarray:
         """(N, size, size, C) -> (N, classes), one invoke per face (the models take batch 1)."""
-        return np.stack([self.run_once(p) for p in pixels]) if len(pixels) else np.zeros((0, len(self.labels)), np.float32)
+        return (
+            np.stack([self.run_once(p) for p in pixels]) if len(pixels) else np.zeros((0, len(self.labels)), np.float32)
+        )
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (size, size, C) pixels -> probabilities, flip-averaged as the spec says."""

@@ -1,5 +1,6 @@
 """Per-stage latency with fixed memory: a log-spaced histogram per stage, so a run of days keeps
 the same footprint as a run of seconds (percentiles exact to within one bin, 0.5%)."""
+
 from __future__ import annotations
 
 import time
@@ -56,20 +57,28 @@ class Latency:
         for s in self.stages:
             n = int(self.counts[s].sum())
             if n:
-                stages[s] = {"p50_ms": round(self.percentile(s, 50) * 1e3, 3),
-                             "p90_ms": round(self.percentile(s, 90) * 1e3, 3),
-                             "p99_ms": round(self.percentile(s, 99) * 1e3, 3),
-                             "mean_ms": round(self.sums[s] / n * 1e3, 3), "count": n}
+                stages[s] = {
+                    "p50_ms": round(self.percentile(s, 50) * 1e3, 3),
+                    "p90_ms": round(self.percentile(s, 90) * 1e3, 3),
+                    "p99_ms": round(self.percentile(s, 99) * 1e3, 3),
+                    "mean_ms": round(self.sums[s] / n * 1e3, 3),
+                    "count": n,
+                }
         total_mean = self.sums.get("total", 0.0) / max(1, self.frames)
-        return {"frames": self.frames, "stages": stages,
-                "fps": round(1.0 / total_mean, 1) if total_mean else 0.0,
-                "wall_fps": round(self.frames / elapsed, 1) if elapsed else 0.0}
+        return {
+            "frames": self.frames,
+            "stages": stages,
+            "fps": round(1.0 / total_mean, 1) if total_mean else 0.0,
+            "wall_fps": round(self.frames / elapsed, 1) if elapsed else 0.0,
+        }
 
     @staticmethod
     def table(summary: dict) -> str:
         lines = [f"{'stage':<12}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'mean ms':>9}"]
         for s, v in summary["stages"].items():
             lines.append(f"{s:<12}{v['p50_ms']:>9.3f}{v['p90_ms']:>9.3f}{v['p99_ms']:>9.3f}{v['mean_ms']:>9.3f}")
-        lines.append(f"{summary['frames']} frames, {summary['fps']} FPS from total latency "
-                     f"({summary['wall_fps']} FPS wall clock)")
+        lines.append(
+            f"{summary['frames']} frames, {summary['fps']} FPS from total latency "
+            f"({summary['wall_fps']} FPS wall clock)"
+        )
         return "\n".join(lines)

@@ -5,6 +5,7 @@ The window is Tk (the standard library) showing frames through Pillow: it works 
 wheel won the shared `cv2/` folder (`opencv-python-headless`, which the kit depends on, has no GUI;
 mediapipe's `opencv-contrib-python` has one), so the kit uses no OpenCV GUI at all.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,8 +32,10 @@ class Recorder:
                 raise RecordError(f"{self.path}: OpenCV cannot write an mp4v video there; pass --record a .mp4 path")
         if bgr.shape[1::-1] != self.size:
             if not self.fitted:
-                print(f"--record: frames of another size than the first {self.size[0]}x{self.size[1]} are "
-                      "fitted into it with black bars")
+                print(
+                    f"--record: frames of another size than the first {self.size[0]}x{self.size[1]} are "
+                    "fitted into it with black bars"
+                )
             self.fitted += 1
             bgr = letterbox(bgr, self.size)
         self.writer.write(bgr)
@@ -53,7 +56,7 @@ def letterbox(image, size):
     resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))))
     out = np.zeros((h, w, 3), image.dtype)
     y, x = (h - resized.shape[0]) // 2, (w - resized.shape[1]) // 2
-    out[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    out[y : y + resized.shape[0], x : x + resized.shape[1]] = resized
     return out
 
 
@@ -65,14 +68,16 @@ class FaceCsv:
     def __init__(self, path, labels, pairs: bool = False):
         self.path, self.labels, self.pairs = str(path), list(labels), pairs
         header = ["t", "frame", "file", "track", "x", "y", "w", "h", "score", "label", *self.labels]
-        if pairs:   # edgefer-cam --pairs: the compound read from the two most probable emotions
+        if pairs:  # edgefer-cam --pairs: the compound read from the two most probable emotions
             header.append("pair")
         if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             with open(self.path, newline="") as f:
                 existing = next(csv.reader(f), [])
             if existing != header:
-                raise CsvMismatch(f"{self.path}: holds rows of another model or option (columns {existing[10:]}, "
-                                  f"this run writes {header[10:]}); pass --csv a new file")
+                raise CsvMismatch(
+                    f"{self.path}: holds rows of another model or option (columns {existing[10:]}, "
+                    f"this run writes {header[10:]}); pass --csv a new file"
+                )
             self.file = open(self.path, "a", newline="")
             self.writer = csv.writer(self.file)
         else:
@@ -82,8 +87,16 @@ class FaceCsv:
 
     def write(self, frame, faces):
         for f in faces:
-            row = [f"{frame.t:.3f}", frame.index, frame.name, f["id"], *f["box"], f["score"], f["label"],
-                   *(f["probs"][c] for c in self.labels)]
+            row = [
+                f"{frame.t:.3f}",
+                frame.index,
+                frame.name,
+                f["id"],
+                *f["box"],
+                f["score"],
+                f["label"],
+                *(f["probs"][c] for c in self.labels),
+            ]
             self.writer.writerow(row + [f.get("pair") or ""] if self.pairs else row)
 
     def close(self):
@@ -99,7 +112,9 @@ class Window:
 
     def __init__(self, title="edgefer"):
         import tkinter
+
         from PIL import ImageTk
+
         self._photo = ImageTk.PhotoImage
         self.root = tkinter.Tk()
         self.root.title(title)
@@ -113,10 +128,11 @@ class Window:
     def show(self, bgr: np.ndarray) -> bool:
         """Show one frame; False once the window was closed."""
         from PIL import Image
+
         if self.open:
             image = self._photo(Image.fromarray(np.ascontiguousarray(bgr[..., ::-1])))
             self.label.configure(image=image)
-            self.label.image = image   # Tk keeps no reference of its own
+            self.label.image = image  # Tk keeps no reference of its own
             self.root.update()
         return self.open
 
@@ -129,15 +145,21 @@ class Window:
 def open_window(title="edgefer"):
     """A Window where there is a display and Tk, else None and one line saying what to do."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        print("no window: no display (DISPLAY is not set); continuing headless (--headless says so, "
-              "--serve shows the live view in a browser)")
+        print(
+            "no window: no display (DISPLAY is not set); continuing headless (--headless says so, "
+            "--serve shows the live view in a browser)"
+        )
         return None
     try:
         return Window(title)
     except ImportError:
-        print("no window: this Python has no Tk (sudo apt install python3-tk); continuing headless "
-              "(--serve shows the live view in a browser)")
-    except Exception as exc:   # tkinter.TclError: a display that cannot be opened
-        print(f"no window: the display cannot be opened ({exc}); continuing headless "
-              "(--serve shows the live view in a browser)")
+        print(
+            "no window: this Python has no Tk (sudo apt install python3-tk); continuing headless "
+            "(--serve shows the live view in a browser)"
+        )
+    except Exception as exc:  # tkinter.TclError: a display that cannot be opened
+        print(
+            f"no window: the display cannot be opened ({exc}); continuing headless "
+            "(--serve shows the live view in a browser)"
+        )
     return None

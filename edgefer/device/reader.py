@@ -12,6 +12,7 @@
 The same Pipeline as edgefer-cam: BlazeFace, the card's face crop, the int8 model in LiteRT. A
 still is read on its own; a stream tracks each face and smooths its probabilities over frames.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -35,18 +36,25 @@ class BadArray(EdgeferError, ValueError):
 
 @dataclass(frozen=True)
 class Face:
-    box: tuple[int, int, int, int]   # x, y, width, height in pixels of the image given
-    label: str                       # the most probable expression
-    probs: dict[str, float]          # every class of the model, summing to 1
-    score: float                     # the face detector's confidence that this is a face
-    uncertain: bool = False          # the top probability is below the card's bar
-    track: int | None = None         # the same number for the same face across a stream's frames
-    pair: str | None = None          # a compound ("happily_surprised") when reading pairs
+    box: tuple[int, int, int, int]  # x, y, width, height in pixels of the image given
+    label: str  # the most probable expression
+    probs: dict[str, float]  # every class of the model, summing to 1
+    score: float  # the face detector's confidence that this is a face
+    uncertain: bool = False  # the top probability is below the card's bar
+    track: int | None = None  # the same number for the same face across a stream's frames
+    pair: str | None = None  # a compound ("happily_surprised") when reading pairs
 
     @classmethod
     def from_pipeline(cls, face: dict, tracked: bool) -> Face:
-        return cls(tuple(int(v) for v in face["box"]), face["label"], dict(face["probs"]), float(face["score"]),
-                   bool(face.get("uncertain")), face["id"] if tracked else None, face.get("pair"))
+        return cls(
+            tuple(int(v) for v in face["box"]),
+            face["label"],
+            dict(face["probs"]),
+            float(face["score"]),
+            bool(face.get("uncertain")),
+            face["id"] if tracked else None,
+            face.get("pair"),
+        )
 
 
 def as_rgb(image, order: str = "rgb") -> np.ndarray:
@@ -58,8 +66,10 @@ def as_rgb(image, order: str = "rgb") -> np.ndarray:
         image, order = read_image(image), "rgb"
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise BadArray(f"an image of shape {array.shape} and dtype {array.dtype}: pass uint8 (H, W) gray or "
-                       "(H, W, 3) colour, or a file path")
+        raise BadArray(
+            f"an image of shape {array.shape} and dtype {array.dtype}: pass uint8 (H, W) gray or "
+            "(H, W, 3) colour, or a file path"
+        )
     if array.ndim == 2:
         return np.repeat(array[..., None], 3, axis=-1)
     array = array[..., :3]
@@ -71,11 +81,26 @@ class ExpressionReader:
     an int8 .tflite with its card; `face_model`: a BlazeFace .tflite (default: the package's);
     `faces`: near (within about 2 m) or far (a room); the rest as edgefer-cam's options."""
 
-    def __init__(self, model: str | Path | None = None, face_model: str | Path | None = None, faces: str = "near",
-                 threads: int = 1, min_score: float = 0.5, smoothing: float = 0.6,
-                 flip_average: bool | None = None, uncertain: float | None = None):
-        self.options = dict(model=model_path(model), face_model=face_model, faces=faces, threads=threads,
-                            min_score=min_score, flip_average=flip_average, uncertain=uncertain)
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        face_model: str | Path | None = None,
+        faces: str = "near",
+        threads: int = 1,
+        min_score: float = 0.5,
+        smoothing: float = 0.6,
+        flip_average: bool | None = None,
+        uncertain: float | None = None,
+    ):
+        self.options = dict(
+            model=model_path(model),
+            face_model=face_model,
+            faces=faces,
+            threads=threads,
+            min_score=min_score,
+            flip_average=flip_average,
+            uncertain=uncertain,
+        )
         self.smoothing = smoothing
         self._stills = Pipeline(**self.options, video=False, track=False)
         self.labels = list(self._stills.classifier.labels)

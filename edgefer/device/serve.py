@@ -16,6 +16,7 @@ dropped.
 Security: any route but these three is 404, any method but GET and HEAD 405, and nothing on disk is
 served. Beyond loopback every route needs the token (`?token=` or `Authorization: Bearer`).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -49,7 +50,7 @@ class LiveView:
         self.about, self.labels, self.latency, self.quality = about, list(labels), latency, quality
         self.timeline = Timeline(labels, keep=keep)
         self._cond = threading.Condition()
-        self._pending = None            # (rgb, faces) of the newest frame, while someone watches
+        self._pending = None  # (rgb, faces) of the newest frame, while someone watches
         self._jpeg, self._seq = None, 0
         self._faces, self._t, self._frames = [], 0.0, 0
         self.viewers, self.closed = 0, False
@@ -92,10 +93,20 @@ class LiveView:
 
     def state(self) -> dict:
         with self._cond:
-            state = {"t": round(self._t, 2), "frames": self._frames, "viewers": self.viewers,
-                     "faces": self._faces, "timeline": self.timeline.to_json()}
-        state.update(about=self.about, labels=self.labels, colors=COLORS[:len(self.labels)],
-                     keep=self.timeline.keep, latency=self.latency.summary())
+            state = {
+                "t": round(self._t, 2),
+                "frames": self._frames,
+                "viewers": self.viewers,
+                "faces": self._faces,
+                "timeline": self.timeline.to_json(),
+            }
+        state.update(
+            about=self.about,
+            labels=self.labels,
+            colors=COLORS[: len(self.labels)],
+            keep=self.timeline.keep,
+            latency=self.latency.summary(),
+        )
         return state
 
     def close(self):
@@ -135,8 +146,10 @@ class ViewServer:
         try:
             self.httpd = server_class((host, port), _handler(view, token))
         except OSError as exc:
-            raise ServeError(f"--serve {address}: cannot listen there ({exc.strerror}); "
-                             "choose another port, or a host address of this machine") from None
+            raise ServeError(
+                f"--serve {address}: cannot listen there ({exc.strerror}); "
+                "choose another port, or a host address of this machine"
+            ) from None
         self.view, self.token, self.host = view, token, host
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, name="edgefer-http", daemon=True).start()
@@ -156,7 +169,7 @@ class ViewServer:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True      # a viewer's thread never keeps the process alive
+    daemon_threads = True  # a viewer's thread never keeps the process alive
     allow_reuse_address = True  # a service restarted at once can bind again
 
 
@@ -181,9 +194,9 @@ def new_token() -> str:
 def _handler(view: LiveView, token: str | None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "edgefer"
-        timeout = 10   # seconds a viewer may take nothing before it is dropped
+        timeout = 10  # seconds a viewer may take nothing before it is dropped
 
-        def log_message(self, *args):   # a request log line per MJPEG frame would drown the report
+        def log_message(self, *args):  # a request log line per MJPEG frame would drown the report
             pass
 
         def do_GET(self):
@@ -217,16 +230,17 @@ def _handler(view: LiveView, token: str | None):
             given = parse_qs(query).get("token", [""])[0]
             header = self.headers.get("Authorization", "")
             if header.startswith("Bearer "):
-                given = header[len("Bearer "):]
+                given = header[len("Bearer ") :]
             return hmac.compare_digest(given.encode(), token.encode())
 
         def _headers(self, content_type: str, length: int | None = None):
             self.send_header("Content-Type", content_type)
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Referrer-Policy", "no-referrer")   # the token is in the URL
-            self.send_header("Content-Security-Policy",
-                             "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+            self.send_header("Referrer-Policy", "no-referrer")  # the token is in the URL
+            self.send_header(
+                "Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
+            )
             if length is not None:
                 self.send_header("Content-Length", str(length))
             self.end_headers()
@@ -253,9 +267,16 @@ def _handler(view: LiveView, token: str | None):
                     seen, jpeg = view.next_jpeg(seen)
                     if jpeg is None:
                         continue
-                    self.wfile.write(b"--" + BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                     + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-            except (OSError, ValueError):   # the viewer left, or stalled past the timeout
+                    self.wfile.write(
+                        b"--"
+                        + BOUNDARY
+                        + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                        + str(len(jpeg)).encode()
+                        + b"\r\n\r\n"
+                        + jpeg
+                        + b"\r\n"
+                    )
+            except (OSError, ValueError):  # the viewer left, or stalled past the timeout
                 pass
             finally:
                 view.watch(-1)

@@ -1,10 +1,11 @@
 """Frame sources behind one small interface: iterate and get RGB frames with timestamps.
 
-  open_source("0")             webcam index 0 (OpenCV)
-  open_source("clip.mp4")      a video file, or an rtsp:// / http:// stream
-  open_source("faces/")        a folder of images, in name order
-  open_source("picamera")      the Raspberry Pi camera (picamera2, imported only here)
+open_source("0")             webcam index 0 (OpenCV)
+open_source("clip.mp4")      a video file, or an rtsp:// / http:// stream
+open_source("faces/")        a folder of images, in name order
+open_source("picamera")      the Raspberry Pi camera (picamera2, imported only here)
 """
+
 from __future__ import annotations
 
 import time
@@ -25,13 +26,13 @@ class SourceError(EdgeferError, RuntimeError):
 @dataclass
 class Frame:
     rgb: np.ndarray
-    t: float        # seconds: the video's own clock for files, capture time for live sources
+    t: float  # seconds: the video's own clock for files, capture time for live sources
     index: int
     name: str = ""
 
 
 class VideoSource:
-    stills = False   # frames of one scene: faces are tracked and smoothed
+    stills = False  # frames of one scene: faces are tracked and smoothed
 
     def __init__(self, spec: str, reconnect: bool = False, loop: bool = False, realtime: bool = False):
         # realtime: a file is read at its own frame rate, as a camera would deliver it (the live view)
@@ -52,17 +53,23 @@ class VideoSource:
     def _cannot_open(self) -> str:
         """Advice for what the source is: a camera, a video file or a network stream."""
         if self.camera:
-            return (f"no camera at index {self.spec}; check the device (ls /dev/video*), or pass --source "
-                    "a video file, an image folder or picamera")
+            return (
+                f"no camera at index {self.spec}; check the device (ls /dev/video*), or pass --source "
+                "a video file, an image folder or picamera"
+            )
         if self.is_file:
-            return (f"{self.spec}: cannot decode this video (corrupt, truncated, or a codec OpenCV lacks); "
-                    f"re-encode it, e.g. ffmpeg -i {self.spec} -c:v libx264 out.mp4")
-        return (f"{self.spec}: cannot open this stream; check that the server is up, the address, port "
-                "and path are right, and that it accepts the connection")
+            return (
+                f"{self.spec}: cannot decode this video (corrupt, truncated, or a codec OpenCV lacks); "
+                f"re-encode it, e.g. ffmpeg -i {self.spec} -c:v libx264 out.mp4"
+            )
+        return (
+            f"{self.spec}: cannot open this stream; check that the server is up, the address, port "
+            "and path are right, and that it accepts the connection"
+        )
 
     def __iter__(self):
         index, start = 0, time.monotonic()
-        failures, offset, t = 0, 0.0, 0.0   # offset: the clock runs on across loops of a file
+        failures, offset, t = 0, 0.0, 0.0  # offset: the clock runs on across loops of a file
         while True:
             ok, bgr = self.cap.read()
             if not ok or bgr is None:
@@ -72,7 +79,7 @@ class VideoSource:
                     offset = t + 1.0 / (self.cap.get(cv2.CAP_PROP_FPS) or 25.0)
                     continue
                 if self.is_file and index == 0:
-                    raise SourceError(self._cannot_open())   # opened, but not one frame decodes
+                    raise SourceError(self._cannot_open())  # opened, but not one frame decodes
                 if self.is_file:
                     return  # the video ended
                 failures += 1
@@ -99,12 +106,15 @@ class VideoSource:
 
 class ImageFolderSource:
     """A folder of images (or one image): stills, each its own face set, never smoothed together."""
+
     stills = True
 
     def __init__(self, folder: str, fps: float = 25.0):
         path = Path(folder)
         if not path.exists():
-            raise SourceError(f"{folder}: no such image or folder; pass --source an image, a folder of images, a video or a camera index")
+            raise SourceError(
+                f"{folder}: no such image or folder; pass --source an image, a folder of images, a video or a camera index"
+            )
         self.paths = [str(path)] if path.is_file() else list_images(path)
         if not self.paths:
             raise SourceError(f"{folder}: no images in this folder")
@@ -133,12 +143,16 @@ class PicameraSource:
             from picamera2 import Picamera2
         except ImportError as exc:
             if exc.name == "picamera2":
-                raise SourceError("picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
-                                  "and create the venv with --system-site-packages (see deploy/pi/README.md)") from None
+                raise SourceError(
+                    "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
+                    "and create the venv with --system-site-packages (see deploy/pi/README.md)"
+                ) from None
             # installed, but its compiled parts do not load: most often a numpy in the venv shadowing
             # the system numpy they were built against
-            raise SourceError(f"picamera2 is installed but does not import ({exc}); if the venv has its own "
-                              "numpy, remove it (pip uninstall numpy) so the system one is used (deploy/pi/README.md)") from None
+            raise SourceError(
+                f"picamera2 is installed but does not import ({exc}); if the venv has its own "
+                "numpy, remove it (pip uninstall numpy) so the system one is used (deploy/pi/README.md)"
+            ) from None
         self._make, self.size, self.reconnect, self.dropped = Picamera2, size, reconnect, 0
         self.camera = self._open()
 
@@ -154,10 +168,12 @@ class PicameraSource:
             try:
                 # Picamera2's "RGB888" is BGR in memory (libcamera naming); convert to RGB
                 rgb = self.camera.capture_array()[..., ::-1].copy()
-            except (RuntimeError, OSError) as exc:   # a ribbon cable knocked loose, the camera reset
+            except (RuntimeError, OSError) as exc:  # a ribbon cable knocked loose, the camera reset
                 failures += 1
                 if not self.reconnect or failures > 50:
-                    print(f"picamera: the camera stopped delivering frames ({exc}); ending (use --reconnect to wait for it)")
+                    print(
+                        f"picamera: the camera stopped delivering frames ({exc}); ending (use --reconnect to wait for it)"
+                    )
                     return
                 self.close()
                 time.sleep(0.2)

@@ -4,6 +4,7 @@ the PNG report of a run (`edgefer-cam --timeline`).
 Probabilities are averaged into fixed time bins, so memory grows with the run's duration and the
 number of faces, never with the frame rate; the live view keeps only its last `keep` seconds.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,14 +12,25 @@ import numpy as np
 from ..core.files import atomic_path
 
 # one colour per class, in label order (colour-blind friendly: Okabe-Ito, then grays)
-COLORS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999",
-          "#555555", "#BBBBBB", "#000000")
+COLORS = (
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#999999",
+    "#555555",
+    "#BBBBBB",
+    "#000000",
+)
 
 
 class Timeline:
     def __init__(self, labels, bin_seconds: float = 0.2, keep: float | None = None):
         self.labels, self.bin, self.keep = list(labels), bin_seconds, keep
-        self.tracks: dict[int, dict[int, np.ndarray]] = {}   # track -> bin index -> (sum of probs..., count)
+        self.tracks: dict[int, dict[int, np.ndarray]] = {}  # track -> bin index -> (sum of probs..., count)
 
     def add(self, t: float, faces: list[dict]):
         b = int(t // self.bin)
@@ -74,11 +86,11 @@ class Timeline:
         image = Image.new("RGB", (width, height), "white")
         draw = ImageDraw.Draw(image)
         try:
-            draw.font = ImageFont.load_default(size=13)   # Pillow >= 10.1: a scalable font
+            draw.font = ImageFont.load_default(size=13)  # Pillow >= 10.1: a scalable font
         except TypeError:
             pass
         draw.text((left, 8), title or "expressions per tracked face", fill="black")
-        x = left   # legend
+        x = left  # legend
         for c, color in zip(self.labels, COLORS):
             draw.rectangle((x, 26, x + 10, 36), fill=color)
             draw.text((x + 14, 25), c, fill="black")
@@ -89,8 +101,9 @@ class Timeline:
             t, p = self.series(track)
             share = self.dominant_share(track)
             summary = ", ".join(f"{c} {s:.0%}" for c, s in sorted(share.items(), key=lambda kv: -kv[1])[:4])
-            draw.text((left, y0 - 16), f"face {track}: {len(t) * self.bin:.0f} s seen; most probable: {summary}",
-                      fill="black")
+            draw.text(
+                (left, y0 - 16), f"face {track}: {len(t) * self.bin:.0f} s seen; most probable: {summary}", fill="black"
+            )
             draw.rectangle((left, y0, left + plot_w, y0 + band), outline="#cccccc")
             for ti, probs in zip(t, p):
                 xa = left + int(ti / end * plot_w)
@@ -103,8 +116,11 @@ class Timeline:
         if not tracks:
             draw.text((left, top + 20), "no face was tracked for a second or more", fill="black")
         y_axis = height - 30
-        step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
-                    if end / s <= 10) if end <= 864000 else end / 10
+        step = (
+            next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400) if end / s <= 10)
+            if end <= 864000
+            else end / 10
+        )
         for s in np.arange(0, end + 1e-9, step):
             xs = left + int(s / end * plot_w)
             draw.line((xs, y_axis, xs, y_axis + 4), fill="black")

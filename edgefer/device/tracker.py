@@ -1,5 +1,6 @@
 """Per-face smoothing: a greedy IoU tracker keeps each face's identity between frames, and an
 exponential moving average of its probabilities keeps labels from flickering."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ class Tracker:
 
     def update(self, boxes, probs) -> list[Track]:
         """Match this frame's faces to tracks; returns the track of each face, in input order."""
-        pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)),
-                       reverse=True)
+        pairs = sorted(
+            ((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)), reverse=True
+        )
         matched_tracks, assigned = set(), {}
         for overlap, ti, bi in pairs:
             if overlap < self.min_iou:

@@ -20,6 +20,7 @@ Reported before and after: the FER+ majority and FER-2013 label of the PrivateTe
 
 The FER+ votes and the FER-2013 images are read from $EDGEFER_SHARED, else ../shared.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -98,15 +99,22 @@ def uncertain_bar(probs: np.ndarray, y: np.ndarray, width: float = 0.1) -> float
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="edgefer-calibrate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="edgefer-calibrate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default="fer2013-balanced", help="bundled name or .tflite")
-    p.add_argument("--face-model", default=None,
-                   help="face detector for the Yale check (default: the one bundled in the package)")
+    p.add_argument(
+        "--face-model", default=None, help="face detector for the Yale check (default: the one bundled in the package)"
+    )
     p.add_argument("--bias", action="store_true", help="fit a class-prior adjustment too (moves decisions)")
-    p.add_argument("--set-bias", action="append", default=[], metavar="LABEL=VALUE",
-                   help="a class-prior adjustment given, not fitted (e.g. neutral=-1; moves decisions); "
-                        "with --bias, held at that value while the other classes are fitted; repeat")
+    p.add_argument(
+        "--set-bias",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="a class-prior adjustment given, not fitted (e.g. neutral=-1; moves decisions); "
+        "with --bias, held at that value while the other classes are fitted; repeat",
+    )
     p.add_argument("--out", help="the calibrated model (default: calibrated_<name>.tflite)")
     p.add_argument("--json", default="calibrate.json", help="the figures before and after")
     args = p.parse_args(argv)
@@ -121,7 +129,7 @@ def main(argv=None) -> int:
 def calibrate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     path = model_path(args.model)
     clf = Classifier(path)
-    given_bias = {}   # --set-bias, checked before any face is read
+    given_bias = {}  # --set-bias, checked before any face is read
     for given in args.set_bias:
         label, _, value = given.partition("=")
         if label not in clf.labels:
@@ -134,9 +142,10 @@ def calibrate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     clf.spec = plain
     ferplus = read_ferplus(SHARED / "data" / "ferplus")
 
-    def faces_of(split, desc):   # (pixels, FER+ majority as the model's class index) of a split
-        truth = np.array([clf.labels.index(ferplus.labels[i]) if ferplus.labels[i] in clf.labels else -1
-                          for i in split.labels])
+    def faces_of(split, desc):  # (pixels, FER+ majority as the model's class index) of a split
+        truth = np.array(
+            [clf.labels.index(ferplus.labels[i]) if ferplus.labels[i] in clf.labels else -1 for i in split.labels]
+        )
         keep = np.flatnonzero(truth >= 0)
         x, kept, _ = load_pixels(split.subset(keep), plain, desc=desc)
         return x, truth[keep][kept]
@@ -144,51 +153,77 @@ def calibrate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     x, y = faces_of(ferplus.splits["val"], "PublicTest")
     probs = plain.predict(clf.run_batch, x)
     held = {clf.labels.index(label): value for label, value in given_bias.items()}
-    bias = fit_bias(probs, y, rounds=3 if args.bias else 0, held=held)   # no rounds: the given values alone
+    bias = fit_bias(probs, y, rounds=3 if args.bias else 0, held=held)  # no rounds: the given values alone
     adjusted = args.bias or bool(given_bias)
     temperature = fit_temperature(probs, y, bias)
     calibrated = adjust(probs, bias, temperature)
     bar = uncertain_bar(calibrated, y)
-    spec = plain.replace(logit_bias=tuple(bias.tolist()) if adjusted else (), temperature=temperature,
-                         uncertain_below=bar)
+    spec = plain.replace(
+        logit_bias=tuple(bias.tolist()) if adjusted else (), temperature=temperature, uncertain_below=bar
+    )
     out = Path(args.out or f"calibrated_{path.stem}.tflite")
     card = card_mod.with_spec(card_mod.read_embedded(path), spec)
-    if adjusted:   # decisions moved: the card's test-split figure is measured again, as the new card decides
+    if adjusted:  # decisions moved: the card's test-split figure is measured again, as the new card decides
         x_own, y_own = own_test_split(clf)
         report = classification_report(y_own, spec.predict(clf.run_batch, x_own).argmax(1), clf.labels)
-        card["metrics"] = dict(card.get("metrics", {}), tflite_test={"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]})
-        print(f"{out.name}: its own test split with the bias {report['accuracy']:.2%} (macro-F1 "
-              f"{report['macro_f1']:.3f}), written into its card", flush=True)
+        card["metrics"] = dict(
+            card.get("metrics", {}), tflite_test={"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+        )
+        print(
+            f"{out.name}: its own test split with the bias {report['accuracy']:.2%} (macro-F1 "
+            f"{report['macro_f1']:.3f}), written into its card",
+            flush=True,
+        )
     write_bytes(out, card_mod.embed(card_mod.model_bytes(path.read_bytes()), card))
 
     xt, yt = faces_of(ferplus.splits["test"], "PrivateTest")
     test_probs = plain.predict(clf.run_batch, xt)
     test_calibrated = adjust(test_probs, bias, temperature)
     below = test_calibrated.max(1) < bar
-    result = {"model": str(path), "calibrated_model": str(out), "temperature": temperature,
-              "uncertain_below": bar, "logit_bias": dict(zip(clf.labels, bias.tolist())) if adjusted else None,
-              "publictest_ferplus": {"nll": [nll(probs, y), nll(calibrated, y)], "ece": [ece(probs, y), ece(calibrated, y)],
-                                     "mean_recall": [mean_recall(y, probs.argmax(1), np.unique(y)),
-                                                     mean_recall(y, calibrated.argmax(1), np.unique(y))]},
-              "privatetest_ferplus": {"nll": [nll(test_probs, yt), nll(test_calibrated, yt)],
-                                      "ece": [ece(test_probs, yt), ece(test_calibrated, yt)],
-                                      "uncertain_share": float(below.mean()),
-                                      "accuracy_uncertain": float((test_calibrated.argmax(1) == yt)[below].mean()) if below.any() else None,
-                                      "accuracy_rest": float((test_calibrated.argmax(1) == yt)[~below].mean())}}
+    result = {
+        "model": str(path),
+        "calibrated_model": str(out),
+        "temperature": temperature,
+        "uncertain_below": bar,
+        "logit_bias": dict(zip(clf.labels, bias.tolist())) if adjusted else None,
+        "publictest_ferplus": {
+            "nll": [nll(probs, y), nll(calibrated, y)],
+            "ece": [ece(probs, y), ece(calibrated, y)],
+            "mean_recall": [
+                mean_recall(y, probs.argmax(1), np.unique(y)),
+                mean_recall(y, calibrated.argmax(1), np.unique(y)),
+            ],
+        },
+        "privatetest_ferplus": {
+            "nll": [nll(test_probs, yt), nll(test_calibrated, yt)],
+            "ece": [ece(test_probs, yt), ece(test_calibrated, yt)],
+            "uncertain_share": float(below.mean()),
+            "accuracy_uncertain": float((test_calibrated.argmax(1) == yt)[below].mean()) if below.any() else None,
+            "accuracy_rest": float((test_calibrated.argmax(1) == yt)[~below].mean()),
+        },
+    }
     pt = result["privatetest_ferplus"]
-    print(f"temperature {temperature:g}; PrivateTest FER+ ECE {pt['ece'][0]:.3f} -> {pt['ece'][1]:.3f}, "
-          f"NLL {pt['nll'][0]:.3f} -> {pt['nll'][1]:.3f}; uncertain below {bar:g}: {pt['uncertain_share']:.1%} of "
-          f"faces, right {pt['accuracy_uncertain'] or 0:.1%} of the time (the rest {pt['accuracy_rest']:.1%})", flush=True)
-    if adjusted:   # decisions move: the whole check, before and after
+    print(
+        f"temperature {temperature:g}; PrivateTest FER+ ECE {pt['ece'][0]:.3f} -> {pt['ece'][1]:.3f}, "
+        f"NLL {pt['nll'][0]:.3f} -> {pt['nll'][1]:.3f}; uncertain below {bar:g}: {pt['uncertain_share']:.1%} of "
+        f"faces, right {pt['accuracy_uncertain'] or 0:.1%} of the time (the rest {pt['accuracy_rest']:.1%})",
+        flush=True,
+    )
+    if adjusted:  # decisions move: the whole check, before and after
         for which, model in (("before", path), ("after", out)):
             c = Classifier(model)
             c.spec = plain if which == "before" else c.spec
-            result[which] = {"ferplus_test": ferplus_check(c, ferplus.splits["test"], ferplus.labels),
-                             "yale": yale_check(model, args.face_model)}
+            result[which] = {
+                "ferplus_test": ferplus_check(c, ferplus.splits["test"], ferplus.labels),
+                "yale": yale_check(model, args.face_model),
+            }
             f, yl = result[which]["ferplus_test"], result[which]["yale"]
-            print(f"{which:6s} PrivateTest: FER+ majority {f['agrees_with_ferplus_majority']:.2%}, FER-2013 label "
-                  f"{f['agrees_with_fer2013_label']:.2%}, FER+ recall {f['ferplus_recall']}  |  Yale "
-                  f"{yl['accuracy']:.2%} {yl['recall']}", flush=True)
+            print(
+                f"{which:6s} PrivateTest: FER+ majority {f['agrees_with_ferplus_majority']:.2%}, FER-2013 label "
+                f"{f['agrees_with_fer2013_label']:.2%}, FER+ recall {f['ferplus_recall']}  |  Yale "
+                f"{yl['accuracy']:.2%} {yl['recall']}",
+                flush=True,
+            )
         print(f"bias {result['logit_bias']}")
     write_json(args.json, result)
 

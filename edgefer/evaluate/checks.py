@@ -21,10 +21,10 @@ edgefer-calibrate and the experiments.
 
 The datasets are read from $EDGEFER_SHARED, else ../shared (beside the checkout).
 """
+
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import cv2
@@ -33,18 +33,16 @@ import numpy as np
 from ..core import metrics, preprocess
 from ..core.taxonomy import canonical
 from ..data import load_dataset, load_pixels
-from ..data.fer2013 import read_ferplus
 from ..device.classifier import Classifier
 from ..device.pipeline import Pipeline
 from ..device.sources import Frame
-from ..models import model_path
 
 SHARED = Path(os.environ.get("EDGEFER_SHARED", "../shared"))
 YALE = {"happy": "happy", "sad": "sad", "surprised": "surprise", "normal": "neutral"}
 # Where BlazeFace's box sits in a FER-2013 face (experiments/framing.py, 1,490 training faces): the
 # image is the box grown by 0.09 of its side each way, centred 0.11 box sides above the box's centre.
 FER2013_MARGIN, FER2013_OFFSET_Y = 0.09, -0.11
-CLEAR = 0.7   # share of an image's counted FER+ votes on its top emotion for it to count as clear
+CLEAR = 0.7  # share of an image's counted FER+ votes on its top emotion for it to count as clear
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise")
 
 
@@ -58,8 +56,7 @@ def at_box(image: np.ndarray) -> np.ndarray:
 
 def per_class_mean(truth: list[str], values: list[float]) -> dict:
     """The mean of `values` over the items of each true class, rounded to 3 places."""
-    return {c: round(float(np.mean([v for t, v in zip(truth, values) if t == c])), 3)
-            for c in sorted(set(truth))}
+    return {c: round(float(np.mean([v for t, v in zip(truth, values) if t == c])), 3) for c in sorted(set(truth))}
 
 
 def recall(truth: list[str], pred: list[str]) -> dict:
@@ -97,14 +94,15 @@ def ferplus_check(clf: Classifier, test, labels: list[str], view=None) -> dict:
     truth, said = [plus[i] for i in known], [pred[i] for i in known]
     clear = clear_emotions(test, plus)
     return {
-        "images": len(known), "images_with_a_label_the_model_lacks": len(plus) - len(known),
+        "images": len(known),
+        "images_with_a_label_the_model_lacks": len(plus) - len(known),
         "agrees_with_ferplus_majority": round(float(np.mean([s == t for s, t in zip(said, truth)])), 4),
         "agrees_with_fer2013_label": round(float(np.mean([pred[i] == original[i] for i in known])), 4),
         "ferplus_recall": recall(truth, said),
         "ferplus_mean_recall": round(mean_recall(np.array(truth), np.array(said), np.unique(truth)), 4),
         "clear_emotion_images": int(clear.sum()),
         "clear_emotion_mean_recall": round(mean_recall(np.array(plus)[clear], np.array(pred)[clear], EMOTIONS), 4),
-        "predictions": pred,   # every image's, in the split's order: for paired comparisons
+        "predictions": pred,  # every image's, in the split's order: for paired comparisons
     }
 
 
@@ -115,19 +113,24 @@ def yale_truth(path) -> str:
 
 def yale_files() -> list[Path]:
     """The Yale frames of the four conditions that name an expression (04_sad.png, a copy of 04_normal.png, left out)."""
-    return sorted(p for p in (SHARED / "data" / "yale_faces").glob("*.png")
-                  if p.stem.split("_", 1)[1] in YALE and p.name != "04_sad.png")
+    return sorted(
+        p
+        for p in (SHARED / "data" / "yale_faces").glob("*.png")
+        if p.stem.split("_", 1)[1] in YALE and p.name != "04_sad.png"
+    )
 
 
 def yale_check(model, face_model) -> dict:
     """Yale frames through the device pipeline; the largest face is the subject."""
-    with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:   # the decision itself
+    with Pipeline(model, face_model, video=False, smoothing=0.0, uncertain=0.0) as pipeline:  # the decision itself
+
         def read(k, path, rgb):
             faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
             if not faces:
                 return "no face", {}
             face = max(faces, key=lambda f: f["box"][2] * f["box"][3])
             return face["label"], face["probs"]
+
         return yale_score(read)
 
 
@@ -144,11 +147,14 @@ def yale_score(read) -> dict:
         label, probs = read(k, path, rgb)
         pred.append(label)
         p_true.append(float(probs.get(truth[-1], 0.0)))
-    return {"images": len(files), "faces_found": sum(p != "no face" for p in pred),
-            "accuracy": round(float(np.mean([t == p for t, p in zip(truth, pred)])), 4),
-            "recall": recall(truth, pred),
-            "true_class_probability": per_class_mean(truth, p_true),
-            "predictions": {p.name: label for p, label in zip(files, pred)}}
+    return {
+        "images": len(files),
+        "faces_found": sum(p != "no face" for p in pred),
+        "accuracy": round(float(np.mean([t == p for t, p in zip(truth, pred)])), 4),
+        "recall": recall(truth, pred),
+        "true_class_probability": per_class_mean(truth, p_true),
+        "predictions": {p.name: label for p, label in zip(files, pred)},
+    }
 
 
 def paired(first: dict, other: dict, ferplus) -> dict:
@@ -163,26 +169,32 @@ def paired(first: dict, other: dict, ferplus) -> dict:
         a, b = (np.array(m[f"ferplus_{half}"]["predictions"]) for m in (first, other))
         known = np.isin(plus, first["labels"]) & np.isin(plus, other["labels"])
         out[f"ferplus_{half}"] = metrics.paired_difference(plus[known], a[known], b[known])
-        out[f"ferplus_{half}_mean_recall"] = metrics.paired_difference(plus[known], a[known], b[known],
-                                                                      metrics.mean_recall)
+        out[f"ferplus_{half}_mean_recall"] = metrics.paired_difference(
+            plus[known], a[known], b[known], metrics.mean_recall
+        )
         out[f"fer2013_label_{half}"] = metrics.paired_difference(original[known], a[known], b[known])
         clear = clear_emotions(split, plus)
         out[f"clear_emotions_{half}"] = metrics.paired_difference(plus[clear], a[clear], b[clear], metrics.mean_recall)
     files = sorted(first["yale"]["predictions"])
     truth = [yale_truth(f) for f in files]
-    out["yale"] = metrics.paired_difference(truth, *([m["yale"]["predictions"][f] for f in files] for m in (first, other)))
+    out["yale"] = metrics.paired_difference(
+        truth, *([m["yale"]["predictions"][f] for f in files] for m in (first, other))
+    )
     return out
 
 
 def format_paired(name: str, first: str, diff: dict) -> str:
     def pts(d):
         return f"{100 * d['difference']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
-    return (f"{name} − {first}, points [95% paired bootstrap]: PublicTest FER+ majority {pts(diff['ferplus_val'])}, "
-            f"mean per-class recall {pts(diff['ferplus_val_mean_recall'])}, FER-2013 label "
-            f"{pts(diff['fer2013_label_val'])}  |  PrivateTest FER+ majority {pts(diff['ferplus_test'])}, mean "
-            f"per-class recall {pts(diff['ferplus_test_mean_recall'])}, FER-2013 label {pts(diff['fer2013_label_test'])}"
-            f"  |  clear emotional faces, mean recall {pts(diff['clear_emotions_val'])} / {pts(diff['clear_emotions_test'])}"
-            f"  |  Yale {pts(diff['yale'])}")
+
+    return (
+        f"{name} − {first}, points [95% paired bootstrap]: PublicTest FER+ majority {pts(diff['ferplus_val'])}, "
+        f"mean per-class recall {pts(diff['ferplus_val_mean_recall'])}, FER-2013 label "
+        f"{pts(diff['fer2013_label_val'])}  |  PrivateTest FER+ majority {pts(diff['ferplus_test'])}, mean "
+        f"per-class recall {pts(diff['ferplus_test_mean_recall'])}, FER-2013 label {pts(diff['fer2013_label_test'])}"
+        f"  |  clear emotional faces, mean recall {pts(diff['clear_emotions_val'])} / {pts(diff['clear_emotions_test'])}"
+        f"  |  Yale {pts(diff['yale'])}"
+    )
 
 
 class FerPackage:
@@ -196,9 +208,11 @@ class FerPackage:
         try:
             from fer.fer import FER
         except ImportError:
-            raise SystemExit("cross_check: --model fer needs the fer package on PYTHONPATH: "
-                             "pip install --no-deps --target /tmp/fer_pkg fer; PYTHONPATH=/tmp/fer_pkg") from None
-        self.fer = FER()   # its defaults: Haar cascade, 10 px offsets, quantised TFLite CNN
+            raise SystemExit(
+                "cross_check: --model fer needs the fer package on PYTHONPATH: "
+                "pip install --no-deps --target /tmp/fer_pkg fer; PYTHONPATH=/tmp/fer_pkg"
+            ) from None
+        self.fer = FER()  # its defaults: Haar cascade, 10 px offsets, quantised TFLite CNN
         self.crops = FER(offsets=(0, 0))
         self.labels = list(FER._get_labels().values())
         self.card = {"taxonomy": "basic7"}
@@ -218,11 +232,15 @@ class FerPackage:
                 return "no face", {}
             emotions = max(faces, key=lambda f: f["box"][2] * f["box"][3])["emotions"]
             return max(emotions, key=emotions.get), emotions
+
         return yale_score(read)
 
 
-DATASETS = {"fer2013": ("data/fer2013", "auto"), "ferplus": ("data/ferplus", "auto"),
-            "ferplus-compound": ("data/ferplus", "ferplus-compound")}
+DATASETS = {
+    "fer2013": ("data/fer2013", "auto"),
+    "ferplus": ("data/ferplus", "auto"),
+    "ferplus-compound": ("data/ferplus", "ferplus-compound"),
+}
 
 
 def own_test_split(clf: Classifier):

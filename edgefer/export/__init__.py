@@ -5,6 +5,7 @@ from .modes import INTEGER_MODES, MODES
 
 def export(run_dir, out, mode="int8", **options):
     from .exporter import export as _export  # TensorFlow loads on first use
+
     return _export(run_dir, out, mode, **options)
 
 

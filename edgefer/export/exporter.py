@@ -10,6 +10,7 @@ Modes:
   float32  no quantization
   dynamic  int8 weights, float activations (dynamic range)
 """
+
 from __future__ import annotations
 
 import time
@@ -17,19 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .._tf import keras, tf
 from ..core import card as card_mod
 from ..core.errors import EdgeferError
 from ..core.files import check_file_writable, write_bytes, write_json
+from ..core.interpreter import interpreter_class
 from ..core.metrics import classification_report
 from ..core.spec import flip_passes
-from ..core.interpreter import interpreter_class
 from ..device.classifier import Classifier
-from .._tf import keras, tf
 from ..train import run as run_mod
-from ..train.config import TrainConfig
 from ..train.batches import make_datasets
+from ..train.config import TrainConfig
 from .modes import INTEGER_MODES, MODES
-
 
 
 class ExportError(EdgeferError, ValueError):
@@ -52,6 +52,7 @@ def representative(pixels: np.ndarray, count: int, seed: int = 0):
     def gen():
         for x in chosen:
             yield [x[None]]
+
     return gen
 
 
@@ -61,11 +62,13 @@ def activation_ranges(model, tensors: list[tuple[str, str]], images: np.ndarray,
     returns {(layer name, kind): (min, max)}, each range containing 0, as TFLite requires."""
     layers = [model.get_layer(name) for name, _ in tensors]
     # a pre-activation is recomputed from the layer's input with its activation switched off
-    probe = keras.Model(model.inputs, [layer.input if kind == "pre_activation" else layer.output
-                                       for layer, (_, kind) in zip(layers, tensors)])
+    probe = keras.Model(
+        model.inputs,
+        [layer.input if kind == "pre_activation" else layer.output for layer, (_, kind) in zip(layers, tensors)],
+    )
     lo, hi = [0.0] * len(tensors), [0.0] * len(tensors)
     for start in range(0, len(images), batch):
-        outs = probe(images[start:start + batch].astype(np.float32), training=False)
+        outs = probe(images[start : start + batch].astype(np.float32), training=False)
         for i, (layer, (_, kind), t) in enumerate(zip(layers, tensors, outs if len(layers) > 1 else [outs])):
             if kind == "pre_activation":
                 activation, layer.activation = layer.activation, keras.activations.linear
@@ -83,7 +86,7 @@ def init_activation_ranges(qat, model, images: np.ndarray) -> int:
     decay 0.999 per step, so after one or two epochs the ranges still sit far from the real ones
     (logits and residual sums clipped): QAT then scored below plain post-training quantization.
     Start each range where calibration would put it. Returns how many ranges were set."""
-    wanted = {}   # (float layer name, which tensor) -> the QAT variables that quantize it
+    wanted = {}  # (float layer name, which tensor) -> the QAT variables that quantize it
     for layer in qat.layers:
         for w in layer.non_trainable_weights:
             var = w.name.split("/")[-1].split(":")[0]
@@ -100,8 +103,9 @@ def init_activation_ranges(qat, model, images: np.ndarray) -> int:
     return len(wanted)
 
 
-def quantization_aware(model, arrays, cfg: TrainConfig, n_classes: int, epochs: int, lr: float,
-                       calibration: np.ndarray | None):
+def quantization_aware(
+    model, arrays, cfg: TrainConfig, n_classes: int, epochs: int, lr: float, calibration: np.ndarray | None
+):
     """QAT fine-tune. Layers tfmot cannot quantize (the in-graph normalisation) stay float in the
     Keras model; the converter quantizes them from the representative set. Activation ranges start
     from `calibration` images (None: tfmot's own [-6, 6] start, kept for comparison)."""
@@ -120,8 +124,7 @@ def quantization_aware(model, arrays, cfg: TrainConfig, n_classes: int, epochs: 
         qat = q.quantize_apply(annotated)
     if calibration is not None:
         init_activation_ranges(qat, model, calibration)
-    qat.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.CategoricalCrossentropy(),
-                metrics=["accuracy"])
+    qat.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
     if epochs > 0:
         train_ds, val_ds, _ = make_datasets(arrays, cfg, n_classes)
         qat.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2)
@@ -150,8 +153,9 @@ def float_tensors(model_bytes: bytes) -> list[str]:
     return [t["name"] for t in interp.get_tensor_details() if t["dtype"] in (np.float32, np.float16)]
 
 
-def evaluate_tflite(path, pixels: np.ndarray, labels_true: np.ndarray,
-                    flip_average: bool | None = None) -> tuple[dict, dict | None]:
+def evaluate_tflite(
+    path, pixels: np.ndarray, labels_true: np.ndarray, flip_average: bool | None = None
+) -> tuple[dict, dict | None]:
     """(report as the model's card asks, or as `flip_average` overrides; single-pass report or None):
     with flip averaging on, both come from the same two passes, the faces and their mirror images.
     A class-prior adjustment in the card (`logit_bias`) moves decisions, so both reports include it,
@@ -160,6 +164,7 @@ def evaluate_tflite(path, pixels: np.ndarray, labels_true: np.ndarray,
 
     def report(probs):
         return classification_report(labels_true, clf.spec.calibrated(probs).argmax(1), clf.labels)
+
     if not clf.spec.flip_average:
         return report(clf.run_batch(pixels)), None
     plain, mirrored = flip_passes(clf.run_batch, pixels)
@@ -177,9 +182,19 @@ def latency(clf: Classifier, pixels: np.ndarray, invokes: int) -> float:
     return float(np.median(times) * 1000)
 
 
-def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float = 1e-5,
-           representative_count: int = 1000, max_per_class: int | None = None, invokes: int = 200,
-           threads=(1, 2), compare_float: bool = True, flip_average: bool | None = None) -> dict:
+def export(
+    run_dir,
+    out,
+    mode: str = "int8",
+    qat_epochs: int = 1,
+    qat_lr: float = 1e-5,
+    representative_count: int = 1000,
+    max_per_class: int | None = None,
+    invokes: int = 200,
+    threads=(1, 2),
+    compare_float: bool = True,
+    flip_average: bool | None = None,
+) -> dict:
     if mode not in MODES:
         raise ExportError(f"unknown mode {mode!r}; choose one of {MODES}")
     if mode == "int8" and qat_epochs < 1:
@@ -201,29 +216,38 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
     if mode == "int8":
         try:
             calibration = np.stack([x[0][0] for x in rep()])
-            source = quantization_aware(model, arrays, cfg, len(spec.labels), qat_epochs, qat_lr,
-                                        calibration)
+            source = quantization_aware(model, arrays, cfg, len(spec.labels), qat_epochs, qat_lr, calibration)
         except (ValueError, RuntimeError, TypeError) as exc:
             used = "ptq"
-            notes.append(f"QAT not possible for {cfg.arch} ({str(exc).splitlines()[0][:160]}); "
-                         "fell back to full-integer post-training quantization")
+            notes.append(
+                f"QAT not possible for {cfg.arch} ({str(exc).splitlines()[0][:160]}); "
+                "fell back to full-integer post-training quantization"
+            )
             print("edgefer-export: " + notes[-1])
     model_bytes = convert(source, used, rep)
     if mode in INTEGER_MODES:
         floats = float_tensors(model_bytes)
         if floats:
-            raise ExportError(f"conversion left {len(floats)} float tensor(s) (e.g. {floats[:3]}); "
-                              f"{out} would not be fully integer and was not written")
+            raise ExportError(
+                f"conversion left {len(floats)} float tensor(s) (e.g. {floats[:3]}); "
+                f"{out} would not be fully integer and was not written"
+            )
 
     interp = interpreter_class()[0](model_content=model_bytes)
     qin, qout = interp.get_input_details()[0], interp.get_output_details()[0]
     full_card = card_mod.with_spec(run.card, spec)
     full_card["quantization"] = {
         "mode": used,
-        "input": {"dtype": np.dtype(qin["dtype"]).name, "scale": float(qin["quantization"][0]),
-                  "zero_point": int(qin["quantization"][1])},
-        "output": {"dtype": np.dtype(qout["dtype"]).name, "scale": float(qout["quantization"][0]),
-                   "zero_point": int(qout["quantization"][1])},
+        "input": {
+            "dtype": np.dtype(qin["dtype"]).name,
+            "scale": float(qin["quantization"][0]),
+            "zero_point": int(qin["quantization"][1]),
+        },
+        "output": {
+            "dtype": np.dtype(qout["dtype"]).name,
+            "scale": float(qout["quantization"][0]),
+            "zero_point": int(qout["quantization"][1]),
+        },
     }
     # evaluated under a name the device is not pointed at; `out` itself is written last, after its
     # report, so a killed export never leaves a complete-looking model without one
@@ -231,29 +255,45 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
     write_bytes(unfinished, card_mod.embed(model_bytes, full_card))
 
     test = arrays["test"]
-    report = {"model": str(out), "mode": used, "requested_mode": mode, "notes": notes, "flip_average": spec.flip_average,
-              "test_images": int(len(test.y)), "runs": {}}
+    report = {
+        "model": str(out),
+        "mode": used,
+        "requested_mode": mode,
+        "notes": notes,
+        "flip_average": spec.flip_average,
+        "test_images": int(len(test.y)),
+        "runs": {},
+    }
     evaluated = {used: unfinished}
     if compare_float and used != "float32":
         reference = out.with_name(out.stem + ".float32-reference.tflite")
-        write_bytes(reference, card_mod.embed(convert(model, "float32"),
-                                              dict(full_card, quantization={"mode": "float32"})))
+        write_bytes(
+            reference, card_mod.embed(convert(model, "float32"), dict(full_card, quantization={"mode": "float32"}))
+        )
         evaluated["float32"] = reference
     for name, path in evaluated.items():
         metrics, single = evaluate_tflite(path, test.x, test.y)
         lat = {}
         for n in threads:
             lat[f"{n}_thread"] = round(latency(Classifier(path, threads=n), test.x, invokes), 3)
-        report["runs"][name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-                                "size_bytes": Path(path).stat().st_size, "latency_ms_median": lat,
-                                "report": metrics}
-        if single is not None:   # what the second invoke buys
+        report["runs"][name] = {
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "size_bytes": Path(path).stat().st_size,
+            "latency_ms_median": lat,
+            "report": metrics,
+        }
+        if single is not None:  # what the second invoke buys
             report["runs"][name]["single_pass"] = {"accuracy": single["accuracy"], "macro_f1": single["macro_f1"]}
     if "float32" in report["runs"] and used in report["runs"] and used != "float32":
-        report["accuracy_drop_pt"] = round(100 * (report["runs"]["float32"]["accuracy"] - report["runs"][used]["accuracy"]), 2)
+        report["accuracy_drop_pt"] = round(
+            100 * (report["runs"]["float32"]["accuracy"] - report["runs"][used]["accuracy"]), 2
+        )
     # the card inside the model says what was measured on it
-    full_card["metrics"] = dict(run.card.get("metrics", {}), tflite_test={
-        "accuracy": report["runs"][used]["accuracy"], "macro_f1": report["runs"][used]["macro_f1"]})
+    full_card["metrics"] = dict(
+        run.card.get("metrics", {}),
+        tflite_test={"accuracy": report["runs"][used]["accuracy"], "macro_f1": report["runs"][used]["macro_f1"]},
+    )
     final = card_mod.embed(model_bytes, full_card)
     report["size_bytes"] = report["runs"][used]["size_bytes"] = len(final)
     write_json(out.parent / "export_report.json", report)
@@ -263,16 +303,26 @@ def export(run_dir, out, mode: str = "int8", qat_epochs: int = 1, qat_lr: float 
 
 
 def format_export(report: dict) -> str:
-    lines = [f"{'model':<10}{'accuracy':>10}{'macro-F1':>10}{'size KB':>10}" + "".join(
-        f"{k.replace('_thread', ' thr ms'):>12}" for k in next(iter(report['runs'].values()))["latency_ms_median"])]
+    lines = [
+        f"{'model':<10}{'accuracy':>10}{'macro-F1':>10}{'size KB':>10}"
+        + "".join(
+            f"{k.replace('_thread', ' thr ms'):>12}" for k in next(iter(report["runs"].values()))["latency_ms_median"]
+        )
+    ]
     for name, r in report["runs"].items():
-        lines.append(f"{name:<10}{r['accuracy']:>10.4f}{r['macro_f1']:>10.4f}{r['size_bytes'] / 1024:>10.1f}"
-                     + "".join(f"{v:>12.3f}" for v in r["latency_ms_median"].values()))
+        lines.append(
+            f"{name:<10}{r['accuracy']:>10.4f}{r['macro_f1']:>10.4f}{r['size_bytes'] / 1024:>10.1f}"
+            + "".join(f"{v:>12.3f}" for v in r["latency_ms_median"].values())
+        )
     if report.get("flip_average"):
-        lines.append("accuracy with flip averaging (2 invokes per face; latency above is one invoke); "
-                     "single pass: " + ", ".join(f"{name} {r['single_pass']['accuracy']:.4f}"
-                                                 for name, r in report["runs"].items()))
+        lines.append(
+            "accuracy with flip averaging (2 invokes per face; latency above is one invoke); "
+            "single pass: "
+            + ", ".join(f"{name} {r['single_pass']['accuracy']:.4f}" for name, r in report["runs"].items())
+        )
     if "accuracy_drop_pt" in report:
-        lines.append(f"float32 -> {report['mode']}: {report['accuracy_drop_pt']:+.2f} pt accuracy lost on "
-                     f"{report['test_images']} test images")
+        lines.append(
+            f"float32 -> {report['mode']}: {report['accuracy_drop_pt']:+.2f} pt accuracy lost on "
+            f"{report['test_images']} test images"
+        )
     return "\n".join(lines)

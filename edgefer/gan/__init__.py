@@ -2,7 +2,7 @@
 
 from ..core.errors import EdgeferError
 
-LOSSES = ("hinge", "wgan-gp")   # hinge: conditional DCGAN with spectral norm; wgan-gp: gradient penalty
+LOSSES = ("hinge", "wgan-gp")  # hinge: conditional DCGAN with spectral norm; wgan-gp: gradient penalty
 
 
 class GanError(EdgeferError, ValueError):

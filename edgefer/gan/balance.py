@@ -8,6 +8,7 @@ RUN/synthetic/
   quality.json                 per class: the gate's pass rate, fidelity, train-on-synthetic-test-
                                on-real, memorisation and diversity
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,10 @@ def quotas(counts, per_class: int | None, min_images: int, labels) -> tuple[dict
     quota = per_class if per_class is not None else max(counts)
     notes = []
     if quota <= min(counts):
-        raise GanError(f"quota {quota} is not above any class's count (smallest: {min(counts)}); "
-                       "nothing to synthesise: raise --per-class or use --balance none")
+        raise GanError(
+            f"quota {quota} is not above any class's count (smallest: {min(counts)}); "
+            "nothing to synthesise: raise --per-class or use --balance none"
+        )
     above = [labels[i] for i, c in enumerate(counts) if c > quota]
     if above:
         notes.append(f"{', '.join(above)} already above the quota {quota}; left as they are")
@@ -35,8 +38,10 @@ def quotas(counts, per_class: int | None, min_images: int, labels) -> tuple[dict
         if c >= quota:
             continue
         if c < min_images:
-            notes.append(f"{labels[i]}: only {c} training images, too few to learn a GAN class from "
-                         f"(minimum {min_images}); oversampled instead")
+            notes.append(
+                f"{labels[i]}: only {c} training images, too few to learn a GAN class from "
+                f"(minimum {min_images}); oversampled instead"
+            )
             todo[i] = ("oversample", quota - c)
         else:
             todo[i] = ("gan", quota - c)
@@ -74,16 +79,28 @@ def write_synthetic(images_by_class: dict, labels, out_dir, gan, oversampled: di
             with atomic_path(path, suffix=".png") as tmp:
                 Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(tmp, format="PNG")
             files.append({"path": str(path), "label": labels[cls], "synthetic": True})
-    manifest = {"generator_checkpoint": gan.checkpoint, "gan_dir": str(gan.dir), "labels": list(labels),
-                "dataset": gan.meta.dataset, "count": len(files), "files": files,
-                "oversampled": {labels[c]: {"images": n, "why": why} for c, (n, why) in oversampled.items()}}
+    manifest = {
+        "generator_checkpoint": gan.checkpoint,
+        "gan_dir": str(gan.dir),
+        "labels": list(labels),
+        "dataset": gan.meta.dataset,
+        "count": len(files),
+        "files": files,
+        "oversampled": {labels[c]: {"images": n, "why": why} for c, (n, why) in oversampled.items()},
+    }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
 
 
 def _flat(images: np.ndarray, side: int = 24) -> np.ndarray:
     import cv2
-    return np.stack([cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA).reshape(-1) for im in images]).astype(np.float32) / 255.0
+
+    return (
+        np.stack([cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA).reshape(-1) for im in images]).astype(
+            np.float32
+        )
+        / 255.0
+    )
 
 
 def _nearest(a: np.ndarray, b: np.ndarray, same: bool = False) -> np.ndarray:
@@ -100,8 +117,16 @@ def _mean_pairwise(a: np.ndarray) -> float:
     return float(np.sqrt(np.maximum(d2, 0)).sum() / max(1, n * (n - 1)))
 
 
-def quality(real: np.ndarray, real_y: np.ndarray, synth: np.ndarray, synth_y: np.ndarray, labels,
-            classify=None, sample: int = 300, seed: int = 0) -> dict:
+def quality(
+    real: np.ndarray,
+    real_y: np.ndarray,
+    synth: np.ndarray,
+    synth_y: np.ndarray,
+    labels,
+    classify=None,
+    sample: int = 300,
+    seed: int = 0,
+) -> dict:
     """Per class: fidelity (share a real-data classifier assigns to the intended class),
     memorisation (nearest-real distance; near-copies are closer than 99% of real images are to
     their own nearest real neighbour) and diversity (mean pairwise distance, synthetic vs real)."""
@@ -114,16 +139,21 @@ def quality(real: np.ndarray, real_y: np.ndarray, synth: np.ndarray, synth_y: np
             continue
         r_idx = np.flatnonzero(real_y == c)
         s = _flat(synth[rng.permutation(s_idx)[:sample]])
-        r = _flat(real[rng.permutation(r_idx)[:max(sample, 1000)]])
+        r = _flat(real[rng.permutation(r_idx)[: max(sample, 1000)]])
         real_nn = _nearest(r, r, same=True)
         threshold = float(np.percentile(real_nn, 1))
         synth_nn = _nearest(s, r)
-        entry = {"synthetic": int(len(s_idx)), "real": int(len(r_idx)),
-                 "nn_distance_synthetic_median": float(np.median(synth_nn)),
-                 "nn_distance_real_median": float(np.median(real_nn)),
-                 "near_copy_threshold": threshold,
-                 "near_copies": int((synth_nn < threshold).sum()), "checked": int(len(s)),
-                 "diversity_synthetic": _mean_pairwise(s[:200]), "diversity_real": _mean_pairwise(r[:200])}
+        entry = {
+            "synthetic": int(len(s_idx)),
+            "real": int(len(r_idx)),
+            "nn_distance_synthetic_median": float(np.median(synth_nn)),
+            "nn_distance_real_median": float(np.median(real_nn)),
+            "near_copy_threshold": threshold,
+            "near_copies": int((synth_nn < threshold).sum()),
+            "checked": int(len(s)),
+            "diversity_synthetic": _mean_pairwise(s[:200]),
+            "diversity_real": _mean_pairwise(r[:200]),
+        }
         if predicted is not None:
             entry["fidelity"] = float((predicted[s_idx] == c).mean())
         report[label] = entry

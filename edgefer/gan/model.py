@@ -6,6 +6,7 @@ The class condition has a strength in [0, 1], an input of both networks: the gen
 embedding and the discriminator's projection term are scaled by it, so training can start
 unconditional and phase the condition in (Shahbazi et al., ICLR 2022: with little data, conditioning
 from the start collapses the classes). At 1 the networks are the plain conditional ones."""
+
 from __future__ import annotations
 
 from .._tf import keras, tf
@@ -48,6 +49,7 @@ def discriminator(n_classes: int, size: int = 48, channels: int = 1, width: int 
     """Spectral normalisation (Miyato et al. 2018) keeps the hinge-loss discriminator from overpowering
     the generator, which otherwise collapses to one texture within a few epochs on FER-2013.
     WGAN-GP gets its Lipschitz bound from the gradient penalty instead (spectral=False)."""
+
     def sn(layer):
         return keras.layers.SpectralNormalization(layer) if spectral else layer
 
@@ -87,7 +89,7 @@ def diff_augment(x):
     # cutout: a square of half the side, anywhere, set to zero
     centre_y = tf.random.uniform((batch, 1, 1), 0, size, dtype=tf.int32)
     centre_x = tf.random.uniform((batch, 1, 1), 0, size, dtype=tf.int32)
-    inside = ((tf.abs(tf.range(size)[None, :, None] - centre_y) < size // 4)
-              & (tf.abs(tf.range(size)[None, None, :] - centre_x) < size // 4))
+    inside = (tf.abs(tf.range(size)[None, :, None] - centre_y) < size // 4) & (
+        tf.abs(tf.range(size)[None, None, :] - centre_x) < size // 4
+    )
     return x * tf.cast(~inside, x.dtype)[..., None]
-

@@ -6,6 +6,7 @@ GAN_DIR/
   checkpoints/           generator, discriminator, optimizers and epoch (tf.train.CheckpointManager)
   samples_epochNNN.png   one row per class, fixed noise, every `sample_every` epochs
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..core.files import atomic_path, write_json
 from .._tf import keras, tf
+from ..core.files import atomic_path, write_json
 from . import GanError
 from .model import diff_augment, discriminator, generator
 
@@ -34,15 +35,17 @@ class GanMeta:
     z_dim: int = 128
     width: int = 64
     # how it is trained (defaults: as GANs made before these options were)
-    augment: bool = False          # DiffAugment on real and fake images before the discriminator
-    guide: float = 0.0             # weight of a frozen real-data classifier's cross-entropy on G(z, y)
-    condition_warmup: int = 0      # epochs over which the class condition is phased in from 0 to 1
+    augment: bool = False  # DiffAugment on real and fake images before the discriminator
+    guide: float = 0.0  # weight of a frozen real-data classifier's cross-entropy on G(z, y)
+    condition_warmup: int = 0  # epochs over which the class condition is phased in from 0 to 1
 
-    def check_matches(self, other: "GanMeta", where) -> None:
+    def check_matches(self, other: GanMeta, where) -> None:
         for key in ("labels", "taxonomy", "size", "channels", "augment", "guide", "condition_warmup"):
             if getattr(self, key) != getattr(other, key):
-                raise GanError(f"{where}: generator was trained for {key}={getattr(other, key)!r}, this dataset needs "
-                               f"{getattr(self, key)!r}; train a new GAN (another --gan-dir) for this dataset")
+                raise GanError(
+                    f"{where}: generator was trained for {key}={getattr(other, key)!r}, this dataset needs "
+                    f"{getattr(self, key)!r}; train a new GAN (another --gan-dir) for this dataset"
+                )
 
 
 def load_meta(gan_dir) -> GanMeta:
@@ -76,7 +79,7 @@ class Gan:
         self.manager = tf.train.CheckpointManager(self.ckpt, self.dir / "checkpoints", max_to_keep=2)
 
     @classmethod
-    def open(cls, gan_dir, meta: GanMeta) -> "Gan":
+    def open(cls, gan_dir, meta: GanMeta) -> Gan:
         """A new GAN in `gan_dir`, or the one there (resumed), refusing one made for other data."""
         gan_dir = Path(gan_dir)
         if (gan_dir / "meta.json").exists():
@@ -100,16 +103,22 @@ class Gan:
         rng = np.random.default_rng(seed)
         out = []
         for i in range(0, len(labels), 256):
-            z = rng.standard_normal((len(labels[i:i + 256]), self.meta.z_dim)).astype(np.float32)
-            full = np.ones((len(z), 1), np.float32)   # the full class condition
-            out.append(to_pixels(self.G([z, labels[i:i + 256], full], training=False)))
-        return np.concatenate(out) if out else np.zeros((0, self.meta.size, self.meta.size, self.meta.channels), np.uint8)
+            z = rng.standard_normal((len(labels[i : i + 256]), self.meta.z_dim)).astype(np.float32)
+            full = np.ones((len(z), 1), np.float32)  # the full class condition
+            out.append(to_pixels(self.G([z, labels[i : i + 256], full], training=False)))
+        return (
+            np.concatenate(out) if out else np.zeros((0, self.meta.size, self.meta.size, self.meta.channels), np.uint8)
+        )
 
     def sample_grid(self, path, per_class: int = 8):
         n = len(self.meta.labels)
         images = self.sample(np.repeat(np.arange(n), per_class), seed=1234)
         s = self.meta.size
-        grid = images.reshape(n, per_class, s, s, self.meta.channels).transpose(0, 2, 1, 3, 4).reshape(n * s, per_class * s, -1)
+        grid = (
+            images.reshape(n, per_class, s, s, self.meta.channels)
+            .transpose(0, 2, 1, 3, 4)
+            .reshape(n * s, per_class * s, -1)
+        )
         grid = grid[..., 0] if self.meta.channels == 1 else grid
         with atomic_path(path, suffix=".png") as tmp:
             Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(tmp)
@@ -166,20 +175,33 @@ class Gan:
                     # (README, Balancing), which a texture does not survive as easily when shifted and cut
                     shown = diff_augment(fake) if augment else fake
                     probs = guide((shown + 1.0) * 127.5, training=False)
-                    g_loss += guide_weight * strength * tf.reduce_mean(
-                        keras.losses.sparse_categorical_crossentropy(labels, probs))
+                    g_loss += (
+                        guide_weight
+                        * strength
+                        * tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probs))
+                    )
             opt_g.apply_gradients(zip(tape.gradient(g_loss, G.trainable_variables), G.trainable_variables))
             return g_loss
 
         return d_step, g_step
 
-    def fit(self, pixels: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int = 64,
-            sample_every: int = 5, seed: int = 0, guide=None) -> dict:
+    def fit(
+        self,
+        pixels: np.ndarray,
+        labels: np.ndarray,
+        epochs: int,
+        batch_size: int = 64,
+        sample_every: int = 5,
+        seed: int = 0,
+        guide=None,
+    ) -> dict:
         """Train up to `epochs` in total (a resumed GAN continues from its saved epoch). `guide`: a
         frozen Keras classifier of real faces (0..255 pixels in, probabilities out), used when the
         meta's `guide` weight is above 0."""
         if self.meta.guide and guide is None:
-            raise GanError(f"{self.dir}: this GAN is trained with a guiding classifier (guide={self.meta.guide}); pass one")
+            raise GanError(
+                f"{self.dir}: this GAN is trained with a guiding classifier (guide={self.meta.guide}); pass one"
+            )
         d_step, g_step = self._steps(guide)
         batch_size = max(1, min(batch_size, len(labels)))
         data = tf.data.Dataset.from_tensor_slices((to_unit(pixels), labels.astype(np.int32)))
@@ -196,8 +218,15 @@ class Gan:
                 g_losses.append(float(g_step(tf.shape(real)[0], strength)))
             self.epoch.assign(epoch + 1)
             self.manager.save()
-            history.append({"epoch": epoch + 1, "d_loss": float(np.mean(d_losses)), "g_loss": float(np.mean(g_losses)),
-                            "condition": float(strength), "seconds": round(time.time() - epoch_started, 1)})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "d_loss": float(np.mean(d_losses)),
+                    "g_loss": float(np.mean(g_losses)),
+                    "condition": float(strength),
+                    "seconds": round(time.time() - epoch_started, 1),
+                }
+            )
             if (epoch + 1) % sample_every == 0 or epoch + 1 == epochs:
                 self.sample_grid(self.dir / f"samples_epoch{epoch + 1:03d}.png")
         log = self.dir / "history.json"

@@ -7,16 +7,19 @@ From Python, the same flow as `edgefer-train`:
 ...                            weights="../shared/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"))
 >>> result.metrics["accuracy"], result.card["labels"]
 """
+
 from .config import ConfigError, TrainConfig, make_config
 
 
 def train(cfg, dataset=None):
     from .trainer import train as _train  # TensorFlow loads on first use, not on import
+
     return _train(cfg, dataset)
 
 
 def evaluate(run_dir, dataset=None, split="test"):
     from .evaluate import evaluate as _evaluate
+
     return _evaluate(run_dir, dataset, split)
 
 

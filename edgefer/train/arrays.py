@@ -1,5 +1,6 @@
 """Dataset setup for a run: the dataset its configuration names, the input spec resolved once
 from both, and every split decoded through that spec into arrays (no TensorFlow here)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,20 +14,29 @@ from .config import ConfigError, TrainConfig
 
 @dataclass
 class Arrays:
-    x: np.ndarray          # uint8 (N, S, S, C)
-    y: np.ndarray          # int (N,)
+    x: np.ndarray  # uint8 (N, S, S, C)
+    y: np.ndarray  # int (N,)
     soft: np.ndarray | None
-    aux: np.ndarray | None = None   # (N, 53) blendshape targets and whether the landmarker found the face
+    aux: np.ndarray | None = None  # (N, 53) blendshape targets and whether the landmarker found the face
     weight: np.ndarray | None = None  # (N,) training weight per face (votes_clarity)
 
 
 def dataset_for(cfg: TrainConfig) -> FaceDataset:
     """The dataset a configuration names, with its split options (used by train, evaluate, export)."""
-    ds = load_dataset(cfg.data, cfg.dataset, images=cfg.images, mapping=cfg.mapping,
-                      val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
-                      compound_votes=cfg.compound_votes, compound_min=cfg.compound_min)
+    ds = load_dataset(
+        cfg.data,
+        cfg.dataset,
+        images=cfg.images,
+        mapping=cfg.mapping,
+        val_fraction=cfg.val_fraction,
+        test_fraction=cfg.test_fraction,
+        seed=cfg.seed,
+        compound_votes=cfg.compound_votes,
+        compound_min=cfg.compound_min,
+    )
     if cfg.votes:
         from ..data.fer2013 import mix_votes
+
         mix_votes(ds, cfg.votes, cfg.votes_weight, neutral=cfg.votes_neutral, clarity=cfg.votes_clarity)
     if cfg.teacher:
         mix_teacher(ds, cfg.teacher, cfg.teacher_weight)
@@ -35,9 +45,16 @@ def dataset_for(cfg: TrainConfig) -> FaceDataset:
 
 def spec_for(cfg: TrainConfig, ds: FaceDataset) -> InputSpec:
     """The input spec of a run, resolved once from its configuration and dataset."""
-    return InputSpec(labels=tuple(ds.labels), taxonomy=ds.taxonomy, size=cfg.size, color=cfg.color,
-                     equalize=cfg.equalize, crop=FaceCrop(cfg.margin, cfg.offset_y, cfg.align),
-                     framing=ds.framing if cfg.faces == "auto" else cfg.faces, flip_average=cfg.flip_average)
+    return InputSpec(
+        labels=tuple(ds.labels),
+        taxonomy=ds.taxonomy,
+        size=cfg.size,
+        color=cfg.color,
+        equalize=cfg.equalize,
+        crop=FaceCrop(cfg.margin, cfg.offset_y, cfg.align),
+        framing=ds.framing if cfg.faces == "auto" else cfg.faces,
+        flip_average=cfg.flip_average,
+    )
 
 
 def cap_per_class(ds: FaceDataset, cap: int | None, seed: int) -> FaceDataset:
@@ -61,9 +78,13 @@ def prepare_arrays(ds: FaceDataset, spec: InputSpec) -> tuple[dict[str, Arrays],
         skipped += bad
         if len(kept) == 0:
             raise ConfigError(f"{ds.source}: the {name} split has no readable images")
-        arrays[name] = Arrays(x, split.labels[kept], None if split.soft is None else split.soft[kept],
-                              None if split.aux is None else split.aux[kept],
-                              None if split.weight is None else split.weight[kept])
+        arrays[name] = Arrays(
+            x,
+            split.labels[kept],
+            None if split.soft is None else split.soft[kept],
+            None if split.aux is None else split.aux[kept],
+            None if split.weight is None else split.weight[kept],
+        )
     return arrays, skipped
 
 

@@ -1,5 +1,6 @@
 """Augmentation of training faces, on float batches of 0..255 pixels: geometry (flip, rotation,
 shift, zoom), camera conditions, and mixup."""
+
 from __future__ import annotations
 
 from .._tf import keras, tf
@@ -49,7 +50,7 @@ def mix_pairs(x, t, alpha: float):
     learns a blend rather than a sharp boundary fitted to noisy single labels."""
     b = tf.shape(x)[0]
     g, h = tf.random.gamma([b], alpha), tf.random.gamma([b], alpha)
-    w = g / (g + h)   # Beta(alpha, alpha) from two Gammas
+    w = g / (g + h)  # Beta(alpha, alpha) from two Gammas
     other = tf.roll(tf.range(b), 1, axis=0)
     wx, wt = tf.reshape(w, [-1, 1, 1, 1]), tf.reshape(w, [-1, 1])
     return wx * x + (1 - wx) * tf.gather(x, other), wt * t + (1 - wt) * tf.gather(t, other)
@@ -63,6 +64,6 @@ def binomial_blur(x):
     taps = (1.0, 4.0, 6.0, 4.0, 1.0)
     h, w = tf.shape(x)[1], tf.shape(x)[2]
     padded = tf.pad(x, [[0, 0], [2, 2], [0, 0], [0, 0]], "SYMMETRIC")
-    x = tf.add_n([t / 16.0 * padded[:, i:i + h] for i, t in enumerate(taps)])
+    x = tf.add_n([t / 16.0 * padded[:, i : i + h] for i, t in enumerate(taps)])
     padded = tf.pad(x, [[0, 0], [0, 0], [2, 2], [0, 0]], "SYMMETRIC")
-    return tf.add_n([t / 16.0 * padded[:, :, i:i + w] for i, t in enumerate(taps)])
+    return tf.add_n([t / 16.0 * padded[:, :, i : i + w] for i, t in enumerate(taps)])

@@ -4,6 +4,7 @@ Every model takes uint8-range pixels (0..255, as `core.preprocess.prepare` makes
 normalises inside the graph, so the card's contract is "feed pixels" and an int8 export maps
 pixel p to int8 p-128 exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,10 +19,10 @@ class BackboneError(EdgeferError, ValueError):
 
 @dataclass(frozen=True)
 class Backbone:
-    application: str | None      # keras.applications class name; None for the small CNN
-    normalization: str           # "tf": [-1, 1]; "torch": ImageNet mean/std; "caffe": mean subtraction
+    application: str | None  # keras.applications class name; None for the small CNN
+    normalization: str  # "tf": [-1, 1]; "torch": ImageNet mean/std; "caffe": mean subtraction
     min_size: int = 32
-    alphas: tuple = ()           # width multipliers the ImageNet weights exist for
+    alphas: tuple = ()  # width multipliers the ImageNet weights exist for
 
 
 BACKBONES = {
@@ -37,12 +38,14 @@ BACKBONES = {
 
 def _normalize(x, mode: str):
     from .._tf import keras
+
     if mode == "tf":
         return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(x)
     if mode == "torch":
         x = keras.layers.Rescaling(1 / 255.0, name="scale")(x)
-        return keras.layers.Normalization(mean=[0.485, 0.456, 0.406], variance=[0.229**2, 0.224**2, 0.225**2],
-                                          name="normalize")(x)
+        return keras.layers.Normalization(
+            mean=[0.485, 0.456, 0.406], variance=[0.229**2, 0.224**2, 0.225**2], name="normalize"
+        )(x)
     # caffe: ImageNet mean subtraction. Keras also swaps RGB->BGR; faces here are mostly gray3,
     # where the swap is a no-op, so the means are applied in BGR order on the input as is.
     return keras.layers.Normalization(mean=[103.939, 116.779, 123.68], variance=[1.0, 1.0, 1.0], name="normalize")(x)
@@ -51,6 +54,7 @@ def _normalize(x, mode: str):
 def _small_cnn(x):
     """A plain 4-block CNN, the baseline the FER papers compare transfer learning against."""
     from .._tf import keras
+
     for filters in (32, 64, 128, 256):
         for _ in range(2):
             x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
@@ -60,14 +64,23 @@ def _small_cnn(x):
     return x
 
 
-def build_model(arch: str, num_classes: int, size: int | None, channels: int = 3, alpha: float = 1.0,
-                weights: str | None = "imagenet", dropout: float = 0.2, bn_momentum: float | None = 0.9,
-                freeze: str = ""):
+def build_model(
+    arch: str,
+    num_classes: int,
+    size: int | None,
+    channels: int = 3,
+    alpha: float = 1.0,
+    weights: str | None = "imagenet",
+    dropout: float = 0.2,
+    bn_momentum: float | None = 0.9,
+    freeze: str = "",
+):
     """Backbone + global pooling + dropout + softmax, as one flat functional model (tfmot cannot
     quantize a model nested inside another). freeze: the backbone's layers up to and including the
     one of that name keep their weights and BatchNorm statistics (see `freeze_through`). size None:
     any input side (a run that trains its first epochs on smaller faces; `at_size` fixes it after)."""
     from .._tf import keras  # TensorFlow loads here, not when the registry is read
+
     if arch not in BACKBONES:
         raise BackboneError(f"unknown --arch {arch!r}; choose one of {list(BACKBONES)}")
     spec = BACKBONES[arch]
@@ -76,9 +89,11 @@ def build_model(arch: str, num_classes: int, size: int | None, channels: int = 3
     if weights in ("none", "", None):
         weights = None
     if weights not in (None, "imagenet") and not Path(weights).is_file():
-        raise BackboneError(f"{weights}: no such weights file; pass --weights imagenet (download), none, or a no-top .h5")
+        raise BackboneError(
+            f"{weights}: no such weights file; pass --weights imagenet (download), none, or a no-top .h5"
+        )
     if weights is not None and channels != 3 and spec.application:
-        raise BackboneError(f"ImageNet weights need 3 channels; use --color gray3 or rgb, not gray")
+        raise BackboneError("ImageNet weights need 3 channels; use --color gray3 or rgb, not gray")
     if spec.alphas and weights is not None and alpha not in spec.alphas:
         raise BackboneError(f"{arch} has ImageNet weights for alpha {spec.alphas}, not {alpha}")
 
@@ -93,8 +108,10 @@ def build_model(arch: str, num_classes: int, size: int | None, channels: int = 3
             base = app(include_top=False, weights=weights, input_tensor=x, **kwargs)
         except (ValueError, OSError) as exc:
             reason = str(exc).splitlines()[0][:200].rstrip(".")
-            raise BackboneError(f"{weights}: could not load {arch} (alpha {alpha}) ImageNet weights: {reason}. "
-                                f"Pass the matching include_top=False .h5 with --weights") from None
+            raise BackboneError(
+                f"{weights}: could not load {arch} (alpha {alpha}) ImageNet weights: {reason}. "
+                f"Pass the matching include_top=False .h5 with --weights"
+            ) from None
         features = base.output
     x = keras.layers.GlobalAveragePooling2D(name="pool")(features)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -121,9 +138,11 @@ def freeze_through(model, name: str) -> None:
     names = [layer.name for layer in model.layers]
     if name not in names:
         blocks = [n for n in names if n.endswith("_add") or n.endswith("_relu")][:8]
-        raise BackboneError(f"freeze = {name!r}: {model.name} has no layer of that name; "
-                            f"name one of its layers, e.g. {', '.join(blocks)}")
-    for layer in model.layers[:names.index(name) + 1]:
+        raise BackboneError(
+            f"freeze = {name!r}: {model.name} has no layer of that name; "
+            f"name one of its layers, e.g. {', '.join(blocks)}"
+        )
+    for layer in model.layers[: names.index(name) + 1]:
         layer.trainable = False
 
 

@@ -1,5 +1,6 @@
 """The tf.data pipeline: the training split as examples once per run, each epoch's batches
 seeded by (seed, epoch), and the validation batches."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -17,10 +18,11 @@ def training_examples(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     """(the training split as (pixels, target) examples, oversampled as the config says; their
     count). Built once per run: the arrays are copied into the pipeline here, not every epoch."""
     train = arrays["train"]
-    index = (oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample"
-             else np.arange(len(train.y)))
+    index = (
+        oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample" else np.arange(len(train.y))
+    )
     targets = targets_of(train, n, soft_targets(cfg))
-    if train.aux is not None:   # two heads, two targets: the expression and the face's blendshapes
+    if train.aux is not None:  # two heads, two targets: the expression and the face's blendshapes
         targets = (targets[index], train.aux[index])
     else:
         targets = targets[index]
@@ -35,7 +37,7 @@ def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
     uninterrupted run saw at epoch k, where a fresh iterator would replay epoch 1's order and
     augmentations (which the model had fitted already)."""
     epoch_seed = cfg.seed * 100_003 + epoch
-    tf.random.set_seed(epoch_seed)   # the op seeds of the augmentation maps traced below
+    tf.random.set_seed(epoch_seed)  # the op seeds of the augmentation maps traced below
     aug = augmenter(cfg, epoch_seed)
     batches = examples.shuffle(min(count, 20000), seed=epoch_seed, reshuffle_each_iteration=False).batch(cfg.batch_size)
     # gray3 faces are one gray channel three times: augment the one, then copy it back to three
@@ -44,10 +46,12 @@ def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
     if gray3:
         batches = batches.map(lambda x, *rest: (x[..., :1], *rest))
     batches = batches.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    if epoch < cfg.warmup_epochs:   # progressive resizing: smaller faces first, augmented at that size
+    if epoch < cfg.warmup_epochs:  # progressive resizing: smaller faces first, augmented at that size
         side = cfg.warmup_size
-        batches = batches.map(lambda x, *rest: (tf.image.resize(x, [side, side], method="area"), *rest),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+        batches = batches.map(
+            lambda x, *rest: (tf.image.resize(x, [side, side], method="area"), *rest),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     # the random maps run one batch at a time: parallel calls would draw from the random state in
     # an order that differs run to run (each batch's ops are multi-threaded all the same)
     if aug is not None:
@@ -64,10 +68,9 @@ def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
 def validation_batches(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     val, train_aux = arrays["val"], arrays["train"].aux
     targets = targets_of(val, n, False)
-    if train_aux is not None:   # validation is on the expression: its blendshape targets are masked out
+    if train_aux is not None:  # validation is on the expression: its blendshape targets are masked out
         targets = (targets, np.zeros((len(val.y), train_aux.shape[1]), np.float32))
-    return _sharded(tf.data.Dataset.from_tensor_slices((val.x, targets))
-                    .batch(cfg.batch_size * 2).map(_to_float))
+    return _sharded(tf.data.Dataset.from_tensor_slices((val.x, targets)).batch(cfg.batch_size * 2).map(_to_float))
 
 
 def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int, epoch: int = 0):

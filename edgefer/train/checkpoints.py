@@ -1,6 +1,7 @@
 """What a run keeps while it trains, so that a kill at any moment loses at most the epoch in
 progress: the best and last models and the loop's state each epoch, the running mean of the
 weights for tail averaging, and the check that a resumed run is the run it continues."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._tf import keras, tf
 from ..core.errors import NotWritable
 from ..core.files import atomic_path, write_json
-from .._tf import keras, tf
 from .config import FIELDS, ConfigError, TrainConfig
 
 
@@ -23,7 +24,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     def __init__(self, run_dir: Path, state: dict, patience: int, best_path: Path, deliver):
         super().__init__()
         self.run_dir, self.state, self.patience, self.best_path = run_dir, state, patience, best_path
-        self.deliver = deliver   # the model being trained -> the model as it ships (`at_size`)
+        self.deliver = deliver  # the model being trained -> the model as it ships (`at_size`)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
@@ -49,9 +50,11 @@ class RunCheckpoint(keras.callbacks.Callback):
             with atomic_path(self.run_dir / "checkpoints" / "last.keras", suffix=".keras") as tmp:
                 self.model.save(tmp)
             write_json(self.run_dir / "checkpoints" / "state.json", self.state)
-        except OSError as exc:   # disk full: the previous files are whole (atomic writes)
-            raise NotWritable(f"{self.run_dir}: epoch {epoch + 1} could not be saved ({exc.strerror or exc}); "
-                              "free space there, then continue with --resume from the last saved epoch") from None
+        except OSError as exc:  # disk full: the previous files are whole (atomic writes)
+            raise NotWritable(
+                f"{self.run_dir}: epoch {epoch + 1} could not be saved ({exc.strerror or exc}); "
+                "free space there, then continue with --resume from the last saved epoch"
+            ) from None
         if self.state["wait"] >= self.patience:
             print(f"early stop: validation accuracy has not improved for {self.patience} epochs")
 
@@ -71,7 +74,9 @@ class EpochMeanWeights(keras.callbacks.Callback):
             # sums kept as variables and added in one graph call: copying 131 variables out to
             # numpy every step took 40 ms, a sixth of a 96 px training step on two cores
             self.sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.model.trainable_weights]
-            self.accumulate = tf.function(lambda: [s.assign_add(v) for s, v in zip(self.sums, self.model.trainable_weights)])
+            self.accumulate = tf.function(
+                lambda: [s.assign_add(v) for s, v in zip(self.sums, self.model.trainable_weights)]
+            )
         for s in self.sums or ():
             s.assign(tf.zeros_like(s))
 
@@ -93,8 +98,8 @@ def average_epochs(model, folder: Path, epochs, batches, bn_batches: int = 100):
     means = [np.load(folder / f"mean_epoch_{k}.npz") for k in epochs]
     for i, variable in enumerate(model.trainable_weights):
         variable.assign(np.mean([m[f"arr_{i}"] for m in means], axis=0))
-    for x, _ in batches.take(bn_batches):   # momentum 0.9: after 100 batches the old statistics weigh 0.9**100
-        model(x, training=True)             # (frozen layers keep theirs: they run in inference mode)
+    for x, _ in batches.take(bn_batches):  # momentum 0.9: after 100 batches the old statistics weigh 0.9**100
+        model(x, training=True)  # (frozen layers keep theirs: they run in inference mode)
 
 
 def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
@@ -110,13 +115,19 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
     saved = json.loads((run_dir / "config.json").read_text())
     if saved.get("fingerprint") != cfg.fingerprint(framing):
         # an option added since the run was made reads as its default, which is what the run did
-        changed = sorted(k for k in cfg.trained_keys(framing)
-                         if saved["config"].get(k, FIELDS[k].default) != getattr(cfg, k))
-        changed += [f"the contents of {getattr(cfg, key.removesuffix('_sha256'))}"
-                    for key, digest in cfg.file_digests().items() if saved.get(key) != digest]
-        if changed:   # else the same training under a fingerprint of another edgefer version
-            raise ConfigError(f"{run_dir} was trained with another configuration (differs in {changed}); "
-                              "resume with the original settings or choose another --out")
+        changed = sorted(
+            k for k in cfg.trained_keys(framing) if saved["config"].get(k, FIELDS[k].default) != getattr(cfg, k)
+        )
+        changed += [
+            f"the contents of {getattr(cfg, key.removesuffix('_sha256'))}"
+            for key, digest in cfg.file_digests().items()
+            if saved.get(key) != digest
+        ]
+        if changed:  # else the same training under a fingerprint of another edgefer version
+            raise ConfigError(
+                f"{run_dir} was trained with another configuration (differs in {changed}); "
+                "resume with the original settings or choose another --out"
+            )
     state = json.loads(state_file.read_text())
     state["planned_epochs"] = saved["config"].get("epochs", cfg.epochs)
     return state

@@ -1,4 +1,5 @@
 """`edgefer-train`: fine-tune a backbone on a FER dataset and write a run directory."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,17 +19,17 @@ HELP = {
     "equalize": "bihist is brightness-preserving bi-histogram equalisation; recorded in the card",
     "color": "gray3 is gray on 3 channels, for ImageNet backbones",
     "faces": "crops: images are face crops (the crop below is then a device setting); frames: "
-             "training detects and crops faces as the device does; auto: as the dataset reader says",
+    "training detects and crops faces as the device does; auto: as the dataset reader says",
     "margin": "face crop: margin around a detected face box, a share of its side (default: 0.2, a generic "
-              "margin; the recipes set 0.09, where BlazeFace's box sits in a FER-2013 face, so the device frames "
-              "faces as FER-2013 did: measure your own crops' framing before you change it)",
+    "margin; the recipes set 0.09, where BlazeFace's box sits in a FER-2013 face, so the device frames "
+    "faces as FER-2013 did: measure your own crops' framing before you change it)",
     "offset_y": "face crop: centre moved down by this share of the box, negative up (default: 0; the recipes "
-                "set -0.11, FER-2013's framing, as --margin says)",
+    "set -0.11, FER-2013's framing, as --margin says)",
     "camera": "augment with camera conditions: brightness, contrast, gamma, blur, noise, occlusion",
     "mixup": "blend each training face with another of its batch, pixels and targets by one weight drawn "
-             "from Beta(A, A) (mixup; 0: off)",
+    "from Beta(A, A) (mixup; 0: off)",
     "average_from": "the model is the mean of the weights over every training step from epoch N on, "
-                    "BatchNorm statistics re-measured (tail averaging, as SWA; 0: the best epoch)",
+    "BatchNorm statistics re-measured (tail averaging, as SWA; 0: the best epoch)",
     "strategy": "mirrored: all GPUs / logical CPUs on this host; multiworker: TF_CONFIG",
     "max_per_class": "at most N images per class per split (quick runs)",
     "resume": "continue an interrupted run in --out (same configuration required)",
@@ -38,15 +39,15 @@ HELP = {
     "test_fraction": "share of train cut off for testing where the dataset has no test split",
     "soft_labels": "FER+: train on the vote distributions instead of the majority label",
     "compound_votes": "ferplus-compound: an image is e.g. happily_surprised when at least N of its 10 "
-                      "annotators chose happy and as many chose surprise",
+    "annotators chose happy and as many chose surprise",
     "compound_min": "ferplus-compound: compound classes with fewer training images are dropped (reported)",
     "votes_weight": "share of the FER+ vote distribution in each target (--votes)",
     "votes_neutral": "share of the neutral votes kept on faces FER-2013 labels with an emotion (0: there "
-                     "the votes say which emotion, not whether there is one)",
+    "the votes say which emotion, not whether there is one)",
     "teacher": "distillation: a teacher's probabilities per training image (.npz of recipes/teacher_targets.py)",
     "teacher_weight": "share of the teacher's probabilities in each target (--teacher)",
     "blendshapes": "a second target: the face landmarker's 52 blendshapes per training face (.npz of "
-                   "recipes/blendshape_targets.py), learnt by a head that is dropped after training",
+    "recipes/blendshape_targets.py), learnt by a head that is dropped after training",
     "blendshape_weight": "weight of the blendshape loss against the expression's (--blendshapes)",
     "size": "input side in pixels (card)",
     "align": "face crop: level the eye line first (card)",
@@ -55,7 +56,7 @@ HELP = {
     "dropout": "dropout before the classifier",
     "bn_momentum": "BatchNorm momentum; Keras' 0.999 lags far behind on small gray faces",
     "freeze": "keep the backbone's weights up to and including this layer (e.g. block_2_add: "
-              "MobileNetV2's first three blocks: a 96 px training step 0.56x as long on 2 cores)",
+    "MobileNetV2's first three blocks: a 96 px training step 0.56x as long on 2 cores)",
     "epochs": "epochs to train (with --resume: a larger number extends a finished run)",
     "batch_size": "images per step",
     "lr": "peak learning rate of Adam's cosine schedule",
@@ -83,30 +84,84 @@ HELP = {
     "shift": "augment with shifts up to this share of the side",
     "zoom": "augment with zoom up to this share",
     "votes_clarity": "weigh each training face by (the share of its FER+ votes on the top emotion) ** this, "
-                     "mean 1: faces people read one way count more (0: off; needs --votes)",
+    "mean 1: faces people read one way count more (0: off; needs --votes)",
     "warmup_size": "train the first --warmup-epochs epochs on faces downscaled to this side (progressive "
-                   "resizing: 64 for a 112 px run makes those steps about 0.45x as long); the model ships at --size",
+    "resizing: 64 for a 112 px run makes those steps about 0.45x as long); the model ships at --size",
     "warmup_epochs": "how many of the first epochs train at --warmup-size",
     "probe_epochs": "train the classifier head alone for this many first epochs, then every layer (LP-FT: "
-                    "the fine-tuning starts from a fitted head and moves the ImageNet features less)",
+    "the fine-tuning starts from a fitted head and moves the ImageNet features less)",
     "verbose": "Keras progress: 0 silent, 1 bars, 2 a line per epoch (default: bars on a terminal, else a line); "
-               "EDGEFER_VERBOSE=1 also shows TensorFlow's own start-up log",
+    "EDGEFER_VERBOSE=1 also shows TensorFlow's own start-up log",
 }
 
 
-GROUPS = {   # the help lists the options in these groups, in this order
-    "data": ("data", "dataset", "images", "mapping", "votes", "votes_weight", "votes_neutral", "votes_clarity",
-             "soft_labels", "teacher", "teacher_weight", "blendshapes", "blendshape_weight", "compound_votes",
-             "compound_min", "val_fraction", "test_fraction", "max_per_class"),
-    "input spec (written into the model card)": ("size", "color", "equalize", "faces", "margin", "offset_y",
-                                                 "align", "flip_average"),
+GROUPS = {  # the help lists the options in these groups, in this order
+    "data": (
+        "data",
+        "dataset",
+        "images",
+        "mapping",
+        "votes",
+        "votes_weight",
+        "votes_neutral",
+        "votes_clarity",
+        "soft_labels",
+        "teacher",
+        "teacher_weight",
+        "blendshapes",
+        "blendshape_weight",
+        "compound_votes",
+        "compound_min",
+        "val_fraction",
+        "test_fraction",
+        "max_per_class",
+    ),
+    "input spec (written into the model card)": (
+        "size",
+        "color",
+        "equalize",
+        "faces",
+        "margin",
+        "offset_y",
+        "align",
+        "flip_average",
+    ),
     "model": ("arch", "alpha", "weights", "dropout", "bn_momentum", "freeze"),
     "augmentation": ("flip", "rotation", "shift", "zoom", "camera", "mixup"),
-    "balancing": ("balance", "per_class", "gan_dir", "gan_epochs", "gan_loss", "gan_size", "gan_width",
-                  "gan_min_images", "gan_fidelity_epochs", "gan_augment", "gan_guide", "gan_condition_warmup",
-                  "gan_gate", "gan_gate_run", "gan_max_share", "gan_tstr_images"),
-    "run": ("out", "resume", "epochs", "batch_size", "lr", "label_smoothing", "patience", "average_from",
-            "warmup_size", "warmup_epochs", "probe_epochs", "seed", "strategy", "verbose"),
+    "balancing": (
+        "balance",
+        "per_class",
+        "gan_dir",
+        "gan_epochs",
+        "gan_loss",
+        "gan_size",
+        "gan_width",
+        "gan_min_images",
+        "gan_fidelity_epochs",
+        "gan_augment",
+        "gan_guide",
+        "gan_condition_warmup",
+        "gan_gate",
+        "gan_gate_run",
+        "gan_max_share",
+        "gan_tstr_images",
+    ),
+    "run": (
+        "out",
+        "resume",
+        "epochs",
+        "batch_size",
+        "lr",
+        "label_smoothing",
+        "patience",
+        "average_from",
+        "warmup_size",
+        "warmup_epochs",
+        "probe_epochs",
+        "seed",
+        "strategy",
+        "verbose",
+    ),
 }
 
 EXAMPLES = """examples:
@@ -118,13 +173,17 @@ then: edgefer-export RUN --int8 --out model.tflite; edgefer-cam --model model.tf
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edgefer-train", description=__doc__, epilog=EXAMPLES,
-                                usage="edgefer-train [--config RECIPE] [--data DATA] [--out RUN] [OPTION ...]",
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="edgefer-train",
+        description=__doc__,
+        epilog=EXAMPLES,
+        usage="edgefer-train [--config RECIPE] [--data DATA] [--out RUN] [OPTION ...]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config", help="TOML or YAML file of options (a recipe); flags given here override it")
     defaults = TrainConfig()
     grouped = [name for names in GROUPS.values() for name in names]
-    assert sorted(grouped) == sorted(FIELDS), set(FIELDS) ^ set(grouped)   # every option in one group
+    assert sorted(grouped) == sorted(FIELDS), set(FIELDS) ^ set(grouped)  # every option in one group
     for title, names in GROUPS.items():
         group = p.add_argument_group(title)
         for name in names:
@@ -132,7 +191,7 @@ def parser() -> argparse.ArgumentParser:
             flag = "--" + name.replace("_", "-")
             default = getattr(defaults, name) if f.default is not MISSING else None
             help_text = HELP.get(name, "")
-            if "default" not in help_text and default not in (None, ""):   # one default, said once
+            if "default" not in help_text and default not in (None, ""):  # one default, said once
                 help_text += f" (default: {default})"
             if isinstance(default, bool):
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
@@ -150,8 +209,10 @@ def main(argv=None) -> int:
     config_file = args.pop("config")
     try:
         from .config import make_config
+
         cfg = make_config(config_file, **args)
         from .trainer import train  # imports TensorFlow: after the arguments are known to be good
+
         result = train(cfg)
     except EdgeferError as exc:
         print(f"edgefer-train: error: {exc}", file=sys.stderr)

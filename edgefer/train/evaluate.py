@@ -1,4 +1,5 @@
 """Evaluate a finished run's model on a split of its dataset (or another dataset), through its spec."""
+
 from __future__ import annotations
 
 from ..core.metrics import classification_report

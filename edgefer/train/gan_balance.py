@@ -10,6 +10,7 @@ fool that one network. A small CNN that learned from a few hundred faces a class
 than expression, so the gate can instead be a finished edgefer-train run (`gan_gate_run`, e.g. a FER+
 model that learned from 28,000 faces): an expert that never took part in GAN training either.
 """
+
 from __future__ import annotations
 
 from itertools import combinations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._tf import keras
 from ..core import card as card_mod
 from ..core.files import write_json
 from ..core.taxonomy import compound_name, top_two_compound
@@ -26,7 +28,6 @@ from ..data.base import stratified_split
 from ..gan import GanError
 from ..gan.balance import gated_samples, quality, quotas, write_synthetic
 from ..gan.train import Gan, GanMeta
-from .._tf import keras
 from .backbones import keras_runner
 
 
@@ -73,8 +74,10 @@ def expert_judge(run_dir, labels):
     known, labels = list(spec.labels), list(labels)
     pairs = {compound_name(a, b) for a, b in combinations(known, 2)}
     if not (set(labels) <= set(known) or set(labels) <= pairs):
-        raise GanError(f"{run_dir}: its classes {known} cover neither {labels} nor name them as pairs of basic emotions; "
-                       "pass a run trained on the same classes or on basic emotions (e.g. FER+)")
+        raise GanError(
+            f"{run_dir}: its classes {known} cover neither {labels} nor name them as pairs of basic emotions; "
+            "pass a run trained on the same classes or on basic emotions (e.g. FER+)"
+        )
     model = keras.models.load_model(Path(run_dir) / "model.keras", compile=False)
 
     columns = [known.index(c) for c in labels] if set(labels) <= set(known) else None
@@ -90,6 +93,7 @@ def expert_judge(run_dir, labels):
             if name in labels:
                 out[i, labels.index(name)] = 1.0
         return out
+
     return score
 
 
@@ -131,12 +135,22 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     judges = cfg.gan_fidelity_epochs or 1
     guide, gate = train_judges(native, y, n, judges, cfg.seed, guide=bool(cfg.gan_guide), gate=not cfg.gan_gate_run)
     # the gate: an expert run when given (opened before GAN training, so a wrong run fails at once)
-    score = (expert_judge(cfg.gan_gate_run, ds.labels) if cfg.gan_gate_run
-             else lambda images: probabilities(gate, images))
+    score = (
+        expert_judge(cfg.gan_gate_run, ds.labels) if cfg.gan_gate_run else lambda images: probabilities(gate, images)
+    )
 
-    meta = GanMeta(ds.name, list(ds.labels), ds.taxonomy, cfg.gan_size, 3 if color == "rgb" else 1, cfg.gan_loss,
-                   width=cfg.gan_width, augment=cfg.gan_augment, guide=cfg.gan_guide,
-                   condition_warmup=cfg.gan_condition_warmup)
+    meta = GanMeta(
+        ds.name,
+        list(ds.labels),
+        ds.taxonomy,
+        cfg.gan_size,
+        3 if color == "rgb" else 1,
+        cfg.gan_loss,
+        width=cfg.gan_width,
+        augment=cfg.gan_augment,
+        guide=cfg.gan_guide,
+        condition_warmup=cfg.gan_condition_warmup,
+    )
     gan = Gan.open(cfg.gan_dir or run_dir / "gan", meta)
     fit = gan.fit(native, y, cfg.gan_epochs, seed=cfg.seed, guide=guide)
     print(f"GAN: {fit['epochs']} epochs in {gan.dir} ({fit['seconds']} s this run)")
@@ -149,14 +163,22 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
         if how == "oversample":
             oversampled[cls] = (missing, f"{counts[cls]} real images, fewer than --gan-min-images {cfg.gan_min_images}")
             continue
-        cap = int(cfg.gan_max_share * quota)   # at most this many synthetic images in one class
+        cap = int(cfg.gan_max_share * quota)  # at most this many synthetic images in one class
         images, pass_rate, drawn = gated_samples(gan, cls, min(missing, cap), score, cfg.gan_gate, seed=cfg.seed + cls)
         synthetic[cls] = images
-        gate_report[ds.labels[cls]] = {"pass_rate": round(pass_rate, 4), "drawn": drawn, "kept": len(images),
-                                       "wanted": missing, "cap": cap}
+        gate_report[ds.labels[cls]] = {
+            "pass_rate": round(pass_rate, 4),
+            "drawn": drawn,
+            "kept": len(images),
+            "wanted": missing,
+            "cap": cap,
+        }
         if len(images) < missing:
-            why = (f"gate kept {len(images)} of {drawn} samples (threshold {cfg.gan_gate})" if len(images) < min(missing, cap)
-                   else f"synthetic images capped at {cfg.gan_max_share:.0%} of the quota {quota}")
+            why = (
+                f"gate kept {len(images)} of {drawn} samples (threshold {cfg.gan_gate})"
+                if len(images) < min(missing, cap)
+                else f"synthetic images capped at {cfg.gan_max_share:.0%} of the quota {quota}"
+            )
             oversampled[cls] = (missing - len(images), why)
     for cls, (count, why) in oversampled.items():
         notes.append(f"{ds.labels[cls]}: {count} real images repeated instead of synthetic ones ({why})")
@@ -175,33 +197,50 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     tstr = train_on_synthetic(gan, n, val_x, val_y, per_class=cfg.gan_tstr_images, epochs=judges, seed=cfg.seed)
     for c, label in enumerate(ds.labels):
         entry = checks.setdefault(label, {})
-        entry["fidelity"] = fidelity[c]   # ungated samples the gate assigns to their class
+        entry["fidelity"] = fidelity[c]  # ungated samples the gate assigns to their class
         entry["tstr_recall"] = tstr["recall"][c]
         if label in gate_report:
             entry["gate"] = gate_report[label]
-    checks["judges"] = {"arch": "3-block CNN (real_face_classifier)", "epochs": judges,
-                        "halves": "guide: half A" + ("" if cfg.gan_gate_run else ", gate: half B") + " of the training split",
-                        "gate": cfg.gan_gate_run or "the half-B CNN",
-                        "gate_val_accuracy": judged_accuracy(score, val_x, val_y),
-                        "gate_threshold": cfg.gan_gate}
+    checks["judges"] = {
+        "arch": "3-block CNN (real_face_classifier)",
+        "epochs": judges,
+        "halves": "guide: half A" + ("" if cfg.gan_gate_run else ", gate: half B") + " of the training split",
+        "gate": cfg.gan_gate_run or "the half-B CNN",
+        "gate_val_accuracy": judged_accuracy(score, val_x, val_y),
+        "gate_threshold": cfg.gan_gate,
+    }
     checks["tstr"] = {"val_accuracy": tstr["accuracy"], "images_per_class": tstr["per_class"]}
     write_json(out / "quality.json", checks)
 
     # synthetic files are faces already: the same pixel path as real ones, without a detector
-    split = Split([f["path"] for f in manifest["files"]], np.array([ds.labels.index(f["label"]) for f in manifest["files"]], dtype=int))
+    split = Split(
+        [f["path"] for f in manifest["files"]],
+        np.array([ds.labels.index(f["label"]) for f in manifest["files"]], dtype=int),
+    )
     x_syn, kept_syn, _ = load_pixels(split, spec.replace(framing="crops"), desc="synthetic images")
     syn_y = split.labels[kept_syn]
     # real images repeated where the GAN did not fill a class (too few real images, the gate, the cap)
     real_quota = {c: int(counts[c]) + count for c, (count, _) in oversampled.items()}
-    real = (oversample_index(train_arrays.y, cfg.seed, real_quota, classes=list(real_quota)) if real_quota
-            else np.arange(len(train_arrays.y)))
+    real = (
+        oversample_index(train_arrays.y, cfg.seed, real_quota, classes=list(real_quota))
+        if real_quota
+        else np.arange(len(train_arrays.y))
+    )
     soft = None
     if train_arrays.soft is not None:  # synthetic images get one-hot soft targets
         soft = np.concatenate([train_arrays.soft[real], np.eye(n, dtype=np.float32)[syn_y]])
-    merged = type(train_arrays)(np.concatenate([train_arrays.x[real], x_syn]),
-                                np.concatenate([train_arrays.y[real], syn_y]), soft)
-    summary = {"method": "gan", "gan_dir": str(gan.dir), "generator_checkpoint": gan.checkpoint,
-               "gan_epochs": fit["epochs"], "synthetic_images": int(len(kept_syn)), "notes": notes,
-               "train_counts_after": np.bincount(merged.y, minlength=n).tolist(),
-               "manifest": str(out / "manifest.json"), "quality": checks}
+    merged = type(train_arrays)(
+        np.concatenate([train_arrays.x[real], x_syn]), np.concatenate([train_arrays.y[real], syn_y]), soft
+    )
+    summary = {
+        "method": "gan",
+        "gan_dir": str(gan.dir),
+        "generator_checkpoint": gan.checkpoint,
+        "gan_epochs": fit["epochs"],
+        "synthetic_images": int(len(kept_syn)),
+        "notes": notes,
+        "train_counts_after": np.bincount(merged.y, minlength=n).tolist(),
+        "manifest": str(out / "manifest.json"),
+        "quality": checks,
+    }
     return merged, summary

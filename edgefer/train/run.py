@@ -5,6 +5,7 @@ and its data, prepared through that spec.
 >>> run = load("runs/fer")
 >>> probs = run.predict(run.arrays(["val"])["val"].x)
 """
+
 from __future__ import annotations
 
 import json
@@ -31,21 +32,25 @@ class Run:
     config: TrainConfig
     card: dict
     spec: InputSpec
-    model: object = None      # the run's Keras model: its best epoch, or its averaged weights (average_from);
-                              # None when opened with model=False
+    model: object = None  # the run's Keras model: its best epoch, or its averaged weights (average_from);
+    # None when opened with model=False
 
     def dataset(self, max_per_class: int | None = None) -> FaceDataset:
         """The run's dataset with its split, labels checked against the spec."""
         from .arrays import cap_per_class, dataset_for
+
         ds = dataset_for(self.config)
         if tuple(ds.labels) != self.spec.labels:
-            raise RunError(f"{self.config.data}: dataset labels {ds.labels} differ from {self.dir}/card.json's "
-                           f"{list(self.spec.labels)}; pass the dataset the run was trained on")
+            raise RunError(
+                f"{self.config.data}: dataset labels {ds.labels} differ from {self.dir}/card.json's "
+                f"{list(self.spec.labels)}; pass the dataset the run was trained on"
+            )
         return cap_per_class(ds, max_per_class or self.config.max_per_class, self.config.seed)
 
     def arrays(self, splits=None, dataset: FaceDataset | None = None, max_per_class: int | None = None) -> dict:
         """{split: Arrays} of pixels prepared through the run's spec (all splits by default)."""
         from .arrays import prepare_arrays
+
         ds = dataset or self.dataset(max_per_class)
         if splits:
             ds.splits = {s: ds.splits[s] for s in splits}
@@ -91,18 +96,25 @@ def load(run_dir, model: bool = True) -> Run:
 
 def _load_model(path: Path, spec: InputSpec):
     from .._tf import keras
+
     if not path.exists():
-        raise RunError(f"{path}: no model; pass the run directory of a finished edgefer-train run "
-                       "(or finish it with --resume)")
+        raise RunError(
+            f"{path}: no model; pass the run directory of a finished edgefer-train run (or finish it with --resume)"
+        )
     try:
         model = keras.models.load_model(path, compile=False)
     except (OSError, ValueError, KeyError) as exc:
-        raise RunError(f"{path}: unreadable model ({str(exc).splitlines()[0][:120]}); "
-                       "retrain, or resume the run to rewrite it") from None
+        raise RunError(
+            f"{path}: unreadable model ({str(exc).splitlines()[0][:120]}); retrain, or resume the run to rewrite it"
+        ) from None
     if tuple(model.input_shape[1:]) != spec.shape:
-        raise RunError(f"{path.parent}/card.json says input {spec.shape} but model.keras takes "
-                       f"{tuple(model.input_shape[1:])}; the card does not belong to this model (retrain, or restore the run's card)")
+        raise RunError(
+            f"{path.parent}/card.json says input {spec.shape} but model.keras takes "
+            f"{tuple(model.input_shape[1:])}; the card does not belong to this model (retrain, or restore the run's card)"
+        )
     if model.output_shape[-1] != len(spec.labels):
-        raise RunError(f"{path.parent}/card.json lists {len(spec.labels)} labels but the model has "
-                       f"{model.output_shape[-1]} outputs")
+        raise RunError(
+            f"{path.parent}/card.json lists {len(spec.labels)} labels but the model has "
+            f"{model.output_shape[-1]} outputs"
+        )
     return model

@@ -11,6 +11,7 @@ RUN/
   checkpoints/       last epoch with optimizer state + state.json, for --resume; with average_from,
                      best_epoch.keras and each averaged epoch's mean weights (mean_epoch_K.npz)
 """
+
 from __future__ import annotations
 
 import shutil
@@ -20,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .._tf import keras, tf
 from ..core import card as card_mod
 from ..core import plots
 from ..core.files import atomic_path, check_writable, write_bytes, write_json
 from ..core.metrics import classification_report, format_report
 from ..core.spec import InputSpec
 from ..data import FaceDataset
-from ..data.blendshapes import attach_blendshapes
 from ..data.balance import format_balance, write_balance
-from .._tf import keras, tf
+from ..data.blendshapes import attach_blendshapes
 from .arrays import cap_per_class, dataset_for, prepare_arrays, spec_for
 from .backbones import build_model, freeze_features, freeze_through, keras_runner
 from .batches import epoch_batches, training_examples, validation_batches
@@ -65,10 +66,13 @@ def compile_for_training(model, cfg: TrainConfig, steps_per_epoch: int, jit_comp
     (benchmarks/train_step.py times this very step); with a blendshape head, its loss beside."""
     expression = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
     two = len(model.outputs) == 2
-    model.compile(optimizer=keras.optimizers.Adam(lr_schedule(cfg, steps_per_epoch)),
-                  loss=[expression, masked_bce] if two else expression,
-                  loss_weights=[1.0, cfg.blendshape_weight] if two else None,
-                  metrics=[["accuracy"], []] if two else ["accuracy"], jit_compile=jit_compile)
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr_schedule(cfg, steps_per_epoch)),
+        loss=[expression, masked_bce] if two else expression,
+        loss_weights=[1.0, cfg.blendshape_weight] if two else None,
+        metrics=[["accuracy"], []] if two else ["accuracy"],
+        jit_compile=jit_compile,
+    )
 
 
 def with_blendshape_head(model, count: int):
@@ -88,9 +92,10 @@ def at_size(model, cfg: TrainConfig, spec: InputSpec):
     model = classifier(model)
     if model.input_shape[1] == spec.size:
         return model
-    fixed = build_model(cfg.arch, len(spec.labels), spec.size, spec.channels, cfg.alpha, None,
-                        cfg.dropout, cfg.bn_momentum, cfg.freeze)
-    fixed.set_weights(model.get_weights())   # the same layers in the same order: only the input differs
+    fixed = build_model(
+        cfg.arch, len(spec.labels), spec.size, spec.channels, cfg.alpha, None, cfg.dropout, cfg.bn_momentum, cfg.freeze
+    )
+    fixed.set_weights(model.get_weights())  # the same layers in the same order: only the input differs
     return fixed
 
 
@@ -105,21 +110,38 @@ def lr_schedule(cfg: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
 
 
-def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict | None, strategy, steps_per_epoch: int,
-                  blendshapes: int = 0):
+def build_or_load(
+    cfg: TrainConfig,
+    spec: InputSpec,
+    run_dir: Path,
+    state: dict | None,
+    strategy,
+    steps_per_epoch: int,
+    blendshapes: int = 0,
+):
     with strategy.scope():
         if state is not None:
             print(f"resuming {run_dir} after epoch {state['epoch']} of {cfg.epochs}")
-            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras",
-                                            custom_objects={"masked_bce": masked_bce})
+            model = keras.models.load_model(
+                run_dir / "checkpoints" / "last.keras", custom_objects={"masked_bce": masked_bce}
+            )
             if state.pop("planned_epochs") != cfg.epochs:
                 # a run extended (or cut) with --epochs: the cosine runs over the new length from here
                 print(f"{run_dir}: the learning rate now follows a cosine over {cfg.epochs} epochs")
                 model.optimizer.learning_rate = lr_schedule(cfg, steps_per_epoch)
             return model, state
         # with warm-up epochs on smaller faces, one model takes both sides (its weights do not depend on it)
-        model = build_model(cfg.arch, len(spec.labels), None if cfg.warmup_size else spec.size, spec.channels,
-                            cfg.alpha, cfg.weights, cfg.dropout, cfg.bn_momentum, cfg.freeze)
+        model = build_model(
+            cfg.arch,
+            len(spec.labels),
+            None if cfg.warmup_size else spec.size,
+            spec.channels,
+            cfg.alpha,
+            cfg.weights,
+            cfg.dropout,
+            cfg.bn_momentum,
+            cfg.freeze,
+        )
         if blendshapes:
             model = with_blendshape_head(model, blendshapes)
         if cfg.probe_epochs:
@@ -131,7 +153,9 @@ def build_or_load(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict 
 def fine_tune(model, cfg: TrainConfig, strategy, steps_per_epoch: int) -> None:
     """After the probe epochs every layer learns but those `freeze` keeps, with a fresh Adam (the
     probe's knew the head's weights alone) that takes the cosine up where the probe left it."""
-    print(f"epoch {cfg.probe_epochs + 1}: the head is fitted; every layer{' after ' + cfg.freeze if cfg.freeze else ''} learns from here")
+    print(
+        f"epoch {cfg.probe_epochs + 1}: the head is fitted; every layer{' after ' + cfg.freeze if cfg.freeze else ''} learns from here"
+    )
     with strategy.scope():
         for layer in model.layers:
             layer.trainable = True
@@ -179,6 +203,7 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     balance_info = None
     if cfg.balance == "gan":
         from .gan_balance import gan_balance  # the GAN only loads when asked for
+
         arrays["train"], balance_info = gan_balance(ds, cfg, spec, run_dir, arrays["train"])
 
     strategy = make_strategy(cfg.strategy)
@@ -186,10 +211,13 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     val_ds = validation_batches(arrays, cfg, n)
     steps = int(np.ceil(count / cfg.batch_size))
     aux = arrays["train"].aux
-    model, state = build_or_load(cfg, spec, run_dir, saved_state, strategy, steps,
-                                 blendshapes=0 if aux is None else aux.shape[1] - 1)
-    write_json(run_dir / "config.json", {"fingerprint": cfg.fingerprint(spec.framing), "config": cfg.to_dict(),
-                                         **cfg.file_digests()})
+    model, state = build_or_load(
+        cfg, spec, run_dir, saved_state, strategy, steps, blendshapes=0 if aux is None else aux.shape[1] - 1
+    )
+    write_json(
+        run_dir / "config.json",
+        {"fingerprint": cfg.fingerprint(spec.framing), "config": cfg.to_dict(), **cfg.file_digests()},
+    )
 
     verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
     best_path = run_dir / "checkpoints" / "best_epoch.keras" if cfg.average_from else run_dir / "model.keras"
@@ -199,20 +227,30 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     weights = class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None
     # one fit per epoch, each on that epoch's own seeded pipeline: resumed epochs match uninterrupted ones
     while state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
-        if cfg.probe_epochs and state["epoch"] == cfg.probe_epochs:   # a resumed run's last.keras is the probe's too
+        if cfg.probe_epochs and state["epoch"] == cfg.probe_epochs:  # a resumed run's last.keras is the probe's too
             fine_tune(model, cfg, strategy, steps)
-        model.fit(epoch_batches(examples, count, cfg, state["epoch"]), validation_data=val_ds, epochs=state["epoch"] + 1, initial_epoch=state["epoch"],
-                  class_weight=weights, callbacks=callbacks, verbose=verbose)
+        model.fit(
+            epoch_batches(examples, count, cfg, state["epoch"]),
+            validation_data=val_ds,
+            epochs=state["epoch"] + 1,
+            initial_epoch=state["epoch"],
+            class_weight=weights,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
     averaged = None
     if cfg.average_from:
         averaged = list(range(cfg.average_from, state["epoch"] + 1)) or None
         if averaged:
             print(f"model.keras: averaging the weights of epochs {averaged[0]}-{averaged[-1]}")
-            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras", compile=False,
-                                            custom_objects={"masked_bce": masked_bce})
-            average_epochs(model, run_dir / "checkpoints", averaged, epoch_batches(examples, count, cfg, state["epoch"]))
+            model = keras.models.load_model(
+                run_dir / "checkpoints" / "last.keras", compile=False, custom_objects={"masked_bce": masked_bce}
+            )
+            average_epochs(
+                model, run_dir / "checkpoints", averaged, epoch_batches(examples, count, cfg, state["epoch"])
+            )
             model = at_size(model, cfg, spec)
-        else:   # stopped early, before the first epoch to average
+        else:  # stopped early, before the first epoch to average
             model = keras.models.load_model(best_path, compile=False)
         with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
             model.save(tmp)
@@ -222,18 +260,36 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     for split in ("val", "test"):
         probs = spec.predict(keras_runner(delivered, spec), arrays[split].x)
         reports[split] = classification_report(arrays[split].y, probs.argmax(1), ds.labels)
-    metrics = dict(reports["test"], split="test", val=reports["val"], dataset=ds.name,
-                   best_epoch=state["best_epoch"], epochs_run=state["epoch"], averaged_epochs=averaged,
-                   train_seconds=round(state.get("train_seconds", 0.0), 1), skipped_images=len(skipped),
-                   flip_average=spec.flip_average, balance=balance_info or {"method": cfg.balance})
+    metrics = dict(
+        reports["test"],
+        split="test",
+        val=reports["val"],
+        dataset=ds.name,
+        best_epoch=state["best_epoch"],
+        epochs_run=state["epoch"],
+        averaged_epochs=averaged,
+        train_seconds=round(state.get("train_seconds", 0.0), 1),
+        skipped_images=len(skipped),
+        flip_average=spec.flip_average,
+        balance=balance_info or {"method": cfg.balance},
+    )
     write_json(run_dir / "metrics.json", metrics)
     card = card_mod.make_card(
-        spec, arch=cfg.arch, alpha=cfg.alpha, weights="imagenet" if cfg.weights not in ("none", None) else "none",
-        dataset=ds.name, splits={s: len(a.y) for s, a in arrays.items()},
-        metrics={"test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}})
+        spec,
+        arch=cfg.arch,
+        alpha=cfg.alpha,
+        weights="imagenet" if cfg.weights not in ("none", None) else "none",
+        dataset=ds.name,
+        splits={s: len(a.y) for s, a in arrays.items()},
+        metrics={"test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}},
+    )
     write_json(run_dir / "card.json", card)
-    plots.confusion_matrix_png(metrics["confusion_matrix"], ds.labels, run_dir / "confusion_matrix.png",
-                               title=f"{ds.name} test: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+    plots.confusion_matrix_png(
+        metrics["confusion_matrix"],
+        ds.labels,
+        run_dir / "confusion_matrix.png",
+        title=f"{ds.name} test: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}",
+    )
     plots.curves_png(state["history"], run_dir / "curves.png")
     print(format_report(metrics))
     print(f"wrote {run_dir}/ (model.keras, card.json, metrics.json, confusion_matrix.png, curves.png)")
