@@ -26,6 +26,7 @@ def main():
         report, single = evaluate_tflite(model_path(name), x, y)
         card_figure = clf.card["metrics"]["tflite_test"]["accuracy"]
         results[name] = {
+            "dataset": clf.card["trained_on"]["dataset"],
             "test_images": int(len(y)),
             "accuracy": report["accuracy"],
             "macro_f1": report["macro_f1"],

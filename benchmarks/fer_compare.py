@@ -54,7 +54,11 @@ def main():
             for frame, measured in latency.frames_of(frames, warmup=args.warmup):
                 faces = pipeline.process(frame, measured)
                 found += bool(faces) and measured is not None
-        ours[name] = {"stages": latency.summary()["stages"], "frames_with_faces": found}
+        ours[name] = {
+            "stages": latency.summary()["stages"],
+            "frames_with_faces": found,
+            "size_bytes": model_path(name).stat().st_size,
+        }
 
     import cv2
     from fer.fer import FER  # Haar cascade face detector + the fer CNN, on one thread like ours

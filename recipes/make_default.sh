@@ -29,7 +29,7 @@ if [ "$NAME" = compound ]; then   # measured below reading ferplus's top two; no
 fi
 # the same flatbuffer; only the card gains inference.temperature and inference.uncertain_below;
 # ferplus's also a class-prior adjustment (inference.logit_bias) for faces with about as many of
-# each expression, sad held at 0 (README, "ferplus: a class-prior adjustment for posed faces")
+# each expression, sad held at 0 (docs/results/calibration.md)
 ADJUST=()
 if [ "$NAME" = ferplus ]; then ADJUST=(--bias --set-bias sad=0); fi
 "$BIN/edgefer-calibrate" --model "$RUN/export/$FILE" ${ADJUST[@]+"${ADJUST[@]}"} --out "edgefer/models/$FILE" \

@@ -280,6 +280,7 @@ def test_bench_json_contract(tmp_path):
     assert result["machine"]["cpu"] and isinstance(result["machine"]["simd"], list)  # figures say where
     run = result["runs"][0]
     assert run["threads"] == 1 and run["frames"] == 40 and isinstance(run["flip_average"], bool)
+    assert run["faces"] == "near" and run["frames_with_faces"] == 40  # the detector measured, not a frame's faces
     assert {"detect", "preprocess", "classify", "total"} <= set(run["stages"]) and run["fps"] > 0
 
 

@@ -14,10 +14,14 @@ from edgefer.export.cli import main
 from edgefer.train import TrainConfig, train
 from edgefer.train import run as run_mod
 
-pytestmark = pytest.mark.skipif(
-    find_spec("tensorflow_model_optimization") is None,
-    reason="the train extra (tensorflow-model-optimization) is not installed",
-)
+# these tests train and export models: the slow part of the suite (pytest -m "not slow" leaves them out)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        find_spec("tensorflow_model_optimization") is None,
+        reason="the train extra (tensorflow-model-optimization) is not installed",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

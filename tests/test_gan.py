@@ -12,7 +12,11 @@ from edgefer.gan.balance import quotas, write_synthetic
 from edgefer.train import TrainConfig, train
 from edgefer.train.cli import main
 
-pytestmark = pytest.mark.skipif(find_spec("tensorflow") is None, reason="the train extra (TensorFlow) is not installed")
+# these tests train models: the slow part of the suite (pytest -m "not slow" leaves them out)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(find_spec("tensorflow") is None, reason="the train extra (TensorFlow) is not installed"),
+]
 
 LABELS = ["angry", "happy", "sad"]
 

@@ -79,3 +79,40 @@ def test_no_display_is_said_once_and_the_run_goes_on_headless(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("no window: no display") == 1, run.stdout
     assert "faces found in 5 of 5 frames" in run.stdout
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_written_inert_and_rows_reach_the_disk(tmp_path, first_frame_bgr):
+    """An image named like a formula is written with a leading apostrophe (OWASP's advice against CSV
+    injection); each frame's rows are on disk before the run ends (a power cut keeps them)."""
+    import csv
+
+    from edgefer.device import cam
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    name = '=HYPERLINK("http:__evil")+1.jpg'
+    cv2.imwrite(str(folder / name), first_frame_bgr)
+    out = tmp_path / "faces.csv"
+    assert cam.main(["--source", str(folder), "--headless", "--csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["file"] for r in rows] == ["'" + name]
+
+    from edgefer.device.outputs import FaceCsv
+    from edgefer.device.sources import Frame
+
+    table = FaceCsv(tmp_path / "live.csv", ["happy", "sad"])
+    face = {"id": 0, "box": [1, 2, 3, 4], "score": 0.9, "label": "happy", "probs": {"happy": 0.7, "sad": 0.3}}
+    table.write(Frame(np.zeros((2, 2, 3), np.uint8), 0.04, 1, ""), [face])
+    assert (tmp_path / "live.csv").read_text().count("\n") == 2  # header and the row, not yet closed
+    table.close()
+
+
+def test_a_csv_that_is_not_utf8_text_is_one_line(tmp_path, capsys):
+    from edgefer.device import cam
+
+    out = tmp_path / "faces.csv"
+    out.write_bytes(b"\xff\xfe\x00binary\x00")
+    assert cam.main(["--source", str(CLIP), "--headless", "--max-frames", "2", "--csv", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a CSV file edgefer wrote" in err[0] and "--csv a new file" in err[0]
+    assert out.read_bytes() == b"\xff\xfe\x00binary\x00"

@@ -16,7 +16,11 @@ from edgefer.train import TrainConfig, evaluate, make_config, train
 from edgefer.train.cli import main
 from edgefer.train.config import ConfigError
 
-pytestmark = pytest.mark.skipif(find_spec("tensorflow") is None, reason="the train extra (TensorFlow) is not installed")
+# these tests train models: the slow part of the suite (pytest -m "not slow" leaves them out)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(find_spec("tensorflow") is None, reason="the train extra (TensorFlow) is not installed"),
+]
 
 
 def tiny(tmp_path, data, **kw):
@@ -678,7 +682,7 @@ def test_the_recipes_describe_the_models_that_ship():
     }
     script = (REPO / "recipes" / "make_default.sh").read_text()
     for name, recipe in recipes.items():
-        assert f"CONFIG=train/{recipe}" in script
+        assert f"CONFIG=recipes/{recipe}" in script
         cfg = make_config(REPO / "recipes" / recipe)
         if name == "compound":  # built, not bundled
             continue

@@ -41,8 +41,8 @@ def bench_one(
         with Pipeline(model, face_model, threads, flip_average=flip_average, faces=faces) as pipeline:
             flip = pipeline.spec.flip_average
             for frame, measured in latency.frames_of(source, warmup=warmup, limit=frames):
-                faces = pipeline.process(frame, measured)
-                found += bool(faces) and measured is not None
+                seen = pipeline.process(frame, measured)
+                found += bool(seen) and measured is not None
     finally:
         source.close()
     if latency.frames < frames:

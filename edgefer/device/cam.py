@@ -182,6 +182,7 @@ def run(args) -> dict:
                 if jsonl:
                     line = {"t": round(frame.t, 3), "frame": frame.index, "faces": faces}
                     jsonl.write(json.dumps(dict(line, file=frame.name) if stills else line) + "\n")
+                    jsonl.flush()   # whole lines survive a kill or a power cut
                 # the periodic table counts from the first frame, not from the model's cold start
                 last_report = last_report or time.perf_counter()
                 if args.report_every and time.perf_counter() - last_report > args.report_every:

@@ -71,17 +71,20 @@ class FaceCsv:
         if pairs:  # edgefer-cam --pairs: the compound read from the two most probable emotions
             header.append("pair")
         if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
-            with open(self.path, newline="") as f:
-                existing = next(csv.reader(f), [])
+            try:
+                with open(self.path, newline="", encoding="utf-8") as f:
+                    existing = next(csv.reader(f), [])
+            except (UnicodeDecodeError, csv.Error):
+                raise CsvMismatch(f"{self.path}: not a CSV file edgefer wrote (not UTF-8 text); pass --csv a new file") from None
             if existing != header:
                 raise CsvMismatch(
                     f"{self.path}: holds rows of another model or option (columns {existing[10:]}, "
                     f"this run writes {header[10:]}); pass --csv a new file"
                 )
-            self.file = open(self.path, "a", newline="")
+            self.file = open(self.path, "a", newline="", encoding="utf-8")
             self.writer = csv.writer(self.file)
         else:
-            self.file = open(self.path, "w", newline="")
+            self.file = open(self.path, "w", newline="", encoding="utf-8")
             self.writer = csv.writer(self.file)
             self.writer.writerow(header)
 
@@ -90,14 +93,15 @@ class FaceCsv:
             row = [
                 f"{frame.t:.3f}",
                 frame.index,
-                frame.name,
+                inert(frame.name),
                 f["id"],
                 *f["box"],
                 f["score"],
-                f["label"],
+                inert(f["label"]),
                 *(f["probs"][c] for c in self.labels),
             ]
-            self.writer.writerow(row + [f.get("pair") or ""] if self.pairs else row)
+            self.writer.writerow(row + [inert(f.get("pair") or "")] if self.pairs else row)
+        self.file.flush()   # a power cut, the usual way a Pi appliance stops, loses at most this frame
 
     def close(self):
         self.file.close()
@@ -105,6 +109,13 @@ class FaceCsv:
 
 class CsvMismatch(EdgeferError, ValueError):
     pass
+
+
+def inert(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula: one starting with = + - @ (or a tab or
+    carriage return) gets a leading apostrophe, as OWASP advises against CSV injection; an image
+    named `=HYPERLINK(...).jpg` is then shown as its name."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 class Window:

@@ -172,7 +172,7 @@ class Gan:
                     # (class-balancing GAN, Rangwani et al. 2021), phased in with the condition.
                     # It judges augmented images where DiffAugment is on: at weight 1 on plain images
                     # the generator learned one adversarial texture per class within 30 epochs
-                    # (README, Balancing), which a texture does not survive as easily when shifted and cut
+                    # (docs/results/balancing.md), which a texture does not survive as easily when shifted and cut
                     shown = diff_augment(fake) if augment else fake
                     probs = guide((shown + 1.0) * 127.5, training=False)
                     g_loss += (

@@ -16,8 +16,8 @@ class ModelNotFound(EdgeferError, FileNotFoundError):
 # fer2013-balanced: FER-2013, 7 classes, its labels mixed with the FER+ votes, camera conditions, 96 px,
 # classes filled to 4,000; the default, chosen on what people see (FER+ majority of PublicTest) and
 # on Yale faces it never saw. fer2013: FER-2013 labels alone, 112 px, no balancing. ferplus: FER+
-# vote distributions, 8 classes with contempt, 112 px. Figures: README, Results.
-# (The compound recipe's model does not ship: reading ferplus's top two beat it; README, Compound.)
+# vote distributions, 8 classes with contempt, 112 px. Figures: docs/results/shipped-models.md.
+# (The compound recipe's model does not ship: reading ferplus's top two beat it; docs/results/compound.md)
 BUNDLED = {
     "fer2013": "fer2013_int8.tflite",
     "fer2013-balanced": "fer2013_balanced_int8.tflite",

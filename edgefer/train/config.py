@@ -89,7 +89,7 @@ class TrainConfig:
     gan_fidelity_epochs: int = 3  # epochs of the two real-face classifiers (guide and gate)
     gan_augment: bool = True  # DiffAugment on real and fake images before the discriminator
     gan_guide: float = 0.1  # weight of the guide classifier's cross-entropy on G(z, y) (0: off);
-    # 1.0 collapsed each class into an adversarial texture (README)
+    # 1.0 collapsed each class into an adversarial texture (docs/results/balancing.md)
     gan_condition_warmup: int = 5  # epochs over which the class condition is phased in (0: from the start)
     gan_gate: float = 0.5  # keep a synthetic image when the gate gives its class at least this
     gan_gate_run: str | None = None  # gate with this finished edgefer-train run (e.g. a FER+ model) instead

@@ -67,7 +67,7 @@ def expert_judge(run_dir, labels):
     """score(images) -> (N, len(labels)) from a finished run's model, for gating and fidelity.
     Classes the run knows are its probabilities; a compound class ("sadly_fearful") is 1 where the
     run's two most probable basic emotions name it (top_two_compound at threshold 0, the reader that
-    beat a dedicated compound model on compound faces, README "Compound expressions"), else 0."""
+    beat a dedicated compound model on compound faces, docs/results/compound.md), else 0."""
     # opened here rather than with train.run.load: that module reaches the trainer, which imports this one
     card_path = Path(run_dir) / "card.json"
     spec = card_mod.spec(card_mod.load(card_path), str(card_path))
