@@ -1,4 +1,4 @@
-"""Geometry as a second opinion (issue 12): MediaPipe's face landmarker reads 52 blendshapes (smile,
+"""Geometry as a second opinion: MediaPipe's face landmarker reads 52 blendshapes (smile,
 brow down, jaw open ...) from 478 landmarks; it learned faces from far more people than FER-2013.
 Measured here: a small head on those 52 numbers, alone and fused with a CNN model, and its cost.
 

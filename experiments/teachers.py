@@ -1,4 +1,4 @@
-"""Which teacher to distil from (issue 12): every ensemble of the given exported models, scored as
+"""Which teacher to distil from: every ensemble of the given exported models, scored as
 cross_check.py scores one model, before any student is trained. A student rarely beats its teacher,
 so this bounds what distillation can give; choose on PublicTest (FER+ majority) and Yale.
 

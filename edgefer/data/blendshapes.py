@@ -1,4 +1,4 @@
-"""The face landmarker's blendshapes as a second training target (issue 12: geometry).
+"""The face landmarker's blendshapes as a second training target.
 
 MediaPipe's face landmarker (`face_landmarker.task`) reads 52 blendshapes (brow down, nose sneer,
 mouth frown, jaw open ...) from 478 landmarks; it learned faces from far more people than FER-2013.

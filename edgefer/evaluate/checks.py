@@ -65,7 +65,7 @@ def recall(truth: list[str], pred: list[str]) -> dict:
 
 def mean_recall(y: np.ndarray, pred: np.ndarray, classes) -> float:
     """Each class weighs the same, as in a set of posed faces with about as many of each expression
-    (issue 12's held-out sets); accuracy on FER-2013's images weighs neutral and happy most."""
+    (posed sets); accuracy on FER-2013's images weighs neutral and happy most."""
     kept = np.isin(y, classes)
     return metrics.mean_recall(y[kept], pred[kept])
 
