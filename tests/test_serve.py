@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from importlib.util import find_spec
 from pathlib import Path
@@ -38,11 +39,13 @@ ARTIFACTS = Path(os.environ.get("EDGEFER_TEST_ARTIFACTS", REPO / "runs" / "test_
 TOKEN = "test-token-123"
 
 
-def start_cam(*args, timeout=60):
-    """edgefer-cam in its own process; returns (process, base URL) once it prints where it serves."""
+def start_cam(*args, timeout=60, env=None):
+    """edgefer-cam in its own process; returns (process, base URL) once it prints where it serves
+    (the printed line kept as `process.served`)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgefer.device.cam", *map(str, args)],
         cwd=REPO,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -53,6 +56,7 @@ def start_cam(*args, timeout=60):
         lines.append(line)
         match = re.search(r"live view: http://\S+?:(\d+)/", line)
         if match:
+            proc.served = line
             return proc, f"http://127.0.0.1:{match.group(1)}"
         if not line and proc.poll() is not None:
             break
@@ -187,7 +191,7 @@ def test_loopback_needs_no_token_and_the_encoder_sleeps_without_viewers():
 
 def test_beyond_loopback_a_token_is_made_unless_no_auth(monkeypatch, capsys):
     class FakeServer:
-        def __init__(self, view, address, token):
+        def __init__(self, view, address, token, allow_hosts=()):
             self.token, self.view = token, view
             view.close()
 
@@ -208,6 +212,11 @@ def test_beyond_loopback_a_token_is_made_unless_no_auth(monkeypatch, capsys):
     assert "anyone who can reach this machine" in capsys.readouterr().out
     args = cam.parser().parse_args(["--serve", "9"])
     assert cam.start_view(args, FakePipeline(), Latency()).token is None
+    # an empty token (EDGEFER_TOKEN= in an environment file) is no token: a new one, and a line saying so
+    monkeypatch.setenv("EDGEFER_TOKEN", "")
+    args = cam.parser().parse_args(["--serve", "0.0.0.0:9"])
+    assert len(cam.start_view(args, FakePipeline(), Latency()).token) >= 16
+    assert "token given (--token or $EDGEFER_TOKEN) is empty" in capsys.readouterr().err
 
 
 def chromium():
@@ -400,3 +409,81 @@ def test_pairs_on_a_model_without_basic_emotions_is_refused_in_one_line(tmp_path
     )
     err = capsys.readouterr().err
     assert "--pairs reads two basic emotions" in err and "compound7.tflite" in err and len(err.splitlines()) == 1
+
+
+@needs_clip
+def test_an_empty_token_never_opens_the_camera_beyond_loopback():
+    """EDGEFER_TOKEN= in a service's environment file: the server beyond loopback still needs a
+    token (a new one); a request without it is refused. (A real edgefer-cam on 0.0.0.0, asked on loopback.)"""
+    import os
+
+    env = dict(os.environ, EDGEFER_TOKEN="")
+    proc, url = start_cam("--source", CLIP, "--loop", "--realtime", "--headless", "--serve", "0.0.0.0:0", env=env)
+    try:
+        assert get(url, "/state.json")[0] == 401
+        token = re.search(r"token=(\S+)", proc.served).group(1)
+        assert len(token) >= 16 and get(url, f"/state.json?token={token}")[0] == 200
+    finally:
+        stop_cam(proc)
+    view = LiveView({}, ["a"], Latency())
+    with pytest.raises(ServeError, match="token is empty"):
+        ViewServer(view, "127.0.0.1:0", token="")
+    view.close()
+
+
+def test_a_page_under_another_host_name_is_refused_dns_rebinding():
+    """A web page the user visits can point its own name at 127.0.0.1 (DNS rebinding); the request
+    then carries that name in Host and is refused. Loopback names, IP addresses, this machine's names
+    and --allow-host names are answered."""
+    view = LiveView({}, ["a"], Latency())
+    server = ViewServer(view, "127.0.0.1:0", token=None, allow_hosts=["camera.example"])
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        status, body = get(url, "/state.json", headers={"Host": "evil.example"})
+        assert status == 403 and b"--allow-host" in body
+        assert get(url, "/", headers={"Host": f"evil.example:{server.port}"})[0] == 403
+        for host in (
+            "localhost",
+            f"localhost:{server.port}",
+            f"127.0.0.1:{server.port}",
+            "[::1]:80",
+            "192.168.1.20",
+            "camera.example",
+            socket.gethostname(),
+        ):
+            assert get(url, "/state.json", headers={"Host": host})[0] == 200, host
+    finally:
+        server.close()
+
+
+def test_connections_past_the_bound_get_503_and_no_thread():
+    """Idle sockets do not raise the thread count without bound: past the cap a connection is
+    answered 503 at once and closed; when the held ones go, viewers are served again."""
+    view = LiveView({}, ["a"], Latency())
+    server = ViewServer(view, "127.0.0.1:0", token=None, max_connections=4)
+    held = []
+    try:
+        for _ in range(4):  # four connections that send nothing: each holds its thread
+            held.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        time.sleep(0.3)
+        threads = threading.active_count()
+        extra = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(20)]
+        answers = []
+        for sock in extra:
+            answers.append(sock.recv(200))
+            sock.close()
+        assert all(a.startswith(b"HTTP/1.1 503") and b"too many viewers" in a for a in answers)
+        assert threading.active_count() <= threads + 1
+        for sock in held:
+            sock.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if get(f"http://127.0.0.1:{server.port}", "/state.json")[0] == 200:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not serve again once the held connections closed")
+    finally:
+        for sock in held:
+            sock.close()
+        server.close()

@@ -70,6 +70,14 @@ def parser():
         "without one: a new one, printed)",
     )
     p.add_argument("--no-auth", action="store_true", help="--serve beyond loopback without a token")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="--serve: also answer requests for this host name (e.g. a DNS name or a reverse proxy's); "
+        "loopback names, IP addresses and this machine's own names are always answered; repeat",
+    )
     p.add_argument("--record", help="write the annotated video to this .mp4")
     p.add_argument("--jsonl", help="append one JSON line per frame: time, faces, box, label, probabilities")
     p.add_argument("--csv", help="append one row per face per frame: time, frame, track, box, label, probabilities")
@@ -182,7 +190,7 @@ def run(args) -> dict:
                 if jsonl:
                     line = {"t": round(frame.t, 3), "frame": frame.index, "faces": faces}
                     jsonl.write(json.dumps(dict(line, file=frame.name) if stills else line) + "\n")
-                    jsonl.flush()   # whole lines survive a kill or a power cut
+                    jsonl.flush()  # whole lines survive a kill or a power cut
                 # the periodic table counts from the first frame, not from the model's cold start
                 last_report = last_report or time.perf_counter()
                 if args.report_every and time.perf_counter() - last_report > args.report_every:
@@ -201,12 +209,18 @@ def run(args) -> dict:
 
 def start_view(args, pipeline, latency) -> ViewServer:
     """The live view on --serve's address. Beyond loopback it needs a token (given, or made here)
-    unless --no-auth says otherwise."""
+    unless --no-auth says otherwise; an empty token (EDGEFER_TOKEN= in a service's environment file)
+    is no token: a new one is made and the run says so."""
     host, _ = parse_address(args.serve)
     token = args.token
+    if token == "":
+        print("--serve: the token given (--token or $EDGEFER_TOKEN) is empty; it is ignored", file=sys.stderr)
+        token = None
     if token is None and not is_loopback(host) and not args.no_auth:
         token = new_token()
-    server = ViewServer(LiveView(pipeline.about(), pipeline.classifier.labels, latency), args.serve, token)
+    server = ViewServer(
+        LiveView(pipeline.about(), pipeline.classifier.labels, latency), args.serve, token, allow_hosts=args.allow_host
+    )
     print("live view: " + "  ".join(server.urls()), flush=True)
     if token is None and not is_loopback(host):
         print("--no-auth: anyone who can reach this machine can watch the camera")

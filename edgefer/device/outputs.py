@@ -75,7 +75,9 @@ class FaceCsv:
                 with open(self.path, newline="", encoding="utf-8") as f:
                     existing = next(csv.reader(f), [])
             except (UnicodeDecodeError, csv.Error):
-                raise CsvMismatch(f"{self.path}: not a CSV file edgefer wrote (not UTF-8 text); pass --csv a new file") from None
+                raise CsvMismatch(
+                    f"{self.path}: not a CSV file edgefer wrote (not UTF-8 text); pass --csv a new file"
+                ) from None
             if existing != header:
                 raise CsvMismatch(
                     f"{self.path}: holds rows of another model or option (columns {existing[10:]}, "
@@ -101,7 +103,7 @@ class FaceCsv:
                 *(f["probs"][c] for c in self.labels),
             ]
             self.writer.writerow(row + [inert(f.get("pair") or "")] if self.pairs else row)
-        self.file.flush()   # a power cut, the usual way a Pi appliance stops, loses at most this frame
+        self.file.flush()  # a power cut, the usual way a Pi appliance stops, loses at most this frame
 
     def close(self):
         self.file.close()

@@ -14,7 +14,11 @@ pipeline, and memory does not grow with viewers' delays. A viewer that takes not
 dropped.
 
 Security: any route but these three is 404, any method but GET and HEAD 405, and nothing on disk is
-served. Beyond loopback every route needs the token (`?token=` or `Authorization: Bearer`).
+served. Beyond loopback every route needs the token (`?token=` or `Authorization: Bearer`); an empty
+token is refused, never taken as "no token". A request whose Host header is a name other than a
+loopback name, this machine's own names or one passed with --allow-host is refused (403): a web page
+the user visits cannot read the camera through DNS rebinding, which needs a name of the attacker's.
+At most MAX_CONNECTIONS connections are served at once; past that, 503 and the connection closed.
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ from .timeline import COLORS, Timeline
 
 PAGE = (Path(__file__).with_name("live.html")).read_bytes
 BOUNDARY = b"edgefer-frame"
+MAX_CONNECTIONS = 32  # viewers and page loads at once: each holds a thread
+BUSY_TEXT = b"too many viewers: the live view serves a bounded number at once; try again shortly\n"
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+    b"Retry-After: 10\r\nContent-Length: " + str(len(BUSY_TEXT)).encode() + b"\r\n\r\n" + BUSY_TEXT
+)
 
 
 class ServeError(EdgeferError, ValueError):
@@ -137,19 +147,57 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_name(header: str) -> str:
+    """The name in a Host header, without its port: `[::1]:8000` -> `::1`, `pi.local:8000` -> `pi.local`."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
+
+
+def allowed_host(name: str, names: set[str]) -> bool:
+    """An IP address (DNS rebinding needs a name), a loopback name, or one of `names`."""
+    if not name:
+        return True  # HTTP/1.0 without a Host header: no name to rebind
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name in names or name == "localhost" or name.endswith(".localhost")
+
+
+def own_names() -> set[str]:
+    """This machine's names, as a browser on the network would reach it."""
+    names = {socket.gethostname().lower(), socket.gethostname().lower() + ".local"}
+    try:
+        names.add(socket.getfqdn().lower())
+    except OSError:
+        pass
+    return names
+
+
 class ViewServer:
     """The HTTP server in its own threads; `close()` stops it and wakes every viewer."""
 
-    def __init__(self, view: LiveView, address: str, token: str | None):
+    def __init__(
+        self, view: LiveView, address: str, token: str | None, allow_hosts=(), max_connections: int = MAX_CONNECTIONS
+    ):
         host, port = parse_address(address)
+        if token == "":
+            raise ServeError(
+                "the live view's token is empty, which would let anyone in: give a token "
+                "(--token or $EDGEFER_TOKEN), leave it unset for a new one, or pass --no-auth"
+            )
+        names = own_names() | {h.lower() for h in allow_hosts} | {host.lower()}
         server_class = _Server6 if ":" in host else _Server
         try:
-            self.httpd = server_class((host, port), _handler(view, token))
+            self.httpd = server_class((host, port), _handler(view, token, names))
         except OSError as exc:
             raise ServeError(
                 f"--serve {address}: cannot listen there ({exc.strerror}); "
                 "choose another port, or a host address of this machine"
             ) from None
+        self.httpd.slots = threading.BoundedSemaphore(max_connections)
         self.view, self.token, self.host = view, token, host
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, name="edgefer-http", daemon=True).start()
@@ -171,6 +219,25 @@ class ViewServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a viewer's thread never keeps the process alive
     allow_reuse_address = True  # a service restarted at once can bind again
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request, client_address):
+        # a connection past the bound gets its 503 from the accepting thread and no thread of its own
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class _Server6(_Server):
@@ -191,7 +258,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(12)
 
 
-def _handler(view: LiveView, token: str | None):
+def _handler(view: LiveView, token: str | None, names: set[str]):
     class Handler(BaseHTTPRequestHandler):
         server_version = "edgefer"
         timeout = 10  # seconds a viewer may take nothing before it is dropped
@@ -214,6 +281,12 @@ def _handler(view: LiveView, token: str | None):
 
         def _route(self, body: bool):
             url = urlsplit(self.path)
+            if not allowed_host(host_name(self.headers.get("Host", "")), names):
+                self.send_response(403)
+                return self._text(
+                    b"host not allowed: open the live view by this machine's address or name, "
+                    b"or start edgefer-cam with --allow-host NAME\n"
+                )
             if token is not None and not self._authorised(url.query):
                 self.send_response(401)
                 return self._text(b"token missing or wrong: open the URL edgefer-cam printed, with its ?token=\n")
