@@ -87,8 +87,8 @@ def test_yale_full_frames_folder(tmp_path, capsys):
         (folder / p.name).write_bytes(p.read_bytes())
     (folder / "zz_broken.png").write_bytes(b"\x89PNG broken")
     jsonl = tmp_path / "yale.jsonl"
-    rc, out, _ = cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--jsonl", jsonl)
-    assert rc == 0 and "zz_broken.png" in out  # unreadable frame skipped, named
+    rc, out, err = cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--jsonl", jsonl)
+    assert rc == 0 and "zz_broken.png" in err and "zz_broken.png" not in out  # skipped, named, on stderr
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert len(lines) == 12 and sum(bool(f["faces"]) for f in lines) >= 11
 
@@ -179,8 +179,8 @@ def test_a_camera_that_disappears_mid_run_ends_cleanly_with_the_report(monkeypat
     if not FACE_MODEL.exists():
         return
     report = tmp_path / "latency.json"  # the whole command: it ends with its report, exit 0
-    rc, out, _ = cam_main(capsys, "--source", "0", "--headless", "--face-model", FACE_MODEL, "--latency-json", report)
-    assert rc == 0 and "stopped delivering frames" in out and "p50 ms" in out
+    rc, out, err = cam_main(capsys, "--source", "0", "--headless", "--face-model", FACE_MODEL, "--latency-json", report)
+    assert rc == 0 and "stopped delivering frames" in err and "p50 ms" in out
     assert json.loads(report.read_text())["frames"] == 5
 
 
@@ -368,8 +368,8 @@ def test_record_into_a_missing_folder_creates_it_and_keeps_every_frame_of_mixed_
         image = read_image(p)
         cv2.imwrite(str(folder / f"{i}.png"), image if i % 2 else cv2.resize(image, (200, 150)))
     video = tmp_path / "new" / "dir" / "out.mp4"
-    rc, out, _ = cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--record", video)
-    assert rc == 0 and "fitted into it" in out
+    rc, out, err = cam_main(capsys, "--source", folder, "--headless", "--face-model", FACE_MODEL, "--record", video)
+    assert rc == 0 and "fitted into it" in err
     assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) == 4
 
 

@@ -209,7 +209,7 @@ def test_beyond_loopback_a_token_is_made_unless_no_auth(monkeypatch, capsys):
     assert len(cam.start_view(args, FakePipeline(), Latency()).token) >= 16
     args = cam.parser().parse_args(["--serve", "0.0.0.0:9", "--no-auth"])
     assert cam.start_view(args, FakePipeline(), Latency()).token is None
-    assert "anyone who can reach this machine" in capsys.readouterr().out
+    assert "anyone who can reach this machine" in capsys.readouterr().err
     args = cam.parser().parse_args(["--serve", "9"])
     assert cam.start_view(args, FakePipeline(), Latency()).token is None
     # an empty token (EDGEFER_TOKEN= in an environment file) is no token: a new one, and a line saying so
@@ -343,7 +343,7 @@ def test_a_window_under_xvfb():
             timeout=120,
             cwd=REPO,
         )
-        assert run.returncode == 0 and "no window" not in run.stdout, run.stdout + run.stderr
+        assert run.returncode == 0 and "no window" not in run.stdout + run.stderr, run.stdout + run.stderr
         assert "draw" in run.stdout  # frames were drawn for the window
     finally:
         server.terminate()

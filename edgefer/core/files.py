@@ -116,3 +116,11 @@ class OneDefault(argparse.ArgumentDefaultsHelpFormatter):
         if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
             return text
         return super()._get_help_string(action)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser whose usage errors are one line, naming the option and where the rest is
+    (argparse's own prints the whole usage first, forty lines for edgefer-cam)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists every option)\n")

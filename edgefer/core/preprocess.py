@@ -45,6 +45,11 @@ def read_image(path) -> np.ndarray:
             if mode == "LA":
                 return np.asarray(im.convert("L"))
             return np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError:
+        raise BadImage(
+            f"{path}: too large to decode safely (more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's guard "
+            "against decompression bombs); scale it down or delete it"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadImage(f"{path}: unreadable image ({exc}); re-export it as PNG/JPEG or delete it") from exc
 

@@ -12,7 +12,7 @@ import sys
 
 from ..core.errors import EdgeferError
 from ..core.faces import FACE_MODELS
-from ..core.files import OneDefault, check_file_writable, positive_int, thread_list, write_json
+from ..core.files import CommandParser, OneDefault, check_file_writable, positive_int, thread_list, write_json
 from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
@@ -61,7 +61,7 @@ def bench_one(
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="edgefer-bench", description=__doc__, formatter_class=OneDefault)
+    p = CommandParser(prog="edgefer-bench", description=__doc__, formatter_class=OneDefault)
     p.add_argument("--source", required=True, help="video file or image folder")
     p.add_argument("--model", action="append", help="model file or bundled name; repeat to compare (default: bundled)")
     p.add_argument(

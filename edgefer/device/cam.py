@@ -14,11 +14,11 @@ from pathlib import Path
 from ..core import card as card_mod
 from ..core.errors import EdgeferError
 from ..core.faces import FACE_MODELS
-from ..core.files import OneDefault, check_file_writable, positive_int, probability, write_json
+from ..core.files import CommandParser, OneDefault, check_file_writable, positive_int, probability, write_json
 from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
-from .outputs import FaceCsv, Recorder, open_window
+from .outputs import FaceCsv, Recorder, check_record_path, open_window
 from .pipeline import Pipeline, draw
 from .serve import LiveView, ViewServer, is_loopback, new_token, parse_address
 from .sources import open_source
@@ -26,7 +26,7 @@ from .timeline import Timeline
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="edgefer-cam", description=__doc__, formatter_class=OneDefault)
+    p = CommandParser(prog="edgefer-cam", description=__doc__, formatter_class=OneDefault)
     p.add_argument("--source", default="0", help="webcam index, video file, rtsp/http URL, image folder, or 'picamera'")
     p.add_argument(
         "--model",
@@ -124,6 +124,8 @@ def run(args) -> dict:
     for option in ("record", "jsonl", "csv", "timeline", "latency_json"):
         if getattr(args, option):
             check_file_writable(getattr(args, option), "--" + option.replace("_", "-"))
+    if args.record:
+        check_record_path(args.record)
     if args.serve:
         parse_address(args.serve)
     latency = Latency()
@@ -161,7 +163,8 @@ def run(args) -> dict:
         recorder = outputs.enter_context(contextlib.closing(Recorder(args.record))) if args.record else None
         if args.timeline and stills:
             print(
-                "--timeline: images of a folder are not tracked over time; the PNG is left out (--csv has every face)"
+                "--timeline: images of a folder are not tracked over time; the PNG is left out (--csv has every face)",
+                file=sys.stderr,
             )
         elif args.timeline:
             timeline = Timeline(labels)
@@ -223,7 +226,7 @@ def start_view(args, pipeline, latency) -> ViewServer:
     )
     print("live view: " + "  ".join(server.urls()), flush=True)
     if token is None and not is_loopback(host):
-        print("--no-auth: anyone who can reach this machine can watch the camera")
+        print("--no-auth: anyone who can reach this machine can watch the camera", file=sys.stderr)
     return server
 
 

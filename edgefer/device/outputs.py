@@ -10,31 +10,53 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..core.errors import EdgeferError
 
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi")  # containers OpenCV writes MPEG-4 video into
+
+
+def check_record_path(path) -> Path:
+    """Before any model loads: a video container OpenCV writes, and no file already there (a
+    recording is never replaced; --csv and --jsonl append instead)."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise RecordError(
+            f"--record {path}: OpenCV writes video as {', '.join(VIDEO_SUFFIXES)}; pass --record a .mp4 path"
+        )
+    if path.exists():
+        raise RecordError(f"--record {path}: the file exists and would be replaced; pass --record a new name")
+    return path
+
 
 class Recorder:
     """The annotated video. Every frame is written: one of another size (an image folder) is fitted
-    into the first frame's size with black bars, and the run says so once."""
+    into the first frame's size with black bars, and the run says so once. It is written under a
+    hidden name beside the path and moved into place when the run ends, so a run killed outright
+    leaves no half-written file where the video should be."""
 
     def __init__(self, path):
-        self.path, self.writer, self.size, self.fitted = str(path), None, None, 0
+        self.path, self.writer, self.size, self.fitted = Path(path), None, None, 0
+        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
 
     def write(self, bgr):
         if self.writer is None:
             self.size = bgr.shape[1::-1]
-            self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), 25, self.size)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), 25, self.size)
             if not self.writer.isOpened():
                 raise RecordError(f"{self.path}: OpenCV cannot write an mp4v video there; pass --record a .mp4 path")
         if bgr.shape[1::-1] != self.size:
             if not self.fitted:
                 print(
                     f"--record: frames of another size than the first {self.size[0]}x{self.size[1]} are "
-                    "fitted into it with black bars"
+                    "fitted into it with black bars",
+                    file=sys.stderr,
                 )
             self.fitted += 1
             bgr = letterbox(bgr, self.size)
@@ -42,7 +64,9 @@ class Recorder:
 
     def close(self):
         if self.writer is not None:
-            self.writer.release()
+            self.writer.release()  # the container is finished here: a playable file
+            os.replace(self.partial, self.path)
+            self.writer = None
 
 
 class RecordError(EdgeferError, OSError):
@@ -160,7 +184,8 @@ def open_window(title="edgefer"):
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         print(
             "no window: no display (DISPLAY is not set); continuing headless (--headless says so, "
-            "--serve shows the live view in a browser)"
+            "--serve shows the live view in a browser)",
+            file=sys.stderr,
         )
         return None
     try:
@@ -168,11 +193,13 @@ def open_window(title="edgefer"):
     except ImportError:
         print(
             "no window: this Python has no Tk (sudo apt install python3-tk); continuing headless "
-            "(--serve shows the live view in a browser)"
+            "(--serve shows the live view in a browser)",
+            file=sys.stderr,
         )
     except Exception as exc:  # tkinter.TclError: a display that cannot be opened
         print(
             f"no window: the display cannot be opened ({exc}); continuing headless "
-            "(--serve shows the live view in a browser)"
+            "(--serve shows the live view in a browser)",
+            file=sys.stderr,
         )
     return None

@@ -8,6 +8,8 @@ open_source("picamera")      the Raspberry Pi camera (picamera2, imported only h
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..core.errors import EdgeferError
 from ..core.preprocess import IMAGE_EXTENSIONS, BadImage, list_images, read_image
+from ..core.quiet import verbose
 
 
 class SourceError(EdgeferError, RuntimeError):
@@ -42,7 +45,7 @@ class VideoSource:
         if self.is_file and not Path(spec).is_file():
             raise SourceError(f"{spec}: no such video file")
         self.cap = self._open()
-        self.dropped = 0
+        self.dropped, self.undecoded = 0, 0
 
     def _open(self):
         cap = cv2.VideoCapture(int(self.spec) if self.camera else self.spec)
@@ -80,11 +83,15 @@ class VideoSource:
                     continue
                 if self.is_file and index == 0:
                     raise SourceError(self._cannot_open())  # opened, but not one frame decodes
-                if self.is_file:
-                    return  # the video ended
+                if self.is_file:  # the video ended: every frame its container holds, or fewer
+                    self._count_undecoded(index)
+                    return
                 failures += 1
                 if not self.reconnect or failures > 50:
-                    print(f"{self.spec}: the camera stopped delivering frames; ending (use --reconnect to wait for it)")
+                    print(
+                        f"{self.spec}: the camera stopped delivering frames; ending (use --reconnect to wait for it)",
+                        file=sys.stderr,
+                    )
                     return
                 self.cap.release()
                 time.sleep(0.2)
@@ -99,6 +106,18 @@ class VideoSource:
                 time.sleep(max(0.0, start + t - time.monotonic()))
             yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t, index)
             index += 1
+
+    def _count_undecoded(self, decoded: int):
+        """A file that ends before its container's frame count says so, once: a damaged middle stops
+        OpenCV's decoder for good, and the run would otherwise end as if the video were short."""
+        expected = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if expected - decoded > max(1, expected // 100) and not self.undecoded:
+            self.undecoded = expected - decoded
+            print(
+                f"{self.spec}: {self.undecoded} of its {expected} frames could not be decoded (damaged or "
+                f"truncated); re-encode it, e.g. ffmpeg -i {self.spec} -c:v libx264 out.mp4",
+                file=sys.stderr,
+            )
 
     def close(self):
         self.cap.release()
@@ -126,7 +145,7 @@ class ImageFolderSource:
                 image = read_image(path)
             except BadImage as exc:
                 self.dropped += 1
-                print(f"skipping {exc}")
+                print(f"skipping {exc}", file=sys.stderr)
                 continue
             rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
             yield Frame(rgb, index / self.fps, index, Path(path).name)
@@ -172,7 +191,8 @@ class PicameraSource:
                 failures += 1
                 if not self.reconnect or failures > 50:
                     print(
-                        f"picamera: the camera stopped delivering frames ({exc}); ending (use --reconnect to wait for it)"
+                        f"picamera: the camera stopped delivering frames ({exc}); ending (use --reconnect to wait for it)",
+                        file=sys.stderr,
                     )
                     return
                 self.close()
@@ -194,7 +214,16 @@ class PicameraSource:
             pass
 
 
+def quiet_opencv():
+    """OpenCV's and FFmpeg's own log lines (a camera index that is not there, a damaged frame) would
+    come before edgefer's one line and say less; they are hidden unless --verbose."""
+    if not verbose():
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when a video opens
+        getattr(cv2, "setLogLevel", lambda level: None)(0)  # OpenCV's own: silent
+
+
 def open_source(spec, reconnect: bool = False, loop: bool = False, realtime: bool = False):
+    quiet_opencv()
     spec = str(spec)
     if spec in ("picamera", "pi", "picamera2"):
         return PicameraSource(reconnect=reconnect)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core import card as card_mod
 from ..core.errors import EdgeferError
-from ..core.files import write_bytes, write_json
+from ..core.files import CommandParser, write_bytes, write_json
 from ..core.metrics import classification_report
 from ..core.spec import adjust
 from ..data import load_pixels
@@ -99,7 +99,7 @@ def uncertain_bar(probs: np.ndarray, y: np.ndarray, width: float = 0.1) -> float
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="edgefer-calibrate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--model", default="fer2013-balanced", help="bundled name or .tflite")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.files import OneDefault, thread_list
+from ..core.files import CommandParser, OneDefault, thread_list
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="edgefer-export", description=__doc__, formatter_class=OneDefault)
+    p = CommandParser(prog="edgefer-export", description=__doc__, formatter_class=OneDefault)
     p.add_argument("run", help="run directory written by edgefer-train")
     p.add_argument("--out", required=True, help="the .tflite file to write (export_report.json goes beside it)")
     modes = p.add_mutually_exclusive_group()

@@ -7,6 +7,7 @@ import sys
 from dataclasses import MISSING
 
 from ..core.errors import EdgeferError
+from ..core.files import CommandParser
 from .config import CHOICES, FIELDS, TrainConfig
 
 HELP = {
@@ -173,7 +174,7 @@ then: edgefer-export RUN --int8 --out model.tflite; edgefer-cam --model model.tf
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="edgefer-train",
         description=__doc__,
         epilog=EXAMPLES,
