@@ -560,17 +560,19 @@ def test_the_service_template_is_filled_for_the_installing_user():
     assert "s|@USER@|$(id -un)|g" in setup and "--no-install-recommends" in setup
 
 
-@pytest.mark.parametrize("serve", ["", "0.0.0.0:8000"])
-def test_setup_pi_writes_a_unit_that_edgefer_cam_parses(tmp_path, serve):
-    """The unit setup_pi.sh writes, with and without the live view: its command line parses, and
-    with SERVE the token file is private to the user. (The apt and pip steps are stubbed.)"""
+@pytest.mark.parametrize("serve,picamera", [("", True), ("0.0.0.0:8000", True), ("", False)])
+def test_setup_pi_writes_a_unit_that_edgefer_cam_parses(tmp_path, serve, picamera):
+    """The unit setup_pi.sh writes, with and without the live view, with and without picamera2 among
+    the system's packages (a USB webcam on another 64-bit Debian), run from outside the clone: its
+    command line parses, its outputs are bounded, and with SERVE the token file is private to the
+    user. (apt, sudo and pip are stubbed.)"""
     import os
     import shlex
 
     stub = tmp_path / "bin"
     stub.mkdir()
-    for tool in ("sudo", "apt-get"):
-        (stub / tool).write_text("#!/bin/sh\nexit 0\n")
+    for tool, rc in (("sudo", 0), ("apt-get", 0), ("apt-cache", 0 if picamera else 100)):
+        (stub / tool).write_text(f"#!/bin/sh\nexit {rc}\n")
         (stub / tool).chmod(0o755)
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
@@ -583,15 +585,20 @@ def test_setup_pi_writes_a_unit_that_edgefer_cam_parses(tmp_path, serve):
         .replace('python3 -m venv --system-site-packages "$VENV"', ":")
     )
     (tmp_path / "setup.sh").write_text(script)
-    env = dict(os.environ, HOME=str(tmp_path), VENV=str(venv), SERVE=serve, PATH=f"{stub}:{os.environ['PATH']}")
-    out = subprocess.run(["bash", str(tmp_path / "setup.sh")], cwd=REPO, env=env, capture_output=True, text=True)
+    env = dict(
+        os.environ, HOME=str(tmp_path), VENV=str(venv), SERVE=serve, REPO=str(REPO), PATH=f"{stub}:{os.environ['PATH']}"
+    )
+    out = subprocess.run(["bash", str(tmp_path / "setup.sh")], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     unit = (tmp_path / "edgefer" / "edgefer-cam.service").read_text()
     command = next(line for line in unit.splitlines() if line.startswith("ExecStart="))[len("ExecStart=") :]
     argv = shlex.split(command)
     assert argv[0] == f"{venv}/bin/edgefer-cam" and "@" not in command
     args = cam.parser().parse_args(argv[1:])
-    assert args.source == "picamera" and args.headless and args.reconnect
+    assert args.source == ("picamera" if picamera else "0") and args.headless and args.reconnect
+    assert args.jsonl and args.rotate_mb > 0  # months of frames.jsonl do not fill the SD card
+    if not picamera:
+        assert "python3-picamera2 is not among this system's packages" in out.stdout
     token_file = tmp_path / "edgefer" / "token.env"
     if serve:
         assert args.serve == serve and (token_file.stat().st_mode & 0o077) == 0
@@ -599,6 +606,29 @@ def test_setup_pi_writes_a_unit_that_edgefer_cam_parses(tmp_path, serve):
         assert "?token=" + token_file.read_text().strip().split("=", 1)[1] in out.stdout
     else:
         assert args.serve is None and not token_file.exists()
+
+
+def test_jsonl_and_csv_rotate_at_their_bound_and_keep_one_previous_file(tmp_path):
+    from edgefer.device.outputs import Appender, FaceCsv
+
+    log = Appender(tmp_path / "frames.jsonl", max_bytes=1000)
+    for i in range(100):
+        log.write(json.dumps({"frame": i, "pad": "x" * 40}) + "\n")
+    log.close()
+    current, previous = tmp_path / "frames.jsonl", tmp_path / "frames.jsonl.1"
+    assert current.stat().st_size < 1000 and 1000 <= previous.stat().st_size < 1100
+    assert not (tmp_path / "frames.jsonl.2").exists()  # one previous file: bounded at twice the size
+    frames = [json.loads(line)["frame"] for line in (previous.read_text() + current.read_text()).splitlines()]
+    assert frames == list(range(frames[0], 100))  # whole lines, in order, the newest kept
+
+    table = FaceCsv(tmp_path / "faces.csv", ["happy", "sad"], max_bytes=500)
+    face = {"id": 0, "box": [1, 2, 3, 4], "score": 0.9, "label": "happy", "probs": {"happy": 0.7, "sad": 0.3}}
+    for i in range(40):
+        table.write(Frame(np.zeros((2, 2, 3), np.uint8), i / 25, i, ""), [face])
+    table.close()
+    for path in (tmp_path / "faces.csv", tmp_path / "faces.csv.1"):  # each file starts with its header
+        assert path.read_text().splitlines()[0].startswith("t,frame,file,track")
+    FaceCsv(tmp_path / "faces.csv", ["happy", "sad"]).close()  # and a restart appends to it
 
 
 def test_jsonl_appends_across_restarts(tmp_path, capsys):

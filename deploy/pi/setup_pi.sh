@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # Install edgefer's device side on a Raspberry Pi (64-bit Raspberry Pi OS), without TensorFlow or
 # MediaPipe. Works offline once the packages are cached: the face model ships inside edgefer.
-# Run from the repository root:  bash deploy/pi/setup_pi.sh
+# Run it from anywhere in a clone:  bash deploy/pi/setup_pi.sh
 set -euo pipefail
+REPO=${REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+cd "$REPO"
 VENV=${VENV:-$HOME/edgefer-venv}
 sudo apt-get update
 # picamera2 and libcamera are OS packages; the venv sees them through --system-site-packages.
 # OpenCV's wheel needs libgthread (libglib2.0-0).
 # (--no-install-recommends: what a Lite image needs and no desktop stack)
-sudo apt-get install -y --no-install-recommends python3-venv python3-pip python3-picamera2 libglib2.0-0
+PACKAGES=(python3-venv python3-pip libglib2.0-0)
+SOURCE=${SOURCE:-}
+if apt-cache show python3-picamera2 >/dev/null 2>&1; then
+  PACKAGES+=(python3-picamera2)
+  SOURCE=${SOURCE:-picamera}
+else   # another 64-bit Debian, a USB webcam: the rest installs the same
+  echo "python3-picamera2 is not among this system's packages: installing without it (a USB webcam: --source 0)"
+  SOURCE=${SOURCE:-0}
+fi
+sudo apt-get install -y --no-install-recommends "${PACKAGES[@]}"
 python3 -m venv --system-site-packages "$VENV"
 "$VENV/bin/pip" install --upgrade pip
 "$VENV/bin/pip" install -r deploy/pi/requirements-pi.txt
@@ -29,6 +40,7 @@ if [ -n "$SERVE" ]; then
   echo "live view: http://$(hostname).local:${SERVE##*:}/?token=$(cut -d= -f2- "$HOME/edgefer/token.env")"
 fi
 sed -e "s|@USER@|$(id -un)|g" -e "s|@HOME@|$HOME|g" -e "s|@VENV@|$VENV|g" -e "s|@SERVE@|$SERVE_ARGS|g" \
+  -e "s|@SOURCE@|$SOURCE|g" \
   deploy/pi/edgefer-cam.service > "$HOME/edgefer/edgefer-cam.service"
 echo "service: sudo cp $HOME/edgefer/edgefer-cam.service /etc/systemd/system/ && sudo systemctl daemon-reload && sudo systemctl enable --now edgefer-cam"
-echo "try it:  $VENV/bin/edgefer-cam --source picamera --headless --report-every 10 --serve 0.0.0.0:8000"
+echo "try it:  $VENV/bin/edgefer-cam --source $SOURCE --headless --report-every 10 --serve 0.0.0.0:8000"

@@ -18,7 +18,7 @@ from ..core.files import CommandParser, OneDefault, check_file_writable, positiv
 from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
-from .outputs import FaceCsv, Recorder, check_record_path, open_window
+from .outputs import Appender, FaceCsv, Recorder, check_record_path, open_window
 from .pipeline import Pipeline, draw
 from .serve import LiveView, ViewServer, is_loopback, new_token, parse_address
 from .sources import open_source
@@ -80,6 +80,14 @@ def parser():
     )
     p.add_argument("--record", help="write the annotated video to this .mp4")
     p.add_argument("--jsonl", help="append one JSON line per frame: time, faces, box, label, probabilities")
+    p.add_argument(
+        "--rotate-mb",
+        type=float,
+        default=0,
+        metavar="MB",
+        help="--jsonl and --csv: at this size a file is renamed NAME.1 (replacing the one before) and a new one "
+        "begun, so a service keeps at most twice this per output (0: grow without bound)",
+    )
     p.add_argument("--csv", help="append one row per face per frame: time, frame, track, box, label, probabilities")
     p.add_argument(
         "--timeline", help="at exit, write a PNG with one timeline per tracked face (probabilities over time)"
@@ -154,9 +162,12 @@ def run(args) -> dict:
         print(pipeline.describe() + (" (stills: each image on its own)" if stills else ""), flush=True)
         labels = pipeline.classifier.labels
         # appended: a service restarted by systemd keeps the lines it wrote before
-        jsonl = outputs.enter_context(open(args.jsonl, "a")) if args.jsonl else None
+        max_bytes = int(args.rotate_mb * 1e6)
+        jsonl = outputs.enter_context(contextlib.closing(Appender(args.jsonl, max_bytes))) if args.jsonl else None
         table = (
-            outputs.enter_context(contextlib.closing(FaceCsv(args.csv, labels, pairs=args.pairs is not None)))
+            outputs.enter_context(
+                contextlib.closing(FaceCsv(args.csv, labels, pairs=args.pairs is not None, max_bytes=max_bytes))
+            )
             if args.csv
             else None
         )
@@ -193,7 +204,6 @@ def run(args) -> dict:
                 if jsonl:
                     line = {"t": round(frame.t, 3), "frame": frame.index, "faces": faces}
                     jsonl.write(json.dumps(dict(line, file=frame.name) if stills else line) + "\n")
-                    jsonl.flush()  # whole lines survive a kill or a power cut
                 # the periodic table counts from the first frame, not from the model's cold start
                 last_report = last_report or time.perf_counter()
                 if args.report_every and time.perf_counter() - last_report > args.report_every:

@@ -9,6 +9,7 @@ mediapipe's `opencv-contrib-python` has one), so the kit uses no OpenCV GUI at a
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sys
 from pathlib import Path
@@ -84,12 +85,39 @@ def letterbox(image, size):
     return out
 
 
+class Appender:
+    """A text file appended line by line, each line on disk when written (a power cut, the usual way
+    a Pi appliance stops, loses at most the line in progress). With `max_bytes`, a file that reaches
+    it is renamed NAME.1 (replacing the one before) and a new one begun, as logging's rotating
+    handler does: a service that runs for months keeps at most twice that on its SD card."""
+
+    def __init__(self, path, max_bytes: int = 0, header: str = ""):
+        self.path, self.max_bytes, self.header = Path(path), max_bytes, header
+        self.file = open(self.path, "a", newline="", encoding="utf-8")
+        if self.header and self.file.tell() == 0:
+            self.write(self.header)
+
+    def write(self, text: str):
+        self.file.write(text)
+        self.file.flush()
+        if self.max_bytes and self.file.tell() >= self.max_bytes:
+            self.file.close()
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            self.file = open(self.path, "a", newline="", encoding="utf-8")
+            if self.header:
+                self.file.write(self.header)
+                self.file.flush()
+
+    def close(self):
+        self.file.close()
+
+
 class FaceCsv:
     """One row per face per frame: time, frame, track, box, score, label and every probability.
     Appended: a run restarted (systemd, a crash) keeps the rows it wrote; a file with another
     header (another model's classes) is refused rather than mixed."""
 
-    def __init__(self, path, labels, pairs: bool = False):
+    def __init__(self, path, labels, pairs: bool = False, max_bytes: int = 0):
         self.path, self.labels, self.pairs = str(path), list(labels), pairs
         header = ["t", "frame", "file", "track", "x", "y", "w", "h", "score", "label", *self.labels]
         if pairs:  # edgefer-cam --pairs: the compound read from the two most probable emotions
@@ -107,12 +135,7 @@ class FaceCsv:
                     f"{self.path}: holds rows of another model or option (columns {existing[10:]}, "
                     f"this run writes {header[10:]}); pass --csv a new file"
                 )
-            self.file = open(self.path, "a", newline="", encoding="utf-8")
-            self.writer = csv.writer(self.file)
-        else:
-            self.file = open(self.path, "w", newline="", encoding="utf-8")
-            self.writer = csv.writer(self.file)
-            self.writer.writerow(header)
+        self.file = Appender(self.path, max_bytes, header=line_of(header))
 
     def write(self, frame, faces):
         for f in faces:
@@ -126,8 +149,7 @@ class FaceCsv:
                 inert(f["label"]),
                 *(f["probs"][c] for c in self.labels),
             ]
-            self.writer.writerow(row + [inert(f.get("pair") or "")] if self.pairs else row)
-        self.file.flush()  # a power cut, the usual way a Pi appliance stops, loses at most this frame
+            self.file.write(line_of(row + [inert(f.get("pair") or "")] if self.pairs else row))
 
     def close(self):
         self.file.close()
@@ -135,6 +157,13 @@ class FaceCsv:
 
 class CsvMismatch(EdgeferError, ValueError):
     pass
+
+
+def line_of(cells) -> str:
+    """One CSV line, as csv.writer writes it."""
+    out = io.StringIO()
+    csv.writer(out).writerow(cells)
+    return out.getvalue()
 
 
 def inert(text: str) -> str:

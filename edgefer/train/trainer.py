@@ -229,8 +229,12 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     while state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
         if cfg.probe_epochs and state["epoch"] == cfg.probe_epochs:  # a resumed run's last.keras is the probe's too
             fine_tune(model, cfg, strategy, steps)
+        batches = epoch_batches(examples, count, cfg, state["epoch"])  # seeds TensorFlow by (seed, epoch)
+        # the training step traced again under that seed: its dropout masks are the epoch's own, not
+        # the continuation of a random state that a resumed process would start afresh
+        model.train_function = None
         model.fit(
-            epoch_batches(examples, count, cfg, state["epoch"]),
+            batches,
             validation_data=val_ds,
             epochs=state["epoch"] + 1,
             initial_epoch=state["epoch"],
