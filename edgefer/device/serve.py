@@ -219,6 +219,7 @@ class ViewServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a viewer's thread never keeps the process alive
     allow_reuse_address = True  # a service restarted at once can bind again
+    request_queue_size = 64  # a burst of connections waits to be answered (or refused) rather than retrying
     slots: threading.BoundedSemaphore
 
     def process_request(self, request, client_address):
