@@ -125,7 +125,7 @@ def test_resume_continues_an_interrupted_run(tmp_path, class_folder, monkeypatch
 def test_a_resumed_epoch_is_the_epoch_the_uninterrupted_run_trained(tmp_path, class_folder, monkeypatch):
     """Killed after epoch 1 and resumed, epochs 2 and 3 see the same batches, augmentations and
     dropout masks as in one uninterrupted run: loss for loss, with the default settings."""
-    kw = dict(epochs=3, patience=10)   # the default dropout: its masks too are seeded by (seed, epoch)
+    kw = dict(epochs=3, patience=10)  # the default dropout: its masks too are seeded by (seed, epoch)
     whole = train(tiny(tmp_path / "whole", class_folder, **kw)).history
     killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 1)
     resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
