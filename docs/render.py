@@ -244,7 +244,8 @@ def bundled_view(own: dict) -> str:
 
 
 def bench_view(bench: dict) -> str:
-    """edgefer-bench --json: per-stage latency for each model, face range and thread count."""
+    """edgefer-bench --json: per-stage latency for each model, face range and thread count, with the
+    work per frame that does not depend on the machine."""
     rows = []
     for r in bench["runs"]:
         s = r["stages"]
@@ -254,8 +255,10 @@ def bench_view(bench: dict) -> str:
                 r["faces"],
                 r["threads"],
                 *(f"{s[k]['p50_ms']:.3f}" if k in s else "–" for k in ("capture", "detect", "preprocess", "classify")),
-                f"{s['total']['p50_ms']:.3f} / {s['total']['p90_ms']:.3f} / {s['total']['p99_ms']:.3f}",
+                f"{s['total']['p50_ms']:.3f} / {s['total']['mean_ms']:.3f}",
                 f"{r['fps']:.1f}",
+                f"{r['mmacs_per_frame']['total']:.1f}",
+                f"{r['invokes_per_frame']['total']:.2f}",
                 f"{r['frames_with_faces']} / {r['frames']}",
             ]
         )
@@ -268,9 +271,39 @@ def bench_view(bench: dict) -> str:
             "detect p50",
             "preprocess p50",
             "classify p50",
-            "total p50 / p90 / p99",
+            "total p50 / mean",
             "FPS",
+            "MMACs a frame",
+            "invokes a frame",
             "frames with a face",
+        ],
+        rows,
+    )
+
+
+def shortcuts_view(runs: dict) -> str:
+    """benchmarks/shortcuts.py: each pairing of detect-every and classify-every on the clip."""
+    rows = [
+        [
+            r["detect_every"],
+            r["classify_every"],
+            pct(r["same_label"]),
+            f"{r['faces_found']} / {r['frames']}",
+            f"{r['mmacs_per_frame']['detect']:.1f} + {r['mmacs_per_frame']['classify']:.1f} = {r['mmacs_per_frame']['total']:.1f}",
+            f"{r['invokes_per_frame']['total']:.2f}",
+            f"{r['ms_mean']['total']:.2f}",
+        ]
+        for r in runs["rows"]
+    ]
+    return markdown(
+        [
+            "detect every",
+            "read a steady face every",
+            "same label as every frame, every stage",
+            "faces found",
+            "MMACs a frame, detect + classify",
+            "invokes a frame",
+            f"ms a frame, mean ({machine_name(runs['machine'])})",
         ],
         rows,
     )
@@ -285,6 +318,7 @@ VIEWS = {
     "bundled": bundled_view,
     "speed": speed_view,
     "bench": bench_view,
+    "shortcuts": shortcuts_view,
 }
 
 

@@ -281,3 +281,14 @@ def test_help_says_each_default_once(command):
         for group in ("data:", "model:", "augmentation:", "balancing:", "run:", "examples:"):
             assert f"\n{group}" in done.stdout, group
         assert "--config recipes/" in done.stdout and "--margin" in done.stdout and "0.09" in done.stdout
+
+
+@needs_tf
+def test_multiply_accumulates_are_counted_from_the_graph(tmp_path, int8_models):
+    """A 3x3 convolution of 4 filters on 24x24x3 (22x22 outputs) and a dense layer of 2 on 4 inputs:
+    22*22*4*(3*3*3) + 4*2 multiply-accumulates, as edgefer-bench reports per invoke."""
+    from edgefer.device.cost import macs
+
+    model = tmp_path / "tiny.tflite"
+    model.write_bytes(int8_models[3])
+    assert macs(model) == 22 * 22 * 4 * 27 + 4 * 2

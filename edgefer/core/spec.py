@@ -258,5 +258,10 @@ def mirror(pixels: np.ndarray) -> np.ndarray:
 
 def flip_passes(run, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities of the faces, of their mirror images): both passes that flip averaging needs,
-    for callers that report the single pass and the average from the same work."""
+    for callers that report the single pass and the average from the same work. A runner that
+    takes a batch in one invoke (`run.whole_batches`, the device's Classifier) gets the faces and
+    their mirror images together: one invoke where there were two."""
+    if getattr(run, "whole_batches", False):
+        both = run(np.concatenate([pixels, mirror(pixels)]))
+        return both[: len(pixels)], both[len(pixels) :]
     return run(pixels), run(mirror(pixels))

@@ -16,7 +16,7 @@ from ..core.files import CommandParser, OneDefault, check_file_writable, positiv
 from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
-from .pipeline import Pipeline
+from .pipeline import CLASSIFY_EVERY, DETECT_EVERY, Pipeline
 from .sources import open_source
 
 
@@ -33,16 +33,27 @@ def bench_one(
     warmup: int,
     flip_average: bool | None = None,
     faces: str = "near",
+    detect_every: int = DETECT_EVERY,
+    classify_every: int = CLASSIFY_EVERY,
 ) -> dict:
     latency = Latency()
     source = open_source(source_spec, loop=True)
     found = 0
     try:
-        with Pipeline(model, face_model, threads, flip_average=flip_average, faces=faces) as pipeline:
+        with Pipeline(
+            model,
+            face_model,
+            threads,
+            flip_average=flip_average,
+            faces=faces,
+            detect_every=detect_every,
+            classify_every=classify_every,
+        ) as pipeline:
             flip = pipeline.spec.flip_average
             for frame, measured in latency.frames_of(source, warmup=warmup, limit=frames):
                 seen = pipeline.process(frame, measured)
                 found += bool(seen) and measured is not None
+            cost = pipeline.cost()
     finally:
         source.close()
     if latency.frames < frames:
@@ -57,6 +68,11 @@ def bench_one(
         "stages": summary["stages"],
         "fps": summary["fps"],
         "frames_with_faces": found,
+        "detect_every": detect_every,
+        "classify_every": classify_every,
+        # the same on every machine: what the pipeline asked of the interpreters, per frame
+        "invokes_per_frame": cost["invokes_per_frame"],
+        "mmacs_per_frame": cost["mmacs_per_frame"],
     }
 
 
@@ -81,6 +97,20 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=positive_int, default=300, help="frames measured per run (the source is looped)")
     p.add_argument("--warmup", type=int, default=30, help="frames run before measuring")
     p.add_argument("--json", help="write the results here")
+    p.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=DETECT_EVERY,
+        metavar="N",
+        help="detect faces every N frames of a video, carrying the boxes in between (1: every frame)",
+    )
+    p.add_argument(
+        "--classify-every",
+        type=positive_int,
+        default=CLASSIFY_EVERY,
+        metavar="N",
+        help="read a steady face every N frames of a video, its smoothed reading in between (1: every frame)",
+    )
     p.add_argument(
         "--verbose",
         action="store_true",
@@ -111,6 +141,8 @@ def main(argv=None) -> int:
                 args.warmup,
                 args.flip_average,
                 faces,
+                args.detect_every,
+                args.classify_every,
             )
             runs.append(run)
             s = run["stages"]
@@ -119,7 +151,10 @@ def main(argv=None) -> int:
                 + "  ".join(
                     f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/p99 {v['p99_ms']:.3f} ms" for k, v in s.items()
                 )
-                + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}",
+                + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}"
+                + f"  per frame: {run['mmacs_per_frame']['total']} MMACs "
+                f"(detect {run['mmacs_per_frame']['detect']}, classify {run['mmacs_per_frame']['classify']}), "
+                f"{run['invokes_per_frame']['total']} invokes",
                 flush=True,
             )
     except EdgeferError as exc:

@@ -19,7 +19,7 @@ from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
 from .outputs import Appender, FaceCsv, Recorder, check_record_path, open_window
-from .pipeline import Pipeline, draw
+from .pipeline import CLASSIFY_EVERY, DETECT_EVERY, Pipeline, draw
 from .serve import LiveView, ViewServer, is_loopback, new_token, parse_address
 from .sources import open_source
 from .timeline import Timeline
@@ -56,6 +56,22 @@ def parser():
         "the model's card says: where validation faces were more often wrong than right)",
     )
     p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight of past probabilities per face (0: off)")
+    p.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=DETECT_EVERY,
+        metavar="N",
+        help="detect faces every N frames of a video, carrying the boxes in between; at once when a face "
+        "nears the edge or its reading turns uncertain (1: every frame)",
+    )
+    p.add_argument(
+        "--classify-every",
+        type=positive_int,
+        default=CLASSIFY_EVERY,
+        metavar="N",
+        help="read a steady face from the model every N frames of a video, its smoothed reading in "
+        "between; a new face, or one near a change of expression, every frame (1: every frame)",
+    )
     p.add_argument("--headless", action="store_true", help="no window (there is none anyway without a display)")
     p.add_argument(
         "--serve",
@@ -157,6 +173,8 @@ def run(args) -> dict:
                 pairs=args.pairs,
                 faces=args.faces,
                 uncertain=args.uncertain,
+                detect_every=args.detect_every,
+                classify_every=args.classify_every,
             )
         )
         print(pipeline.describe() + (" (stills: each image on its own)" if stills else ""), flush=True)

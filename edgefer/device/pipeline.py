@@ -1,4 +1,14 @@
-"""One frame in, labelled faces out: detect -> crop per card -> classify -> smooth."""
+"""One frame in, labelled faces out: detect -> crop per card -> classify -> smooth.
+
+In a video a face moves a few pixels from one frame to the next, so the pipeline does less than
+everything on every frame (as MediaPipe's own face pipelines detect rarely and track):
+- it detects every `detect_every` frames and carries the last boxes in between, detecting again
+  at once when a box reaches the frame's edge, a face's reading falls below the card's uncertain
+  bar, or the last detection found no face;
+- it reads a tracked face from the model every `classify_every` frames, the smoothed average
+  standing in between; a new face, or one below the bar, is read at once.
+Stills (an image folder, a photo) are read whole, every time. `cost()` counts what was done.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +23,14 @@ from ..core.faces import FaceDetector, resolve_face_model
 from ..core.quiet import quiet_native
 from ..core.taxonomy import COMPOUND_EMOTIONS, top_two_compound
 from .classifier import Classifier
+from .cost import macs
 from .latency import Latency
 from .tracker import Track, Tracker
+
+# a video's default: detect every 4th frame, read a steady face every 2nd (measured on the clip:
+# docs/results/device-latency.md); 1 and 1 do all of it on every frame
+DETECT_EVERY, CLASSIFY_EVERY = 4, 2
+STEADY = 0.5  # a face whose top probability leads the runner-up by less is read every frame
 
 
 class FloatModel(EdgeferError, ValueError):
@@ -40,6 +56,8 @@ class Pipeline:
         pairs: float | None = None,
         faces: str = "near",
         uncertain: float | None = None,
+        detect_every: int = DETECT_EVERY,
+        classify_every: int = CLASSIFY_EVERY,
     ):
         # track=False: stills, each frame its own face set (no identities, no smoothing across frames)
         # flip_average: None follows the model's card; True / False overrides it
@@ -47,11 +65,16 @@ class Pipeline:
         # emotions when both reach this probability (edgefer.core.taxonomy.top_two_compound)
         # faces: near (short-range detector) | far (full-range: small faces, a room); face_model wins
         # uncertain: flag a face as uncertain below this top probability; None follows the card
+        # detect_every / classify_every: in a tracked video, detect / read a steady face every N
+        # frames (1: every frame); stills are read whole whatever these say
         with quiet_native():  # LiteRT logs its start-up (XNNPACK) to stderr
             self._open(model, face_model, threads, min_score, video, allow_float, flip_average, faces)
         if uncertain is not None:
             self.spec = self.spec.replace(uncertain_below=uncertain)
         self.tracker = Tracker(smoothing=smoothing) if track else None
+        # shortcuts only for a tracked video: stills, and frames of unrelated scenes, are read whole
+        self.detect_every, self.classify_every = (detect_every, classify_every) if track and video else (1, 1)
+        self._carried, self._since_detect, self.frames = [], 0, 0
         self.pairs = pairs
         if pairs is not None and len(set(self.classifier.labels) & set(COMPOUND_EMOTIONS)) < 2:
             raise PairsNeedBasic(
@@ -109,13 +132,20 @@ class Pipeline:
                 latency.add(stage, now - lap)
             lap = now
 
-        faces = self.detector.detect(frame.rgb, int(frame.t * 1000))
+        self.frames += 1
+        faces = self._faces_in(frame)
         mark("detect")
+        # a face is read from the model when it is new, below the bar, or its turn has come
+        tracks = self.tracker.match([f.box for f in faces]) if self.tracker else [None] * len(faces)
+        fresh = [t is None or t.unread + 1 >= self.classify_every or not self._steady(t.probs) for t in tracks]
         inputs = [
-            self.spec.face_pixels(frame.rgb, f.box, f.keypoints[:2] if len(f.keypoints) >= 2 else None) for f in faces
+            self.spec.face_pixels(frame.rgb, f.box, f.keypoints[:2] if len(f.keypoints) >= 2 else None)
+            for f, read in zip(faces, fresh)
+            if read
         ]
         mark("preprocess")
-        probs = [self.classifier.run(x) for x in inputs]
+        readings = iter([self.classifier.run(x) for x in inputs])
+        probs = [next(readings) if read else None for read in fresh]
         mark("classify")
         tracks = (
             self.tracker.update([f.box for f in faces], probs)
@@ -138,6 +168,49 @@ class Pipeline:
             for face in out:
                 face["pair"] = top_two_compound(face["probs"], self.pairs)
         return out
+
+    def _steady(self, probs) -> bool:
+        """A reading the next frame will hardly change: its label leads the runner-up by STEADY and
+        is above the card's uncertain bar. Near a change of expression the margin is small, and
+        the face is read every frame."""
+        top, second = np.sort(probs)[-2:][::-1]
+        return top - second >= STEADY and not self.spec.uncertain(probs)
+
+    def _faces_in(self, frame) -> list:
+        """This frame's faces: detected, or the last detection's carried over while it holds."""
+        h, w = frame.rgb.shape[:2]
+        carry = (
+            self._carried
+            and self._since_detect + 1 < self.detect_every
+            and all(x > 0 and y > 0 and x + bw < w and y + bh < h for x, y, bw, bh in (f.box for f in self._carried))
+            and not any(self.spec.uncertain(t.probs) for t in self.tracker.tracks if t.missed == 0)
+        )
+        if carry:
+            self._since_detect += 1
+            return self._carried
+        self._carried, self._since_detect = self.detector.detect(frame.rgb, int(frame.t * 1000)), 0
+        return self._carried
+
+    def cost(self) -> dict:
+        """Interpreter invokes and multiply-accumulates per frame so far, detector and classifier:
+        the figures that are the same on every machine."""
+        n = max(self.frames, 1)
+        detect, classify = self.detector.invokes, self.classifier.invokes
+        return {
+            "frames": self.frames,
+            "invokes_per_frame": {
+                "detect": round(detect / n, 3),
+                "classify": round(classify / n, 3),
+                "total": round((detect + classify) / n, 3),
+            },
+            "mmacs_per_frame": {
+                "detect": round(detect * macs(self.face_model) / n / 1e6, 2),
+                "classify": round(self.classifier.images * macs(self.classifier.path) / n / 1e6, 2),
+                "total": round(
+                    (detect * macs(self.face_model) + self.classifier.images * macs(self.classifier.path)) / n / 1e6, 2
+                ),
+            },
+        }
 
     def close(self):
         self.detector.close()

@@ -1,5 +1,6 @@
 """Per-face smoothing: a greedy IoU tracker keeps each face's identity between frames, and an
-exponential moving average of its probabilities keeps labels from flickering."""
+exponential moving average of its probabilities keeps labels from flickering. A face that was not
+read again this frame (the pipeline reads a steady track every few frames) keeps its average."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Track:
     box: tuple
     probs: np.ndarray
     missed: int = 0
+    unread: int = 0  # frames since its probabilities were last read from the model
 
 
 class Tracker:
@@ -33,8 +35,8 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 0
 
-    def update(self, boxes, probs) -> list[Track]:
-        """Match this frame's faces to tracks; returns the track of each face, in input order."""
+    def match(self, boxes) -> list[Track | None]:
+        """The track each box continues (greedy, best overlap first), or None for a new face."""
         pairs = sorted(
             ((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)), reverse=True
         )
@@ -46,17 +48,22 @@ class Tracker:
                 continue
             matched_tracks.add(ti)
             assigned[bi] = self.tracks[ti]
+        return [assigned.get(bi) for bi in range(len(boxes))]
+
+    def update(self, boxes, probs) -> list[Track]:
+        """Match this frame's faces to tracks; returns the track of each face, in input order. A
+        face's probabilities may be None: not read this frame, its track keeps its average."""
         out = []
-        for bi, (box, p) in enumerate(zip(boxes, probs)):
-            p = np.asarray(p, dtype=np.float32)
-            track = assigned.get(bi)
+        for box, p, track in zip(boxes, probs, self.match(boxes)):
             if track is None:
-                track = Track(self._next_id, box, p)
+                track = Track(self._next_id, box, np.asarray(p, dtype=np.float32))
                 self._next_id += 1
                 self.tracks.append(track)
+            elif p is None:
+                track.box, track.missed, track.unread = box, 0, track.unread + 1
             else:
-                track.box, track.missed = box, 0
-                track.probs = self.smoothing * track.probs + (1 - self.smoothing) * p
+                track.box, track.missed, track.unread = box, 0, 0
+                track.probs = self.smoothing * track.probs + (1 - self.smoothing) * np.asarray(p, dtype=np.float32)
             out.append(track)
         seen = {id(t) for t in out}
         for t in self.tracks:
