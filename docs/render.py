@@ -182,7 +182,7 @@ def headline_view(check: dict, speed: dict) -> str:
             "FER-2013's label",
             "Yale full frames, right",
             "size",
-            f"ms per frame, one thread ({machine_name(speed['machine'])})",
+            f"ms per frame ({machine_name(speed['machine'])}; edgefer on one thread)",
         ],
         rows,
     )
