@@ -31,7 +31,10 @@ HELP = {
     "from Beta(A, A) (mixup; 0: off)",
     "average_from": "the model is the mean of the weights over every training step from epoch N on, "
     "BatchNorm statistics re-measured (tail averaging, as SWA; 0: the best epoch)",
-    "strategy": "mirrored: all GPUs / logical CPUs on this host; multiworker: TF_CONFIG",
+    "strategy": "mirrored: all GPUs / logical CPUs on this host; multiworker: several hosts, each running "
+    "this command with its own TF_CONFIG (docs/multiworker.md)",
+    "worker_timeout": "multiworker: seconds a worker waits for a step before it says a peer stopped or never "
+    "started, and exits",
     "max_per_class": "at most N images per class per split (quick runs)",
     "resume": "continue an interrupted run in --out (same configuration required)",
     "flip_average": "average each face with its mirror image in evaluation; the card asks the device to do the same",
@@ -161,6 +164,7 @@ GROUPS = {  # the help lists the options in these groups, in this order
         "probe_epochs",
         "seed",
         "strategy",
+        "worker_timeout",
         "verbose",
     ),
 }

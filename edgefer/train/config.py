@@ -108,13 +108,14 @@ class TrainConfig:
     # on the device (the card carries it; export / cam / bench can override)
     # running
     strategy: str = "none"  # none | mirrored | multiworker
+    worker_timeout: float = 300.0  # multiworker: seconds without a step before a worker gives up
     out: str = "runs/run"
     resume: bool = False
     verbose: int | None = None  # Keras verbosity; default: bars on a terminal, a line per epoch otherwise
 
     # keys that do not change what is trained, so --resume accepts them changed
     # (epochs: a finished run can be extended; the learning-rate cosine is stretched to the new length)
-    RUN_ONLY = ("out", "resume", "verbose", "flip_average", "epochs")
+    RUN_ONLY = ("out", "resume", "verbose", "flip_average", "epochs", "worker_timeout")
     # the face crop is a device setting when the dataset's faces come cropped (FER-2013)
     CROP = ("margin", "offset_y", "align")
 

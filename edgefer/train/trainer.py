@@ -14,9 +14,11 @@ RUN/
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from ..core.spec import InputSpec
 from ..data import FaceDataset
 from ..data.balance import format_balance, write_balance
 from ..data.blendshapes import attach_blendshapes
+from . import cluster
 from .arrays import cap_per_class, dataset_for, prepare_arrays, spec_for
 from .backbones import build_model, freeze_features, freeze_through, keras_runner
 from .batches import epoch_batches, training_examples, validation_batches
@@ -43,6 +46,14 @@ class RunResult:
     metrics: dict
     card: dict
     history: dict
+
+
+def weights_fingerprint(model) -> str:
+    """A short digest of every weight, to compare workers' models without their files."""
+    digest = hashlib.sha256()
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def make_strategy(name: str):
@@ -166,21 +177,38 @@ def fine_tune(model, cfg: TrainConfig, strategy, steps_per_epoch: int) -> None:
 
 
 def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
-    """Train and evaluate one run as `cfg` says; returns its metrics and card."""
+    """Train and evaluate one run as `cfg` says; returns its metrics and card. With several
+    workers (multiworker) the chief writes `cfg.out`, every other worker a temporary folder."""
     cfg.check()
+    who = cluster.role() if cfg.strategy == "multiworker" else None
     created = not Path(cfg.out).exists()
-    run_dir = check_writable(cfg.out)
+    if who is None or who.chief:
+        run_dir = check_writable(cfg.out)
+    else:
+        run_dir, created = cluster.worker_folder(Path(cfg.out)), True
     try:
-        return _train(cfg, dataset, run_dir)
+        with contextlib.ExitStack() as cleanup:  # a watchdog, if any, ends with the run however it ends
+            result = _train(cfg, dataset, run_dir, who, created, cleanup)
+        return result if who is None or who.chief else replace(result, run_dir=Path(cfg.out))
     except BaseException:
         # a run that failed before its first checkpoint leaves nothing behind: no resumable state,
         # so no half-made folder to trip over
         if created and not (run_dir / "checkpoints" / "state.json").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    finally:
+        if who is not None and not who.chief:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunResult:
+def _train(
+    cfg: TrainConfig,
+    dataset: FaceDataset | None,
+    run_dir: Path,
+    who: cluster.Role | None,
+    created: bool,
+    cleanup: contextlib.ExitStack,
+) -> RunResult:
     ds = dataset or dataset_for(cfg)
     spec = spec_for(cfg, ds)
     saved_state = check_resume(cfg, run_dir, spec.framing)
@@ -206,7 +234,16 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
 
         arrays["train"], balance_info = gan_balance(ds, cfg, spec, run_dir, arrays["train"])
 
+    # several workers: from here each waits on the others, so a watchdog ends a wait that would not
+    watchdog = None
+    if who is not None:
+        watchdog = cluster.Watchdog(cfg.worker_timeout, who, run_dir if created else None, temporary=not who.chief)
+        cleanup.callback(watchdog.stop)
     strategy = make_strategy(cfg.strategy)
+    if who is not None:
+        print(
+            f"{who}: {'writes ' + str(run_dir) if who.chief else 'writes a temporary folder; the chief writes ' + cfg.out}"
+        )
     examples, count = training_examples(arrays, cfg, n)
     val_ds = validation_batches(arrays, cfg, n)
     steps = int(np.ceil(count / cfg.batch_size))
@@ -222,6 +259,8 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
     best_path = run_dir / "checkpoints" / "best_epoch.keras" if cfg.average_from else run_dir / "model.keras"
     callbacks = [RunCheckpoint(run_dir, state, cfg.patience, best_path, deliver=lambda m: at_size(m, cfg, spec))]
+    if watchdog is not None:
+        callbacks.insert(0, cluster.Heartbeat(watchdog))
     if cfg.average_from:
         callbacks.insert(0, EpochMeanWeights(run_dir, cfg.average_from))
     weights = class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None
@@ -233,15 +272,18 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
         # the training step traced again under that seed: its dropout masks are the epoch's own, not
         # the continuation of a random state that a resumed process would start afresh
         model.train_function = None
-        model.fit(
-            batches,
-            validation_data=val_ds,
-            epochs=state["epoch"] + 1,
-            initial_epoch=state["epoch"],
-            class_weight=weights,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        with cluster.peers_answer(who):
+            model.fit(
+                batches,
+                validation_data=val_ds,
+                epochs=state["epoch"] + 1,
+                initial_epoch=state["epoch"],
+                class_weight=weights,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
+    if watchdog is not None:
+        watchdog.stop()  # the rest is this worker's own: no more waiting on the others
     averaged = None
     if cfg.average_from:
         averaged = list(range(cfg.average_from, state["epoch"] + 1)) or None
@@ -296,5 +338,8 @@ def _train(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> RunR
     )
     plots.curves_png(state["history"], run_dir / "curves.png")
     print(format_report(metrics))
-    print(f"wrote {run_dir}/ (model.keras, card.json, metrics.json, confusion_matrix.png, curves.png)")
+    if who is not None:  # the same weights on every worker, or the strategy failed to keep them in step
+        print(f"{who}: weights fingerprint {weights_fingerprint(delivered)}, after {state['epoch']} epochs")
+    if who is None or who.chief:
+        print(f"wrote {run_dir}/ (model.keras, card.json, metrics.json, confusion_matrix.png, curves.png)")
     return RunResult(run_dir, metrics, card, state["history"])
