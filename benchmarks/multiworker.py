@@ -18,8 +18,7 @@ from pathlib import Path
 
 from edgefer.core.files import write_json
 from edgefer.device.bench import machine, machine_line
-
-SHARED = Path(os.environ.get("EDGEFER_SHARED", "../shared"))
+from edgefer.evaluate.checks import SHARED
 
 
 def train_args(out, a):

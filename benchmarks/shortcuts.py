@@ -24,10 +24,10 @@ CLIP = Path(__file__).resolve().parents[1] / "media" / "talking_face_640x360.mp4
 def run(model, source, detect_every, classify_every, rounds):
     """Labels of the first pass (the clip once, from the start), and timings over `rounds` passes."""
     frames = list(open_source(source))
-    labels, latency = [], Latency()
+    labels = []
     with Pipeline(model_path(model), detect_every=detect_every, classify_every=classify_every) as pipeline:
         for frame in frames:
-            faces = pipeline.process(frame, latency)
+            faces = pipeline.process(frame)
             labels.append(faces[0]["label"] if faces else None)
         cost = pipeline.cost()
     timed = Latency()

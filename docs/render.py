@@ -245,7 +245,7 @@ def bundled_view(own: dict) -> str:
 
 def bench_view(bench: dict) -> str:
     """edgefer-bench --json: per-stage latency for each model, face range and thread count, with the
-    work per frame that does not depend on the machine."""
+    work per frame that does not depend on the machine (– where a run was made before it counted it)."""
     rows = []
     for r in bench["runs"]:
         s = r["stages"]
@@ -257,8 +257,8 @@ def bench_view(bench: dict) -> str:
                 *(f"{s[k]['p50_ms']:.3f}" if k in s else "–" for k in ("capture", "detect", "preprocess", "classify")),
                 f"{s['total']['p50_ms']:.3f} / {s['total']['mean_ms']:.3f}",
                 f"{r['fps']:.1f}",
-                f"{r['mmacs_per_frame']['total']:.1f}",
-                f"{r['invokes_per_frame']['total']:.2f}",
+                f"{r['mmacs_per_frame']['total']:.1f}" if "mmacs_per_frame" in r else "–",
+                f"{r['invokes_per_frame']['total']:.2f}" if "invokes_per_frame" in r else "–",
                 f"{r['frames_with_faces']} / {r['frames']}",
             ]
         )
@@ -290,7 +290,7 @@ def shortcuts_view(runs: dict) -> str:
             pct(r["same_label"]),
             f"{r['faces_found']} / {r['frames']}",
             f"{r['mmacs_per_frame']['detect']:.1f} + {r['mmacs_per_frame']['classify']:.1f} = {r['mmacs_per_frame']['total']:.1f}",
-            f"{r['invokes_per_frame']['total']:.2f}",
+            f"{r['invokes_per_frame']['total']:.2f}" if "invokes_per_frame" in r else "–",
             f"{r['ms_mean']['total']:.2f}",
         ]
         for r in runs["rows"]

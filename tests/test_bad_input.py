@@ -114,6 +114,10 @@ def test_usage_errors_and_a_missing_camera_are_one_line_of_ours():
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         "edgefer-cam: error: unrecognized arguments: --bogus (edgefer-cam --help lists every option)"
     ]
+    done = cam("--source", CLIP, "--headless", "--rotate-mb", "-1")  # a bound below 0 would rotate every line
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "edgefer-cam: error: argument --rotate-mb: -1.0 is below 0 (0: no bound) (edgefer-cam --help lists every option)"
+    ]
     done = cam("--source", "9", "--headless")  # no OpenCV WARN/ERROR lines before ours
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("edgefer-cam: error: no camera at index 9")

@@ -775,3 +775,19 @@ def test_blendshapes_as_a_second_target_written_by_the_script(tmp_path, monkeypa
     )
     assert rc == 2 and err.count("\n") == 0 and "blendshape_weight = -1.0: must be 0 or more" in err
     assert not (tmp_path / "run2").exists()
+
+
+def test_multiworker_without_a_usable_tf_config_is_one_line(monkeypatch):
+    """--strategy multiworker names what TF_CONFIG must look like, before any data is read."""
+    from edgefer.train import cluster
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match=r"reads the cluster from TF_CONFIG, which is missing or not JSON like"):
+        cluster.role()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}')
+    with pytest.raises(ConfigError, match=r"task worker 3 is not in its cluster"):
+        cluster.role()
+    monkeypatch.setenv(
+        "TF_CONFIG", '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}'
+    )
+    assert str(cluster.role()) == "worker 2 of 2"

@@ -71,6 +71,17 @@ def probability(text: str) -> float:
     return value
 
 
+def size_mb(text: str) -> float:
+    """argparse type for a size bound such as --rotate-mb 50: megabytes, 0 for none."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0 (0: no bound)")
+    return value
+
+
 def thread_list(text: str) -> list[int]:
     """argparse type for --threads 1,2."""
     return [positive_int(t) for t in text.split(",")]

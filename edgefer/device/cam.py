@@ -14,7 +14,15 @@ from pathlib import Path
 from ..core import card as card_mod
 from ..core.errors import EdgeferError
 from ..core.faces import FACE_MODELS
-from ..core.files import CommandParser, OneDefault, check_file_writable, positive_int, probability, write_json
+from ..core.files import (
+    CommandParser,
+    OneDefault,
+    check_file_writable,
+    positive_int,
+    probability,
+    size_mb,
+    write_json,
+)
 from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
@@ -98,7 +106,7 @@ def parser():
     p.add_argument("--jsonl", help="append one JSON line per frame: time, faces, box, label, probabilities")
     p.add_argument(
         "--rotate-mb",
-        type=float,
+        type=size_mb,
         default=0,
         metavar="MB",
         help="--jsonl and --csv: at this size a file is renamed NAME.1 (replacing the one before) and a new one "

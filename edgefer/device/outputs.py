@@ -93,9 +93,14 @@ class Appender:
 
     def __init__(self, path, max_bytes: int = 0, header: str = ""):
         self.path, self.max_bytes, self.header = Path(path), max_bytes, header
+        self._open()
+
+    def _open(self):
+        """Append to the file, starting an empty one with the header."""
         self.file = open(self.path, "a", newline="", encoding="utf-8")
         if self.header and self.file.tell() == 0:
-            self.write(self.header)
+            self.file.write(self.header)
+            self.file.flush()
 
     def write(self, text: str):
         self.file.write(text)
@@ -103,10 +108,7 @@ class Appender:
         if self.max_bytes and self.file.tell() >= self.max_bytes:
             self.file.close()
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            self.file = open(self.path, "a", newline="", encoding="utf-8")
-            if self.header:
-                self.file.write(self.header)
-                self.file.flush()
+            self._open()
 
     def close(self):
         self.file.close()

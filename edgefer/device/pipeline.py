@@ -6,7 +6,8 @@ everything on every frame (as MediaPipe's own face pipelines detect rarely and t
   at once when a box reaches the frame's edge, a face's reading falls below the card's uncertain
   bar, or the last detection found no face;
 - it reads a tracked face from the model every `classify_every` frames, the smoothed average
-  standing in between; a new face, or one below the bar, is read at once.
+  standing in between; a new face, one below the bar, or one near a change of expression (its
+  label leading the runner-up by less than STEADY) is read at once.
 Stills (an image folder, a photo) are read whole, every time. `cost()` counts what was done.
 """
 
@@ -66,13 +67,12 @@ class Pipeline:
         # faces: near (short-range detector) | far (full-range: small faces, a room); face_model wins
         # uncertain: flag a face as uncertain below this top probability; None follows the card
         # detect_every / classify_every: in a tracked video, detect / read a steady face every N
-        # frames (1: every frame); stills are read whole whatever these say
+        # frames (1: every frame); stills, and frames of unrelated scenes, are read whole
         with quiet_native():  # LiteRT logs its start-up (XNNPACK) to stderr
             self._open(model, face_model, threads, min_score, video, allow_float, flip_average, faces)
         if uncertain is not None:
             self.spec = self.spec.replace(uncertain_below=uncertain)
         self.tracker = Tracker(smoothing=smoothing) if track else None
-        # shortcuts only for a tracked video: stills, and frames of unrelated scenes, are read whole
         self.detect_every, self.classify_every = (detect_every, classify_every) if track and video else (1, 1)
         self._carried, self._since_detect, self.frames = [], 0, 0
         self.pairs = pairs
@@ -195,20 +195,16 @@ class Pipeline:
         """Interpreter invokes and multiply-accumulates per frame so far, detector and classifier:
         the figures that are the same on every machine."""
         n = max(self.frames, 1)
-        detect, classify = self.detector.invokes, self.classifier.invokes
+        invokes = {"detect": self.detector.invokes, "classify": self.classifier.invokes}
+        macs_done = {
+            "detect": self.detector.invokes * macs(self.face_model),
+            "classify": self.classifier.images * macs(self.classifier.path),
+        }
         return {
             "frames": self.frames,
-            "invokes_per_frame": {
-                "detect": round(detect / n, 3),
-                "classify": round(classify / n, 3),
-                "total": round((detect + classify) / n, 3),
-            },
+            "invokes_per_frame": {k: round(v / n, 3) for k, v in {**invokes, "total": sum(invokes.values())}.items()},
             "mmacs_per_frame": {
-                "detect": round(detect * macs(self.face_model) / n / 1e6, 2),
-                "classify": round(self.classifier.images * macs(self.classifier.path) / n / 1e6, 2),
-                "total": round(
-                    (detect * macs(self.face_model) + self.classifier.images * macs(self.classifier.path)) / n / 1e6, 2
-                ),
+                k: round(v / n / 1e6, 2) for k, v in {**macs_done, "total": sum(macs_done.values())}.items()
             },
         }
 
