@@ -76,6 +76,7 @@ def main():
         "p50_ms": round(float(np.median(times)) * 1e3, 3),
         "p90_ms": round(float(np.percentile(times, 90)) * 1e3, 3),
         "p99_ms": round(float(np.percentile(times, 99)) * 1e3, 3),
+        "mean_ms": round(float(np.mean(times)) * 1e3, 3),
         "frames_with_faces": fer_found,
     }
     first = ours[models[0]]
@@ -86,16 +87,20 @@ def main():
         "edgefer": ours,
         "fer": fer,
         "ratio_p50": round(fer["p50_ms"] / first["stages"]["total"]["p50_ms"], 1),
+        # the p50 is a typical frame; the mean counts the frames that detect, and so the whole clip's time
+        "ratio_mean": round(fer["mean_ms"] / first["stages"]["total"]["mean_ms"], 1),
     }
     print(machine_line(result["machine"]))
     for name, one in ours.items():
         print(
-            f"edgefer {name:18s} total p50 {one['stages']['total']['p50_ms']:.3f} ms "
+            f"edgefer {name:18s} total p50 {one['stages']['total']['p50_ms']:.3f} ms, "
+            f"mean {one['stages']['total']['mean_ms']:.3f} ms "
             f"(faces in {one['frames_with_faces']}/{args.frames})"
         )
     print(
-        f"fer package                total p50 {fer['p50_ms']:.3f} ms (faces in {fer_found}/{args.frames})   "
-        f"fer/edgefer ({models[0]}) {result['ratio_p50']}x"
+        f"fer package                total p50 {fer['p50_ms']:.3f} ms, mean {fer['mean_ms']:.3f} ms "
+        f"(faces in {fer_found}/{args.frames})   fer/edgefer ({models[0]}) p50 {result['ratio_p50']}x, "
+        f"mean {result['ratio_mean']}x"
     )
     if args.json:
         write_json(args.json, result)

@@ -190,34 +190,42 @@ def headline_view(check: dict, speed: dict) -> str:
 
 def speed_view(speed: dict) -> str:
     """benchmarks/fer_compare.py: each bundled model's pipeline and the `fer` package on the same frames."""
+    f = speed["fer"]
+
+    def ratio(t, key):
+        return f"{f[key] / t[key]:.1f}×" if key in f else "–"
+
     rows = []
     for name, r in speed["edgefer"].items():
         t = r["stages"]["total"]
-        ratio = speed["fer"]["p50_ms"] / t["p50_ms"]
         rows.append(
             [
                 NAMES.get(name, name),
                 f"{t['p50_ms']:.2f} / {t['p90_ms']:.2f} / {t['p99_ms']:.2f}",
+                f"{t['mean_ms']:.2f}",
                 f"{r['frames_with_faces']} / {speed['frames']}",
-                f"{ratio:.1f}×",
+                ratio(t, "p50_ms"),
+                ratio(t, "mean_ms"),
             ]
         )
-    f = speed["fer"]
     rows.append(
         [
             NAMES["fer"],
             f"{f['p50_ms']:.2f} / {f['p90_ms']:.2f} / {f['p99_ms']:.2f}",
+            f"{f['mean_ms']:.2f}" if "mean_ms" in f else "–",
             f"{f['frames_with_faces']} / {speed['frames']}",
             "1.0×",
+            "1.0×" if "mean_ms" in f else "–",
         ]
     )
-    m = speed["machine"]
     return markdown(
         [
-            f"pipeline ({machine_name(m)})",
+            f"pipeline ({machine_name(speed['machine'])})",
             "ms per frame p50 / p90 / p99",
+            "mean",
             "frames with a face",
             "`fer` p50 ÷ this p50",
+            "`fer` mean ÷ this mean",
         ],
         rows,
     )
@@ -282,11 +290,12 @@ def bench_view(bench: dict) -> str:
 
 
 def shortcuts_view(runs: dict) -> str:
-    """benchmarks/shortcuts.py: each pairing of detect-every and classify-every on the clip."""
+    """benchmarks/shortcuts.py: each setting of detect-every, classify-every and sides on the clip."""
     rows = [
         [
             r["detect_every"],
             r["classify_every"],
+            "alternating" if r.get("alternate_sides") else "both",
             pct(r["same_label"]),
             f"{r['faces_found']} / {r['frames']}",
             f"{r['mmacs_per_frame']['detect']:.1f} + {r['mmacs_per_frame']['classify']:.1f} = {r['mmacs_per_frame']['total']:.1f}",
@@ -299,6 +308,7 @@ def shortcuts_view(runs: dict) -> str:
         [
             "detect every",
             "read a steady face every",
+            "sides a read",
             "same label as every frame, every stage",
             "faces found",
             "MMACs a frame, detect + classify",

@@ -282,6 +282,25 @@ def test_bench_json_contract(tmp_path):
     assert run["threads"] == 1 and run["frames"] == 40 and isinstance(run["flip_average"], bool)
     assert run["faces"] == "near" and run["frames_with_faces"] == 40  # the detector measured, not a frame's faces
     assert {"detect", "preprocess", "classify", "total"} <= set(run["stages"]) and run["fps"] > 0
+    # the shortcuts the figures were taken with, and the work per frame on every machine
+    assert (run["detect_every"], run["classify_every"], run["alternate_sides"]) == (4, 2, True)
+    assert run["mmacs_per_frame"]["total"] > 0 and run["invokes_per_frame"]["total"] > 0
+
+
+def test_cam_and_bench_take_the_same_pipeline_options():
+    from edgefer.device.options import chosen
+
+    argv = ["--detect-every", "1", "--classify-every", "3", "--no-alternate-sides", "--no-flip-average"]
+    got = chosen(cam.parser().parse_args(argv))
+    assert got == {
+        "face_model": None,
+        "flip_average": False,
+        "detect_every": 1,
+        "classify_every": 3,
+        "alternate_sides": False,
+    }
+    with pytest.raises(SystemExit):  # bench parses them too: past them, a missing --source is the error
+        bench.main(argv)
 
 
 @needs_media

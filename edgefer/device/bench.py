@@ -16,7 +16,8 @@ from ..core.files import CommandParser, OneDefault, check_file_writable, positiv
 from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
-from .pipeline import CLASSIFY_EVERY, DETECT_EVERY, Pipeline
+from .options import add_pipeline_options, chosen
+from .pipeline import Pipeline
 from .sources import open_source
 
 
@@ -24,31 +25,13 @@ class TooFewFrames(EdgeferError, RuntimeError):
     pass
 
 
-def bench_one(
-    source_spec,
-    model,
-    face_model,
-    threads: int,
-    frames: int,
-    warmup: int,
-    flip_average: bool | None = None,
-    faces: str = "near",
-    detect_every: int = DETECT_EVERY,
-    classify_every: int = CLASSIFY_EVERY,
-) -> dict:
+def bench_one(source_spec, model, threads: int, frames: int, warmup: int, faces: str = "near", **options) -> dict:
+    """One row: `options` are Pipeline's (face_model, flip_average and the video shortcuts)."""
     latency = Latency()
     source = open_source(source_spec, loop=True)
     found = 0
     try:
-        with Pipeline(
-            model,
-            face_model,
-            threads,
-            flip_average=flip_average,
-            faces=faces,
-            detect_every=detect_every,
-            classify_every=classify_every,
-        ) as pipeline:
+        with Pipeline(model, threads=threads, faces=faces, **options) as pipeline:
             flip = pipeline.spec.flip_average
             for frame, measured in latency.frames_of(source, warmup=warmup, limit=frames):
                 seen = pipeline.process(frame, measured)
@@ -68,8 +51,9 @@ def bench_one(
         "stages": summary["stages"],
         "fps": summary["fps"],
         "frames_with_faces": found,
-        "detect_every": detect_every,
-        "classify_every": classify_every,
+        "detect_every": pipeline.detect_every,
+        "classify_every": pipeline.classify_every,
+        "alternate_sides": pipeline.alternate_sides,
         # the same on every machine: what the pipeline asked of the interpreters, per frame
         "invokes_per_frame": cost["invokes_per_frame"],
         "mmacs_per_frame": cost["mmacs_per_frame"],
@@ -86,42 +70,13 @@ def main(argv=None) -> int:
         default="near",
         help="face detectors to measure, comma-separated: near (short-range), far (full-range)",
     )
-    p.add_argument(
-        "--face-model",
-        default=None,
-        help="BlazeFace short- or full-range .tflite (default: $EDGEFER_FACE_MODEL, else the package's, as --faces says)",
-    )
+    add_pipeline_options(p)
     p.add_argument(
         "--threads", type=thread_list, default="1,2", help="LiteRT thread counts to measure, comma-separated"
     )
     p.add_argument("--frames", type=positive_int, default=300, help="frames measured per run (the source is looped)")
     p.add_argument("--warmup", type=int, default=30, help="frames run before measuring")
     p.add_argument("--json", help="write the results here")
-    p.add_argument(
-        "--detect-every",
-        type=positive_int,
-        default=DETECT_EVERY,
-        metavar="N",
-        help="detect faces every N frames of a video, carrying the boxes in between (1: every frame)",
-    )
-    p.add_argument(
-        "--classify-every",
-        type=positive_int,
-        default=CLASSIFY_EVERY,
-        metavar="N",
-        help="read a steady face every N frames of a video, its smoothed reading in between (1: every frame)",
-    )
-    p.add_argument(
-        "--verbose",
-        action="store_true",
-        help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)",
-    )
-    p.add_argument(
-        "--flip-average",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="average each face with its mirror image (two invokes); default: as each model's card says",
-    )
     args = p.parse_args(argv)
     if args.verbose:
         os.environ[VERBOSE_ENV] = "1"
@@ -132,18 +87,7 @@ def main(argv=None) -> int:
         if args.json:
             check_file_writable(args.json, "--json")
         for model, faces, threads in itertools.product(args.model or [None], args.faces, args.threads):
-            run = bench_one(
-                args.source,
-                model_path(model),
-                args.face_model,
-                threads,
-                args.frames,
-                args.warmup,
-                args.flip_average,
-                faces,
-                args.detect_every,
-                args.classify_every,
-            )
+            run = bench_one(args.source, model_path(model), threads, args.frames, args.warmup, faces, **chosen(args))
             runs.append(run)
             s = run["stages"]
             print(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -26,8 +25,9 @@ from ..core.files import (
 from ..core.quiet import VERBOSE_ENV
 from ..models import model_path
 from .latency import Latency
+from .options import add_pipeline_options, chosen
 from .outputs import Appender, FaceCsv, Recorder, check_record_path, open_window
-from .pipeline import CLASSIFY_EVERY, DETECT_EVERY, Pipeline, draw
+from .pipeline import Pipeline, draw
 from .serve import LiveView, ViewServer, is_loopback, new_token, parse_address
 from .sources import open_source
 from .timeline import Timeline
@@ -48,11 +48,7 @@ def parser():
         help="near: faces within about 2 m (short-range detector); far: smaller faces, a room or an "
         "audience (full-range detector, slower)",
     )
-    p.add_argument(
-        "--face-model",
-        default=None,
-        help="BlazeFace short- or full-range .tflite (default: $EDGEFER_FACE_MODEL, else the package's, as --faces says)",
-    )
+    add_pipeline_options(p)
     p.add_argument("--threads", type=positive_int, default=1, help="LiteRT threads for the expression model")
     p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
     p.add_argument(
@@ -64,22 +60,6 @@ def parser():
         "the model's card says: where validation faces were more often wrong than right)",
     )
     p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight of past probabilities per face (0: off)")
-    p.add_argument(
-        "--detect-every",
-        type=positive_int,
-        default=DETECT_EVERY,
-        metavar="N",
-        help="detect faces every N frames of a video, carrying the boxes in between; at once when a face "
-        "nears the edge or its reading turns uncertain (1: every frame)",
-    )
-    p.add_argument(
-        "--classify-every",
-        type=positive_int,
-        default=CLASSIFY_EVERY,
-        metavar="N",
-        help="read a steady face from the model every N frames of a video, its smoothed reading in "
-        "between; a new face, or one near a change of expression, every frame (1: every frame)",
-    )
     p.add_argument("--headless", action="store_true", help="no window (there is none anyway without a display)")
     p.add_argument(
         "--serve",
@@ -130,22 +110,11 @@ def parser():
     p.add_argument("--reconnect", action="store_true", help="wait for a camera that disappears instead of exiting")
     p.add_argument("--allow-float", action="store_true", help="run a float (non-int8) model too")
     p.add_argument(
-        "--verbose",
-        action="store_true",
-        help="show what LiteRT (and TensorFlow, where installed) log while they start (hidden otherwise)",
-    )
-    p.add_argument(
         "--pairs",
         type=float,
         metavar="P",
         help="with a basic model (ferplus): show a compound such as 'happily surprised' when the two most "
         "probable emotions both reach P (0.125 was best on FER+ validation faces, compound or not)",
-    )
-    p.add_argument(
-        "--flip-average",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="average each face with its mirror image (two invokes); default: as the model's card says",
     )
     return p
 
@@ -170,19 +139,16 @@ def run(args) -> dict:
         pipeline = outputs.enter_context(
             Pipeline(
                 model,
-                args.face_model,
-                args.threads,
-                args.min_score,
+                threads=args.threads,
+                min_score=args.min_score,
                 video=not stills,
                 smoothing=args.smoothing,
                 allow_float=args.allow_float,
-                flip_average=args.flip_average,
                 track=not stills,
                 pairs=args.pairs,
                 faces=args.faces,
                 uncertain=args.uncertain,
-                detect_every=args.detect_every,
-                classify_every=args.classify_every,
+                **chosen(args),
             )
         )
         print(pipeline.describe() + (" (stills: each image on its own)" if stills else ""), flush=True)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core import card as card_mod
 from ..core.interpreter import interpreter_class
+from ..core.spec import mirror
 
 
 class Classifier:
@@ -108,10 +109,14 @@ class Classifier:
             np.stack([self.run_once(p) for p in pixels]) if len(pixels) else np.zeros((0, len(self.labels)), np.float32)
         )
 
-    def run(self, pixels: np.ndarray) -> np.ndarray:
+    def run(self, pixels: np.ndarray, side: int | None = None) -> np.ndarray:
         """uint8 (size, size, C) pixels -> probabilities, flip-averaged as the spec says (the face and
-        its mirror image in one invoke)."""
-        return self.spec.predict(self._faces, pixels[None])[0]
+        its mirror image in one invoke). side 0 or 1 reads only the face or only its mirror image, at
+        half the work: a tracked face alternates them, and its average across frames stands in for
+        the pair's."""
+        if side is None or not self.spec.flip_average:
+            return self.spec.predict(self._faces, pixels[None])[0]
+        return self.spec.calibrated(self.run_once(mirror(pixels) if side else pixels))
 
     def prepare(self, face: np.ndarray) -> np.ndarray:
         """A face crop (any size, gray or RGB) -> the uint8 pixels the model takes."""

@@ -7,7 +7,10 @@ everything on every frame (as MediaPipe's own face pipelines detect rarely and t
   bar, or the last detection found no face;
 - it reads a tracked face from the model every `classify_every` frames, the smoothed average
   standing in between; a new face, one below the bar, or one near a change of expression (its
-  label leading the runner-up by less than STEADY) is read at once.
+  label leading the runner-up by less than STEADY) is read at once;
+- where the card asks for flip averaging (the face and its mirror image), it reads a tracked face
+  on one side a read, alternating, and lets the tracker's average join the two; a new face, or
+  one below the card's uncertain bar, is read on both sides at once.
 Stills (an image folder, a photo) are read whole, every time. `cost()` counts what was done.
 """
 
@@ -59,6 +62,7 @@ class Pipeline:
         uncertain: float | None = None,
         detect_every: int = DETECT_EVERY,
         classify_every: int = CLASSIFY_EVERY,
+        alternate_sides: bool = True,
     ):
         # track=False: stills, each frame its own face set (no identities, no smoothing across frames)
         # flip_average: None follows the model's card; True / False overrides it
@@ -68,12 +72,14 @@ class Pipeline:
         # uncertain: flag a face as uncertain below this top probability; None follows the card
         # detect_every / classify_every: in a tracked video, detect / read a steady face every N
         # frames (1: every frame); stills, and frames of unrelated scenes, are read whole
+        # alternate_sides: in a tracked video, read a flip-averaged face one side a frame (_side)
         with quiet_native():  # LiteRT logs its start-up (XNNPACK) to stderr
             self._open(model, face_model, threads, min_score, video, allow_float, flip_average, faces)
         if uncertain is not None:
             self.spec = self.spec.replace(uncertain_below=uncertain)
         self.tracker = Tracker(smoothing=smoothing) if track else None
         self.detect_every, self.classify_every = (detect_every, classify_every) if track and video else (1, 1)
+        self.alternate_sides = alternate_sides and track and video
         self._carried, self._since_detect, self.frames = [], 0, 0
         self.pairs = pairs
         if pairs is not None and len(set(self.classifier.labels) & set(COMPOUND_EMOTIONS)) < 2:
@@ -139,12 +145,12 @@ class Pipeline:
         tracks = self.tracker.match([f.box for f in faces]) if self.tracker else [None] * len(faces)
         fresh = [t is None or t.unread + 1 >= self.classify_every or not self._steady(t.probs) for t in tracks]
         inputs = [
-            self.spec.face_pixels(frame.rgb, f.box, f.keypoints[:2] if len(f.keypoints) >= 2 else None)
-            for f, read in zip(faces, fresh)
+            (self.spec.face_pixels(frame.rgb, f.box, f.keypoints[:2] if len(f.keypoints) >= 2 else None), self._side(t))
+            for f, t, read in zip(faces, tracks, fresh)
             if read
         ]
         mark("preprocess")
-        readings = iter([self.classifier.run(x) for x in inputs])
+        readings = iter([self.classifier.run(x, side) for x, side in inputs])
         probs = [next(readings) if read else None for read in fresh]
         mark("classify")
         tracks = (
@@ -168,6 +174,15 @@ class Pipeline:
             for face in out:
                 face["pair"] = top_two_compound(face["probs"], self.pairs)
         return out
+
+    def _side(self, track) -> int | None:
+        """Which side of a face to read where flip averaging reads both. A tracked face is read on
+        one side a read, the face then its mirror image, and the tracker's average across reads
+        stands in for the pair's; a new face, and one below the card's uncertain bar (where one
+        side's reading could tip the label), get both at once (None)."""
+        if not self.alternate_sides or track is None or self.spec.uncertain(track.probs):
+            return None
+        return track.reads % 2
 
     def _steady(self, probs) -> bool:
         """A reading the next frame will hardly change: its label leads the runner-up by STEADY and

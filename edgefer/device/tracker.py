@@ -26,6 +26,7 @@ class Track:
     probs: np.ndarray
     missed: int = 0
     unread: int = 0  # frames since its probabilities were last read from the model
+    reads: int = 0  # times it was read from the model
 
 
 class Tracker:
@@ -56,13 +57,13 @@ class Tracker:
         out = []
         for box, p, track in zip(boxes, probs, self.match(boxes)):
             if track is None:
-                track = Track(self._next_id, box, np.asarray(p, dtype=np.float32))
+                track = Track(self._next_id, box, np.asarray(p, dtype=np.float32), reads=1)
                 self._next_id += 1
                 self.tracks.append(track)
             elif p is None:
                 track.box, track.missed, track.unread = box, 0, track.unread + 1
             else:
-                track.box, track.missed, track.unread = box, 0, 0
+                track.box, track.missed, track.unread, track.reads = box, 0, 0, track.reads + 1
                 track.probs = self.smoothing * track.probs + (1 - self.smoothing) * np.asarray(p, dtype=np.float32)
             out.append(track)
         seen = {id(t) for t in out}
