@@ -182,7 +182,7 @@ def headline_view(check: dict, speed: dict) -> str:
             "FER-2013's label",
             "Yale full frames, right",
             "size",
-            f"ms per frame ({machine_name(speed['machine'])}; edgefer on one thread)",
+            f"ms per frame, p50 ({machine_name(speed['machine'])}; edgefer on one thread)",
         ],
         rows,
     )
