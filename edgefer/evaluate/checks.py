@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from ..core import metrics, preprocess
+from ..core.errors import EdgeferError
 from ..core.taxonomy import canonical
 from ..data import load_dataset, load_pixels
 from ..device.classifier import Classifier
@@ -197,6 +198,22 @@ def format_paired(name: str, first: str, diff: dict) -> str:
     )
 
 
+class FerMissing(EdgeferError, ImportError):
+    pass
+
+
+def fer_class():
+    """The `fer` package's FER class; it is not a dependency, so where it is absent, how to get it."""
+    try:
+        from fer.fer import FER
+    except ImportError:
+        raise FerMissing(
+            "the fer package is not importable; install it aside, without its heavy extras: "
+            "pip install --no-deps --target /tmp/fer_pkg fer, then run with PYTHONPATH=/tmp/fer_pkg"
+        ) from None
+    return FER
+
+
 class FerPackage:
     """The `fer` package read the way this file reads a model: `labels`, `prepare`, `run` for a
     FER-2013 image given as the face (offsets 0, so its CNN sees exactly the image: with its default
@@ -205,13 +222,7 @@ class FerPackage:
     tie goes to the first label in its order."""
 
     def __init__(self):
-        try:
-            from fer.fer import FER
-        except ImportError:
-            raise SystemExit(
-                "cross_check: --model fer needs the fer package on PYTHONPATH: "
-                "pip install --no-deps --target /tmp/fer_pkg fer; PYTHONPATH=/tmp/fer_pkg"
-            ) from None
+        FER = fer_class()
         self.fer = FER()  # its defaults: Haar cascade, 10 px offsets, quantised TFLite CNN
         self.crops = FER(offsets=(0, 0))
         self.labels = list(FER._get_labels().values())
