@@ -44,8 +44,8 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
         default=True,
         help="with flip averaging, read a tracked face in a video on one side a frame (the face, then "
         "its mirror image), its smoothed reading joining the two; a new face, or one below the "
-        "uncertain bar, on both at once. --detect-every 1 --classify-every 1 --no-alternate-sides "
-        "does all the work on every frame",
+        "uncertain bar, on both at once (default: on; --detect-every 1 --classify-every 1 "
+        "--no-alternate-sides does all the work on every frame)",
     )
     p.add_argument(
         "--verbose",

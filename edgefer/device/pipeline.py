@@ -107,7 +107,9 @@ class Pipeline:
             "classes": ", ".join(clf.labels),
             "taxonomy": spec.taxonomy,
             "input": f"{spec.size} px {spec.color}, crop margin {spec.crop.margin}, offset {spec.crop.offset_y}",
-            "flip averaging": "on" if spec.flip_average else "off",
+            "flip averaging": ("on, a tracked face one side a frame" if self.alternate_sides else "on")
+            if spec.flip_average
+            else "off",
             "interpreter": clf.backend,
             "face model": Path(str(self.face_model)).name,
         }
@@ -122,9 +124,10 @@ class Pipeline:
     def describe(self) -> str:
         """One line saying what runs: model, its contract, face model, interpreter."""
         clf, spec = self.classifier, self.spec
+        flip = "flip averaging" + (" (a tracked face one side a frame)" if self.alternate_sides else "")
         return (
             f"model {clf.path.name}: {len(clf.labels)} classes ({spec.taxonomy}), {spec.size} px "
-            f"{spec.color}, {'flip averaging' if spec.flip_average else 'single pass'}, {clf.backend}; "
+            f"{spec.color}, {flip if spec.flip_average else 'single pass'}, {clf.backend}; "
             f"faces: {self.face_model}"
         )
 
