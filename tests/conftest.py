@@ -37,6 +37,27 @@ def write_images(folder: Path, names, seed0: int = 0, mode: str = "L", ext: str 
     return paths
 
 
+def tiny_config(folder: Path, data, **kw):
+    """A training config small enough to train in a second, writing folder/run: the behaviour, not
+    the accuracy, is under test. `kw` changes or adds any TrainConfig field."""
+    from edgefer.train import TrainConfig
+
+    base = dict(
+        data=str(data),
+        out=str(folder / "run"),
+        arch="smallcnn",
+        weights="none",
+        size=32,
+        epochs=1,
+        batch_size=8,
+        verbose=0,
+        val_fraction=0.2,
+        test_fraction=0.2,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
 @pytest.fixture
 def class_folder(tmp_path):
     """root/<class>/*.png with 3 classes x 10 images (no split folders)."""

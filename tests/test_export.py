@@ -5,14 +5,14 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from conftest import write_images
+from conftest import tiny_config, write_images
 from edgefer.core import card as card_mod
 from edgefer.core.errors import EdgeferError
 from edgefer.device.classifier import Classifier
 from edgefer.export import INTEGER_MODES, MODES
 from edgefer.export.cli import main
-from edgefer.train import TrainConfig, train
 from edgefer.train import run as run_mod
+from edgefer.train import train
 
 # these tests train and export models: the slow part of the suite (pytest -m "not slow" leaves them out)
 pytestmark = [
@@ -37,19 +37,7 @@ def run_dir(tmp_path_factory):
     data = root / "faces"
     for k, cls in enumerate(("happy", "sad", "surprise")):
         write_images(data / cls, [f"{cls}{i}" for i in range(12)], seed0=k * 50 + k)
-    cfg = TrainConfig(
-        data=str(data),
-        out=str(root / "run"),
-        arch="smallcnn",
-        weights="none",
-        size=32,
-        epochs=2,
-        batch_size=8,
-        verbose=0,
-        val_fraction=0.2,
-        test_fraction=0.2,
-    )
-    return train(cfg).run_dir
+    return train(tiny_config(root, data, epochs=2)).run_dir
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -196,21 +184,7 @@ def test_flip_average_decided_at_training_reaches_the_device(tmp_path, exporter)
     data = tmp_path / "faces"
     for k, cls in enumerate(("happy", "sad")):
         write_images(data / cls, [f"{cls}{i}" for i in range(10)], seed0=k * 50)
-    run = train(
-        TrainConfig(
-            data=str(data),
-            out=str(tmp_path / "run"),
-            arch="smallcnn",
-            weights="none",
-            size=32,
-            epochs=1,
-            batch_size=8,
-            verbose=0,
-            val_fraction=0.2,
-            test_fraction=0.2,
-            flip_average=True,
-        )
-    ).run_dir
+    run = train(tiny_config(tmp_path, data, flip_average=True)).run_dir
     report = exporter.export(run, tmp_path / "m.tflite", "ptq", invokes=5, threads=(1,), compare_float=False)
     assert report["flip_average"] and Classifier(tmp_path / "m.tflite").flip_average
     # the export may still decide otherwise
@@ -239,22 +213,7 @@ def test_a_run_with_warmup_epochs_on_smaller_faces_is_quantization_aware_trained
     data = tmp_path / "faces"
     for k, cls in enumerate(("happy", "sad")):
         write_images(data / cls, [f"{cls}{i}" for i in range(10)], seed0=k * 50)
-    run = train(
-        TrainConfig(
-            data=str(data),
-            out=str(tmp_path / "run"),
-            arch="smallcnn",
-            weights="none",
-            size=32,
-            epochs=2,
-            warmup_size=16,
-            warmup_epochs=1,
-            batch_size=8,
-            verbose=0,
-            val_fraction=0.2,
-            test_fraction=0.2,
-        )
-    ).run_dir
+    run = train(tiny_config(tmp_path, data, epochs=2, warmup_size=16, warmup_epochs=1)).run_dir
     report = exporter.export(
         run, tmp_path / "m.tflite", "int8", qat_epochs=1, invokes=5, threads=(1,), compare_float=False
     )

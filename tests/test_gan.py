@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import write_images
+from conftest import tiny_config, write_images
 from edgefer.gan import GanError
 from edgefer.gan.balance import quotas, write_synthetic
-from edgefer.train import TrainConfig, train
+from edgefer.train import train
 from edgefer.train.cli import main
 
 # these tests train models: the slow part of the suite (pytest -m "not slow" leaves them out)
@@ -32,24 +32,9 @@ def imbalanced(tmp_path):
 
 
 def gan_config(tmp_path, data, **kw):
-    base = dict(
-        data=str(data),
-        out=str(tmp_path / "run"),
-        arch="smallcnn",
-        weights="none",
-        size=32,
-        epochs=1,
-        batch_size=8,
-        verbose=0,
-        val_fraction=0.2,
-        balance="gan",
-        gan_epochs=2,
-        gan_width=8,
-        gan_min_images=5,
-        gan_fidelity_epochs=1,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    """tiny_config with the GAN balancing the training split (imbalanced has its own test split)."""
+    gan = dict(balance="gan", gan_epochs=2, gan_width=8, gan_min_images=5, gan_fidelity_epochs=1)
+    return tiny_config(tmp_path, data, **{**gan, **kw})
 
 
 def test_gan_balance_fills_the_training_split_only(tmp_path, imbalanced):

@@ -10,7 +10,7 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from conftest import FER2013, MNV2_WEIGHTS, REPO, needs_shared, write_images
+from conftest import FER2013, MNV2_WEIGHTS, REPO, needs_shared, tiny_config, write_images
 from edgefer.core import card as card_mod
 from edgefer.train import TrainConfig, evaluate, make_config, train
 from edgefer.train.cli import main
@@ -21,24 +21,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(find_spec("tensorflow") is None, reason="the train extra (TensorFlow) is not installed"),
 ]
-
-
-def tiny(tmp_path, data, **kw):
-    """A model small enough to train in a second: the behaviour, not the accuracy, is under test."""
-    base = dict(
-        data=str(data),
-        out=str(tmp_path / "run"),
-        arch="smallcnn",
-        weights="none",
-        size=32,
-        epochs=1,
-        batch_size=8,
-        verbose=0,
-        val_fraction=0.2,
-        test_fraction=0.2,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def killed_after_epoch(monkeypatch, cfg, epoch: int) -> None:
@@ -59,7 +41,7 @@ def killed_after_epoch(monkeypatch, cfg, epoch: int) -> None:
 
 
 def test_one_epoch_run_writes_the_whole_run_directory(tmp_path, class_folder):
-    result = train(tiny(tmp_path, class_folder, equalize="bihist", flip_average=True))
+    result = train(tiny_config(tmp_path, class_folder, equalize="bihist", flip_average=True))
     run = result.run_dir
     for name in (
         "model.keras",
@@ -109,7 +91,7 @@ def test_mobilenetv2_from_imagenet_weights_on_a_real_fer2013_subset(tmp_path):
 
 
 def test_resume_continues_an_interrupted_run(tmp_path, class_folder, monkeypatch):
-    cfg = tiny(tmp_path, class_folder, epochs=3, balance="class-weights", patience=10)
+    cfg = tiny_config(tmp_path, class_folder, epochs=3, balance="class-weights", patience=10)
     killed_after_epoch(monkeypatch, cfg, 1)
     run = tmp_path / "run"
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 1
@@ -126,9 +108,9 @@ def test_a_resumed_epoch_is_the_epoch_the_uninterrupted_run_trained(tmp_path, cl
     """Killed after epoch 1 and resumed, epochs 2 and 3 see the same batches, augmentations and
     dropout masks as in one uninterrupted run: loss for loss, with the default settings."""
     kw = dict(epochs=3, patience=10)  # the default dropout: its masks too are seeded by (seed, epoch)
-    whole = train(tiny(tmp_path / "whole", class_folder, **kw)).history
-    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 1)
-    resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
+    whole = train(tiny_config(tmp_path / "whole", class_folder, **kw)).history
+    killed_after_epoch(monkeypatch, tiny_config(tmp_path / "killed", class_folder, **kw), 1)
+    resumed = train(tiny_config(tmp_path / "killed", class_folder, resume=True, **kw)).history
     for key in ("loss", "accuracy", "val_loss"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-3, abs=1e-4), key
     state = json.loads((tmp_path / "killed" / "run" / "checkpoints" / "state.json").read_text())
@@ -144,7 +126,7 @@ def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_r
     from edgefer._tf import keras
 
     kw = dict(epochs=3, patience=10, dropout=0.0, average_from=2)
-    whole = train(tiny(tmp_path / "whole", class_folder, **kw))
+    whole = train(tiny_config(tmp_path / "whole", class_folder, **kw))
     run = whole.run_dir
     assert whole.metrics["averaged_epochs"] == [2, 3] and (run / "checkpoints" / "best_epoch.keras").exists()
     assert not (run / "checkpoints" / "mean_epoch_1.npz").exists()
@@ -158,8 +140,8 @@ def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_r
     stats = lambda m: [v.numpy() for v in m.non_trainable_weights if "moving_mean" in v.name]  # noqa: E731
     assert stats(model) and not any(np.allclose(a, b) for a, b in zip(stats(model), stats(last)))
 
-    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 2)
-    resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).run_dir
+    killed_after_epoch(monkeypatch, tiny_config(tmp_path / "killed", class_folder, **kw), 2)
+    resumed = train(tiny_config(tmp_path / "killed", class_folder, resume=True, **kw)).run_dir
     again = keras.models.load_model(resumed / "model.keras", compile=False)
     for a, b in zip(model.weights, again.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-4)
@@ -176,7 +158,7 @@ def test_warmup_epochs_train_on_smaller_faces_and_the_model_ships_at_its_size(tm
     from edgefer.train import batches, trainer
 
     kw = dict(epochs=2, patience=10, dropout=0.0, warmup_size=16, warmup_epochs=1)
-    cfg = tiny(tmp_path / "whole", class_folder, **kw)
+    cfg = tiny_config(tmp_path / "whole", class_folder, **kw)
     whole = train(cfg)
     ds = train_arrays.dataset_for(cfg)
     spec = train_arrays.spec_for(cfg, ds)
@@ -194,8 +176,8 @@ def test_warmup_epochs_train_on_smaller_faces_and_the_model_ships_at_its_size(tm
         trainer.at_size(last, cfg, spec)(faces).numpy(), last(faces).numpy(), rtol=1e-5, atol=1e-6
     )
 
-    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 1)
-    resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
+    killed_after_epoch(monkeypatch, tiny_config(tmp_path / "killed", class_folder, **kw), 1)
+    resumed = train(tiny_config(tmp_path / "killed", class_folder, resume=True, **kw)).history
     for key in ("loss", "accuracy", "val_loss"):
         assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
 
@@ -231,7 +213,7 @@ def test_probe_epochs_fit_the_head_alone_then_every_layer_and_resume_into_the_sa
 
     monkeypatch.setattr(trainer, "compile_for_training", recording)
     kw = dict(epochs=2, patience=10, dropout=0.0, probe_epochs=1)
-    whole = train(tiny(tmp_path / "whole", class_folder, **kw))
+    whole = train(tiny_config(tmp_path / "whole", class_folder, **kw))
     assert len(snapshots) == 2
     built, probed = snapshots
     final = keras.models.load_model(whole.run_dir / "checkpoints" / "last.keras", compile=False)
@@ -248,8 +230,8 @@ def test_probe_epochs_fit_the_head_alone_then_every_layer_and_resume_into_the_sa
     assert all(layer.trainable for layer in final.layers)
 
     monkeypatch.setattr(trainer, "compile_for_training", compile_first)
-    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", class_folder, **kw), 1)
-    resumed = train(tiny(tmp_path / "killed", class_folder, resume=True, **kw)).history
+    killed_after_epoch(monkeypatch, tiny_config(tmp_path / "killed", class_folder, **kw), 1)
+    resumed = train(tiny_config(tmp_path / "killed", class_folder, resume=True, **kw)).history
     for key in ("loss", "accuracy", "val_loss"):
         assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
     for kw, expected in [
@@ -269,7 +251,7 @@ def test_votes_clarity_reaches_the_loss_as_each_faces_weight(tmp_path, class_fol
     from edgefer.train import arrays as train_arrays
     from edgefer.train import batches
 
-    cfg = tiny(tmp_path, class_folder, balance="oversample", flip=False, rotation=0.0, shift=0.0, zoom=0.0)
+    cfg = tiny_config(tmp_path, class_folder, balance="oversample", flip=False, rotation=0.0, shift=0.0, zoom=0.0)
     ds = load_dataset(str(class_folder), val_fraction=0.2, test_fraction=0.2)
     train_split = ds.splits["train"]
     train_split.weight = np.arange(1, len(train_split) + 1, dtype=np.float32)
@@ -357,25 +339,25 @@ def test_mixup_blends_faces_and_their_targets_by_one_weight():
 
 
 def test_a_finished_run_is_extended_with_more_epochs(tmp_path, class_folder):
-    train(tiny(tmp_path, class_folder, epochs=1, patience=10))
-    result = train(tiny(tmp_path, class_folder, epochs=2, patience=10, resume=True))
+    train(tiny_config(tmp_path, class_folder, epochs=1, patience=10))
+    result = train(tiny_config(tmp_path, class_folder, epochs=2, patience=10, resume=True))
     assert result.metrics["epochs_run"] == 2 and len(result.history["loss"]) == 2
 
 
 def test_a_run_made_before_an_option_existed_resumes_with_that_option_at_its_default(tmp_path, class_folder):
     """config.json of an older edgefer lacks the options added since (mixup, average_from): the run
     did what their defaults do, so --resume continues it; a value that differs is still refused."""
-    train(tiny(tmp_path, class_folder, epochs=1, patience=10))
+    train(tiny_config(tmp_path, class_folder, epochs=1, patience=10))
     path = tmp_path / "run" / "config.json"
     saved = json.loads(path.read_text())
     for key in ("mixup", "average_from"):
         del saved["config"][key]
     saved["fingerprint"] = "older-edgefer"
     path.write_text(json.dumps(saved))
-    result = train(tiny(tmp_path, class_folder, epochs=2, patience=10, resume=True))
+    result = train(tiny_config(tmp_path, class_folder, epochs=2, patience=10, resume=True))
     assert len(result.history["loss"]) == 2
     with pytest.raises(ConfigError, match=r"differs in \['mixup'\]"):
-        train(tiny(tmp_path, class_folder, epochs=2, patience=10, resume=True, mixup=0.2))
+        train(tiny_config(tmp_path, class_folder, epochs=2, patience=10, resume=True, mixup=0.2))
 
 
 def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_epoch(tmp_path, class_folder, monkeypatch, capsys):
@@ -553,7 +535,7 @@ def test_imagenet_weights_for_another_alpha_are_refused_clearly(tmp_path, class_
 def test_corrupt_and_odd_images_in_training(tmp_path, class_folder):
     (class_folder / "sadness" / "truncated.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF")
     write_images(class_folder / "sadness", ["rgba"], mode="RGBA")
-    result = train(tiny(tmp_path, class_folder))
+    result = train(tiny_config(tmp_path, class_folder))
     assert result.metrics["skipped_images"] == 1
     assert "truncated.jpg" in (result.run_dir / "skipped.txt").read_text()
 
@@ -583,7 +565,7 @@ def test_python_api_dataset_train_evaluate(tmp_path, class_folder):
     from edgefer.data import load_dataset
 
     ds = load_dataset(class_folder, val_fraction=0.2, test_fraction=0.2)
-    result = train(tiny(tmp_path, class_folder), dataset=ds)
+    result = train(tiny_config(tmp_path, class_folder), dataset=ds)
     report = evaluate(result.run_dir)
     assert report["accuracy"] == pytest.approx(result.metrics["accuracy"])
     assert report["labels"] == ds.labels
@@ -710,7 +692,7 @@ def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_
     assert set(saved["names"]) <= {p.name for p in class_folder.rglob("*.png")}
 
     capsys.readouterr()
-    train(tiny(tmp_path, class_folder, teacher=str(teacher), teacher_weight=0.7))
+    train(tiny_config(tmp_path, class_folder, teacher=str(teacher), teacher_weight=0.7))
     # the teacher read the 24 training images of the script's own split; the run's splits differ
     assert re.search(
         r"teacher teacher.npz mixed into the targets \(weight 0.7\) for (\d+) of 30 images", capsys.readouterr().out
@@ -719,7 +701,7 @@ def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_
     saved = dict(np.load(teacher))
     np.savez(teacher, **{**saved, "probs": saved["probs"][:, ::-1].copy()})
     with pytest.raises(ConfigError, match=r"differs in \['the contents of .*teacher.npz'\]"):
-        train(tiny(tmp_path, class_folder, teacher=str(teacher), teacher_weight=0.7, resume=True, epochs=2))
+        train(tiny_config(tmp_path, class_folder, teacher=str(teacher), teacher_weight=0.7, resume=True, epochs=2))
     rc, err = _cli(capsys, "--data", class_folder, "--out", tmp_path / "run2", "--teacher", tmp_path / "none.npz")
     assert rc == 2 and err.count("\n") == 0 and "none.npz: no such file" in err and "teacher_targets.py" in err
     assert not (tmp_path / "run2").exists()
@@ -750,15 +732,15 @@ def test_blendshapes_as_a_second_target_written_by_the_script(tmp_path, monkeypa
 
     kw = dict(blendshapes=str(targets), blendshape_weight=5.0, epochs=2, patience=10, dropout=0.0)
     capsys.readouterr()
-    whole = train(tiny(tmp_path / "whole", data, **kw))
+    whole = train(tiny_config(tmp_path / "whole", data, **kw))
     assert re.search(r"a second target for \d+ of 18 training faces", capsys.readouterr().out)
     assert len(whole.history["accuracy"]) == 2 and whole.history["blendshapes_loss"][0] > 0
     model = keras.models.load_model(whole.run_dir / "model.keras", compile=False)
     assert model.output_shape == (None, 3) and "blendshapes" not in [layer.name for layer in model.layers]
     assert json.loads((whole.run_dir / "config.json").read_text())["blendshapes_sha256"]
 
-    killed_after_epoch(monkeypatch, tiny(tmp_path / "killed", data, **kw), 1)
-    resumed = train(tiny(tmp_path / "killed", data, resume=True, **kw)).history
+    killed_after_epoch(monkeypatch, tiny_config(tmp_path / "killed", data, **kw), 1)
+    resumed = train(tiny_config(tmp_path / "killed", data, resume=True, **kw)).history
     for key in ("loss", "blendshapes_loss", "accuracy", "val_loss"):
         assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
 
