@@ -146,6 +146,13 @@ def main(argv=None) -> int:
         result["torch_top5"] = top5(reference)
         result["max_abs_logit_difference"] = float(np.abs(reference - logits).max())
         result["logit_range"] = [round(float(logits.min()), 3), round(float(logits.max()), 3)]
+    columns = ["rank", "ImageNet class", "edgefer's Keras EfficientNet-Lite0"]
+    rows = [[i + 1, f"{t['class']} {t['name']}", f"{t['probability']:.3f}"] for i, t in enumerate(result["keras_top5"])]
+    if "torch_top5" in result:
+        columns.append("PyTorch forward, same state dict")
+        for row, t in zip(rows, result["torch_top5"]):
+            row.append(f"{t['class']} {t['name']} {t['probability']:.3f}")
+    result["tables"] = {"top5": {"columns": columns, "rows": rows}}
     for key in ("keras_top5", "torch_top5"):
         if key in result:
             print(key, ", ".join(f"{t['name']} {t['probability']:.3f}" for t in result[key]))

@@ -24,7 +24,7 @@ RUN=${RUN:-runs/recipe_${NAME//-/_}}
 # the run's card (flip averaging, face crop) goes into the model as it is
 "$BIN/edgefer-export" "$RUN" --int8 --qat-epochs 1 --out "$RUN/export/$FILE"
 if [ "$NAME" = compound ]; then   # measured below reading ferplus's top two; not in the package
-  echo "built $RUN/export/$FILE (edgefer-cam --model $RUN/export/$FILE); report: $RUN/export/export_report.json"
+  echo "built $RUN/export/$FILE (edgefer-cam --model $RUN/export/$FILE); report: $RUN/export/${FILE%.tflite}.report.json"
   exit 0
 fi
 # the same flatbuffer; only the card gains inference.temperature and inference.uncertain_below;
@@ -34,4 +34,4 @@ ADJUST=()
 if [ "$NAME" = ferplus ]; then ADJUST=(--bias --set-bias sad=0); fi
 "$BIN/edgefer-calibrate" --model "$RUN/export/$FILE" ${ADJUST[@]+"${ADJUST[@]}"} --out "edgefer/models/$FILE" \
   --json "$RUN/export/calibrate.json"
-echo "shipped edgefer/models/$FILE; reports: $RUN/export/export_report.json, $RUN/export/calibrate.json"
+echo "shipped edgefer/models/$FILE; reports: $RUN/export/${FILE%.tflite}.report.json, $RUN/export/calibrate.json"

@@ -43,7 +43,7 @@ def test_a_decompression_bomb_is_one_line_as_a_source_and_skipped_in_training(tm
     spec = InputSpec(("happy", "sad"), "basic7", 24)
     pixels, kept, skipped = load_pixels(Split([str(bomb)], np.array([0])), spec)
     assert len(kept) == 0 and "too large to decode safely" in skipped[0][1]
-    assert cam_mod.main(["--source", str(bomb), "--headless"]) == 0  # skipped, said, and the run ends
+    assert cam_mod.main(["--source", str(bomb), "--headless"]) == 2  # said, and a run with nothing read fails
 
 
 def test_record_never_replaces_a_file_and_refuses_a_path_opencv_cannot_write_before_the_model_loads(tmp_path):

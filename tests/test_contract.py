@@ -177,7 +177,7 @@ def test_full_frames_are_cropped_in_training_as_on_the_device(tmp_path, int8_mod
     from edgefer.device.sources import Frame
 
     frame_file = SHARED / "data" / "yale_faces" / "02_surprised.png"
-    face_model = SHARED / "models" / "blaze_face_short_range.tflite"
+    face_model = REPO / "edgefer" / "models" / "blaze_face_short_range.tflite"
     if not (frame_file.exists() and face_model.exists()):
         pytest.skip(f"needs the Yale faces and BlazeFace under {SHARED}")
     spec = InputSpec(("happy", "sad"), "basic7", 24, crop=FaceCrop(0.1, -0.1), framing="frames")
@@ -198,7 +198,7 @@ def test_full_frames_are_cropped_in_training_as_on_the_device(tmp_path, int8_mod
 
 
 def test_a_full_frame_without_a_face_is_skipped_and_named(tmp_path):
-    face_model = SHARED / "models" / "blaze_face_short_range.tflite"
+    face_model = REPO / "edgefer" / "models" / "blaze_face_short_range.tflite"
     if not face_model.exists():
         pytest.skip(f"needs {face_model}")
     blank = tmp_path / "wall.png"

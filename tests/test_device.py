@@ -30,10 +30,11 @@ from edgefer.device.tracker import Tracker
 from edgefer.models import model_path
 
 CLIP = REPO / "media" / "talking_face_640x360.mp4"  # ships with the project (media/NOTICE)
-FACE_MODEL = SHARED / "models" / "blaze_face_short_range.tflite"
+FACE_MODEL = REPO / "edgefer" / "models" / "blaze_face_short_range.tflite"  # ships in the package
 YALE = SHARED / "data" / "yale_faces"
 needs_media = pytest.mark.skipif(
-    not (CLIP.exists() and FACE_MODEL.exists()), reason=f"needs the shared clip and BlazeFace model under {SHARED}"
+    not (CLIP.exists() and FACE_MODEL.exists()),
+    reason="needs media/talking_face_640x360.mp4 and the packaged BlazeFace model (both ship in the repository)",
 )
 MODEL = model_path()
 
@@ -67,14 +68,14 @@ def test_cam_headless_on_the_talking_face_clip(tmp_path, capsys):
     with_face = [f for f in lines if f["faces"]]
     assert len(with_face) >= 0.95 * len(lines)
     face = with_face[0]["faces"][0]
-    assert set(face) >= {"box", "label", "probs", "id"} and len(face["box"]) == 4
+    assert set(face) >= {"box", "label", "probs", "track", "uncertain"} and len(face["box"]) == 4
     assert sum(face["probs"].values()) == pytest.approx(1.0, abs=0.02)
-    assert len({f["faces"][0]["id"] for f in with_face}) <= 3  # one person stays one track
+    assert len({f["faces"][0]["track"] for f in with_face}) <= 3  # one person stays one track
     summary = json.loads(report.read_text())
     for stage in ("capture", "detect", "preprocess", "classify", "draw", "total"):
         assert {"p50_ms", "p90_ms", "p99_ms"} <= set(summary["stages"][stage])
     assert summary["fps"] > 0 and "p99 ms" in out
-    assert "model fer2013_balanced_int8.tflite: 7 classes (basic7)" in out and str(FACE_MODEL) in out
+    assert "model fer2013_balanced_int8.tflite: 7 classes (basic7)" in out and FACE_MODEL.name in out
     recorded = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert recorded.get(cv2.CAP_PROP_FRAME_COUNT) == 225
 
@@ -104,7 +105,7 @@ def test_no_face_many_faces_and_a_face_cut_by_the_border():
     with Pipeline(MODEL, FACE_MODEL, video=False) as pipeline:
         assert pipeline.process(Frame(blank, 0.0, 0)) == []
         faces = pipeline.process(Frame(many, 0.04, 1))
-        assert len(faces) == 4 and len({f["id"] for f in faces}) == 4
+        assert len(faces) == 4 and len({f["track"] for f in faces}) == 4
         edge = pipeline.process(Frame(cut, 0.08, 2))
         assert len(edge) == 1 and edge[0]["label"] in pipeline.classifier.labels
 
@@ -368,7 +369,7 @@ def test_an_image_folder_is_stills_not_a_video(tmp_path, capsys):
     b = [json.loads(line) for line in unsmoothed.read_text().splitlines()]
     assert [f["file"] for f in a] == sorted(p.name for p in folder.iterdir())
     assert [[x["label"] for x in f["faces"]] for f in a] == [[x["label"] for x in f["faces"]] for f in b]
-    assert all(x["id"] == i for f in a for i, x in enumerate(f["faces"]))  # ids are per image
+    assert all(x["track"] is None for f in a for x in f["faces"])  # a still is no track
     one = tmp_path / "one.jsonl"  # a single image is a still too
     assert (
         cam_main(capsys, "--source", folder / "01_happy.png", "--headless", "--face-model", FACE_MODEL, "--jsonl", one)[
@@ -641,7 +642,7 @@ def test_jsonl_and_csv_rotate_at_their_bound_and_keep_one_previous_file(tmp_path
     assert frames == list(range(frames[0], 100))  # whole lines, in order, the newest kept
 
     table = FaceCsv(tmp_path / "faces.csv", ["happy", "sad"], max_bytes=500)
-    face = {"id": 0, "box": [1, 2, 3, 4], "score": 0.9, "label": "happy", "probs": {"happy": 0.7, "sad": 0.3}}
+    face = {"track": 0, "box": [1, 2, 3, 4], "score": 0.9, "label": "happy", "probs": {"happy": 0.7, "sad": 0.3}}
     for i in range(40):
         table.write(Frame(np.zeros((2, 2, 3), np.uint8), i / 25, i, ""), [face])
     table.close()

@@ -5,7 +5,7 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from conftest import tiny_config, write_images
+from conftest import REPO, tiny_config, write_images
 from edgefer.core import card as card_mod
 from edgefer.core.errors import EdgeferError
 from edgefer.device.classifier import Classifier
@@ -48,7 +48,11 @@ def test_every_mode_exports_a_self_describing_model(run_dir, tmp_path, mode, exp
     assert card["labels"] == ["happy", "sad", "surprise"] and card["input"]["size"] == 32
     assert card["quantization"]["mode"] == mode
     assert card["metrics"]["tflite_test"]["accuracy"] == report["runs"][mode]["accuracy"]
-    saved = json.loads((tmp_path / "export_report.json").read_text())
+    saved = json.loads((tmp_path / f"m_{mode}.report.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("m_")) == [
+        f"m_{mode}.report.json",
+        f"m_{mode}.tflite",
+    ]
     assert saved["mode"] == mode and saved["size_bytes"] == out.stat().st_size
     assert set(saved["runs"][mode]["latency_ms_median"]) == {"1_thread", "2_thread"}
     if mode != "float32":
@@ -285,10 +289,9 @@ def test_backbone_tfmot_cannot_quantize_falls_back_to_ptq(run_dir, tmp_path, mon
 
 
 def test_device_refuses_a_float_model_unless_allowed(run_dir, tmp_path, exporter):
-    from conftest import SHARED
     from edgefer.device.pipeline import Pipeline
 
-    face_model = SHARED / "models" / "blaze_face_short_range.tflite"
+    face_model = REPO / "edgefer" / "models" / "blaze_face_short_range.tflite"
     if not face_model.exists():
         pytest.skip(f"needs {face_model}")
     out = tmp_path / "float.tflite"
@@ -334,4 +337,5 @@ def test_the_model_is_written_after_its_report(run_dir, tmp_path, exporter, monk
     monkeypatch.setattr(exporter, "evaluate_tflite", killed)
     with pytest.raises(KeyboardInterrupt):
         exporter.export(run_dir, tmp_path / "m.tflite", "ptq", invokes=5, threads=(1,))
-    assert not (tmp_path / "m.tflite").exists() and not (tmp_path / "export_report.json").exists()
+    assert not (tmp_path / "m.tflite").exists() and not (tmp_path / "m.report.json").exists()
+    assert not list(tmp_path.glob(".m*"))  # the scratch files (unfinished model, float reference) are gone too

@@ -34,7 +34,7 @@ from edgefer.device.sources import Frame
 from edgefer.device.timeline import Timeline
 
 CLIP = REPO / "media" / "talking_face_640x360.mp4"  # ships with the project (media/NOTICE)
-needs_clip = pytest.mark.skipif(not CLIP.exists(), reason=f"needs the shared clip {CLIP}")
+needs_clip = pytest.mark.skipif(not CLIP.exists(), reason=f"needs {CLIP} (ships in the repository)")
 ARTIFACTS = Path(os.environ.get("EDGEFER_TEST_ARTIFACTS", REPO / "runs" / "test_artifacts"))
 TOKEN = "test-token-123"
 
@@ -102,7 +102,7 @@ def read_mjpeg_frames(url, path, n):
 def served():
     """The clip, looped at its own frame rate, served beyond loopback with a token."""
     if not CLIP.exists():
-        pytest.skip(f"needs the shared clip {CLIP}")
+        pytest.skip(f"needs {CLIP} (ships in the repository)")
     proc, url = start_cam(
         "--source",
         CLIP,
@@ -179,7 +179,7 @@ def test_loopback_needs_no_token_and_the_encoder_sleeps_without_viewers():
         for i in range(20):
             view.publish(
                 Frame(rgb, i / 25, i),
-                [{"id": 0, "box": [1, 1, 10, 10], "score": 0.9, "label": "a", "probs": {"a": 0.7, "b": 0.3}}],
+                [{"track": 0, "box": [1, 1, 10, 10], "score": 0.9, "label": "a", "probs": {"a": 0.7, "b": 0.3}}],
             )
         time.sleep(0.2)
         assert view.encoded == 0  # nobody watched: nothing was encoded
@@ -286,7 +286,7 @@ def test_video_report_csv_and_timeline(tmp_path, capsys):
     assert rc == 0
     rows = list(csv.DictReader(open(table)))
     assert len(rows) == 100 and rows[0]["track"] == "0"
-    labels = list(rows[0])[10:]
+    labels = list(rows[0])[11:]
     assert abs(sum(float(rows[0][c]) for c in labels) - 1) < 0.02 and rows[0]["label"] in labels
     assert [float(r["t"]) for r in rows] == sorted(float(r["t"]) for r in rows)
     from PIL import Image
@@ -306,7 +306,7 @@ def test_video_report_csv_and_timeline(tmp_path, capsys):
 def test_timeline_bins_by_time_and_forgets_beyond_keep():
     timeline = Timeline(["a", "b"], bin_seconds=0.5, keep=2.0)
     for i in range(100):  # 4 s at 25 fps
-        timeline.add(i / 25, [{"id": 3, "probs": {"a": 1.0, "b": 0.0}}])
+        timeline.add(i / 25, [{"track": 3, "probs": {"a": 1.0, "b": 0.0}}])
     t, p = timeline.series(3)
     assert len(t) <= 5 and t[-1] == 3.5 and np.allclose(p[:, 0], 1.0)
     assert timeline.dominant_share(3) == {"a": 1.0}

@@ -60,6 +60,7 @@ def curves_png(history: dict, path):
             if history.get(prefix + key):
                 ax.plot(epochs, history[prefix + key], style, marker="o", label=(prefix or "train_") + key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # epochs are whole: 1, 2, 3, not 1.2
         ax.set_title(key)
         ax.grid(alpha=0.3)
         ax.legend()

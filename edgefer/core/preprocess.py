@@ -9,6 +9,7 @@ never sees pixels prepared differently from the ones it was trained on.
 from __future__ import annotations
 
 import os
+import stat
 
 import cv2
 import numpy as np
@@ -19,6 +20,9 @@ from .errors import EdgeferError
 COLOR_MODES = ("gray", "gray3", "rgb")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 EQUALIZE = ("none", "hist", "bihist", "clahe")
+# a decoded image larger than this is refused before it is decoded: 50 megapixels is about 150 MB as
+# RGB, what a phone's largest photos reach and a Raspberry Pi with 1 GB can still hold
+MAX_PIXELS = 50_000_000
 
 
 class BadImage(EdgeferError, ValueError):
@@ -29,10 +33,24 @@ def read_image(path) -> np.ndarray:
     """Decode any image file into uint8 gray (H, W) or RGB (H, W, 3).
 
     Handles what real folders hold: palette, RGBA/LA (alpha dropped), 16-bit and 32-bit
-    integer images (rescaled, not clipped). Truncated or non-image files raise BadImage.
+    integer images (rescaled, not clipped). Truncated or non-image files, a missing file, a FIFO or
+    device (which would block or never end), and images over MAX_PIXELS raise BadImage.
     """
     try:
+        kind = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise BadImage(f"{path}: no such file") from None
+    except OSError as exc:
+        raise BadImage(f"{path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(kind):
+        raise BadImage(f"{path}: not a regular file (a folder, FIFO or device); pass an image file")
+    try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise BadImage(
+                    f"{path}: {im.width}x{im.height} pixels is over the {MAX_PIXELS / 1e6:g}-megapixel bound "
+                    f"(about {im.width * im.height * 3 / 1e6:,.0f} MB decoded); scale it down"
+                )
             im.load()  # forces a full decode: truncated files fail here, not later
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I", "F"):

@@ -73,7 +73,9 @@ def read_folder(root, val_fraction=0.1, test_fraction=0.1, seed=0, **_) -> FaceD
     notes = []
     if all(usage) and set(usage) != set(FER2013_PREFIX.values()):
         # FER-2013 names, but not all three usages: the name-based split would leave a split empty
-        notes.append(f"file names carry FER-2013 usage but only {sorted(set(usage))}: split by folder instead")
+        notes.append(
+            f"file names carry FER-2013 usage but only {', '.join(sorted(set(usage)))}: split by folder instead"
+        )
         usage = [None]
     if all(usage):
         splits = {

@@ -9,6 +9,7 @@ import argparse
 import itertools
 import os
 import sys
+from pathlib import Path
 
 from ..core.errors import EdgeferError
 from ..core.faces import FACE_MODELS
@@ -91,9 +92,10 @@ def main(argv=None) -> int:
             runs.append(run)
             s = run["stages"]
             print(
-                f"{run['model']}  faces={faces}  threads={threads}  flip_average={run['flip_average']}  frames={run['frames']}  "
+                f"{Path(run['model']).name}  faces={faces}  threads={threads}  flip_average={run['flip_average']}  "
+                f"measured {run['frames']} frames after {args.warmup} warm-up (a short source is looped)  "
                 + "  ".join(
-                    f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/p99 {v['p99_ms']:.3f} ms" for k, v in s.items()
+                    f"{k} p50 {v['p50_ms']:.3f}/p90 {v['p90_ms']:.3f}/mean {v['mean_ms']:.3f} ms" for k, v in s.items()
                 )
                 + f"  fps={run['fps']}  faces in {run['frames_with_faces']}/{run['frames']}"
                 + f"  per frame: {run['mmacs_per_frame']['total']} MMACs "

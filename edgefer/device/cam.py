@@ -30,6 +30,7 @@ from .outputs import Appender, FaceCsv, Recorder, check_record_path, open_window
 from .pipeline import Pipeline, draw
 from .serve import LiveView, ViewServer, is_loopback, new_token, parse_address
 from .sources import open_source
+from .summary import TrackSummary, still_line
 from .timeline import Timeline
 
 
@@ -133,7 +134,7 @@ def run(args) -> dict:
     source = open_source(args.source, reconnect=args.reconnect, loop=args.loop, realtime=args.realtime)
     # stills (an image folder, one image) are separate faces: no tracking, no smoothing across them
     stills = source.stills
-    frames_with_faces, last_report, timeline = 0, None, None
+    frames_with_faces, last_report, timeline, tracks = 0, None, None, TrackSummary()
     with contextlib.ExitStack() as outputs:  # every output is closed however the run ends
         outputs.callback(source.close)
         pipeline = outputs.enter_context(
@@ -172,13 +173,17 @@ def run(args) -> dict:
         elif args.timeline:
             timeline = Timeline(labels)
         view = outputs.enter_context(contextlib.closing(start_view(args, pipeline, latency))) if args.serve else None
-        window = None if args.headless else open_window()
+        window = None if args.headless else open_window(serving=bool(args.serve))
         if window:
             outputs.callback(window.close)
         try:
             for frame, _ in latency.frames_of(source, limit=args.max_frames):
                 faces = pipeline.process(frame, latency)
                 frames_with_faces += bool(faces)
+                if stills:  # what each image shows, as it is read
+                    print(still_line(frame, faces), flush=True)
+                else:
+                    tracks.add(frame, faces)
                 if window or recorder:
                     t = time.perf_counter()
                     image = draw(frame.rgb, faces)
@@ -192,10 +197,14 @@ def run(args) -> dict:
                 if timeline:
                     timeline.add(frame.t, faces)
                 if table:
-                    table.write(frame, faces)
+                    table.write(frame, faces, still=stills)
                 if jsonl:
-                    line = {"t": round(frame.t, 3), "frame": frame.index, "faces": faces}
-                    jsonl.write(json.dumps(dict(line, file=frame.name) if stills else line) + "\n")
+                    line = (
+                        {"frame": frame.index, "file": frame.name}
+                        if stills
+                        else {"t": round(frame.t, 3), "frame": frame.index}
+                    )
+                    jsonl.write(json.dumps(dict(line, faces=faces)) + "\n")
                 # the periodic table counts from the first frame, not from the model's cold start
                 last_report = last_report or time.perf_counter()
                 if args.report_every and time.perf_counter() - last_report > args.report_every:
@@ -203,6 +212,8 @@ def run(args) -> dict:
                     last_report = time.perf_counter()
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from systemd (main() turns it into this)
             pass
+    if not stills:
+        print("\n".join(tracks.lines()))
     if timeline:
         timeline.save_png(args.timeline, title=f"{Path(str(args.source)).name}: {pipeline.classifier.path.name}")
         print(f"timeline: {args.timeline}")

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core import card as card_mod
 from ..core.interpreter import interpreter_class
+from ..core.quiet import quiet_native
 from ..core.spec import mirror
 
 
@@ -27,8 +28,9 @@ class Classifier:
             self.spec = self.spec.replace(flip_average=flip_average)
         Interpreter, self.backend = interpreter_class()
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            with quiet_native():  # LiteRT's start-up line (XNNPACK) on stderr
+                self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:  # a card on a damaged flatbuffer
             raise card_mod.BadCard(
                 f"{self.path}: the model inside is damaged ({str(exc).splitlines()[0][:100]}); "
@@ -53,9 +55,10 @@ class Classifier:
         self._pair = None
         if self.spec.flip_average:
             try:
-                self._pair = Interpreter(model_path=str(self.path), num_threads=threads)
-                self._pair.resize_tensor_input(self.input["index"], [2, *self.spec.shape])
-                self._pair.allocate_tensors()
+                with quiet_native():
+                    self._pair = Interpreter(model_path=str(self.path), num_threads=threads)
+                    self._pair.resize_tensor_input(self.input["index"], [2, *self.spec.shape])
+                    self._pair.allocate_tensors()
             except (ValueError, RuntimeError):
                 self._pair = None
 

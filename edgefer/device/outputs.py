@@ -115,13 +115,16 @@ class Appender:
 
 
 class FaceCsv:
-    """One row per face per frame: time, frame, track, box, score, label and every probability.
+    """One row per face per frame: time, frame, file, track, box, score, label, uncertain (1 where the
+    top probability is below the card's bar, as the screen's "uncertain (sad 0.38)") and every
+    probability. Stills (an image folder) have no time and no track: those cells are empty, and
+    `frame` is the image's place in the folder's name order.
     Appended: a run restarted (systemd, a crash) keeps the rows it wrote; a file with another
     header (another model's classes) is refused rather than mixed."""
 
     def __init__(self, path, labels, pairs: bool = False, max_bytes: int = 0):
         self.path, self.labels, self.pairs = str(path), list(labels), pairs
-        header = ["t", "frame", "file", "track", "x", "y", "w", "h", "score", "label", *self.labels]
+        header = ["t", "frame", "file", "track", "x", "y", "w", "h", "score", "label", "uncertain", *self.labels]
         if pairs:  # edgefer-cam --pairs: the compound read from the two most probable emotions
             header.append("pair")
         if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
@@ -134,21 +137,22 @@ class FaceCsv:
                 ) from None
             if existing != header:
                 raise CsvMismatch(
-                    f"{self.path}: holds rows of another model or option (columns {existing[10:]}, "
-                    f"this run writes {header[10:]}); pass --csv a new file"
+                    f"{self.path}: holds rows of another model or option (columns {existing[11:]}, "
+                    f"this run writes {header[11:]}); pass --csv a new file"
                 )
         self.file = Appender(self.path, max_bytes, header=line_of(header))
 
-    def write(self, frame, faces):
+    def write(self, frame, faces, still: bool = False):
         for f in faces:
             row = [
-                f"{frame.t:.3f}",
+                "" if still else f"{frame.t:.3f}",
                 frame.index,
                 inert(frame.name),
-                f["id"],
+                "" if f["track"] is None else f["track"],
                 *f["box"],
                 f["score"],
                 inert(f["label"]),
+                int(bool(f.get("uncertain"))),
                 *(f["probs"][c] for c in self.labels),
             ]
             self.file.write(line_of(row + [inert(f.get("pair") or "")] if self.pairs else row))
@@ -210,9 +214,12 @@ class Window:
             self.root.destroy()
 
 
-def open_window(title="edgefer"):
-    """A Window where there is a display and Tk, else None and one line saying what to do."""
+def open_window(title="edgefer", serving: bool = False):
+    """A Window where there is a display and Tk, else None and one line saying what to do (none with
+    `serving`: the live view is the window then)."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        if serving:
+            return None
         print(
             "no window: no display (DISPLAY is not set); continuing headless (--headless says so, "
             "--serve shows the live view in a browser)",

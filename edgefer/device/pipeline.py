@@ -128,7 +128,7 @@ class Pipeline:
         return (
             f"model {clf.path.name}: {len(clf.labels)} classes ({spec.taxonomy}), {spec.size} px "
             f"{spec.color}, {flip if spec.flip_average else 'single pass'}, {clf.backend}; "
-            f"faces: {self.face_model}"
+            f"faces: {Path(str(self.face_model)).name}"
         )
 
     def process(self, frame, latency: Latency | None = None) -> list[dict]:
@@ -164,7 +164,7 @@ class Pipeline:
         labels = self.classifier.labels
         out = [
             {
-                "id": t.id,
+                "track": t.id if self.tracker else None,
                 "box": list(f.box),
                 "score": round(f.score, 3),
                 "label": labels[int(np.argmax(t.probs))],

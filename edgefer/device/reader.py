@@ -45,14 +45,14 @@ class Face:
     pair: str | None = None  # a compound ("happily_surprised") when reading pairs
 
     @classmethod
-    def from_pipeline(cls, face: dict, tracked: bool) -> Face:
+    def from_pipeline(cls, face: dict) -> Face:
         return cls(
             tuple(int(v) for v in face["box"]),
             face["label"],
             dict(face["probs"]),
             float(face["score"]),
             bool(face.get("uncertain")),
-            face["id"] if tracked else None,
+            face["track"],
             face.get("pair"),
         )
 
@@ -108,7 +108,7 @@ class ExpressionReader:
     def read(self, image, order: str = "rgb") -> list[Face]:
         """Every face in one image, each read on its own (no smoothing from earlier calls)."""
         faces = self._stills.process(Frame(as_rgb(image, order), 0.0, 0))
-        return [Face.from_pipeline(f, tracked=False) for f in faces]
+        return [Face.from_pipeline(f) for f in faces]
 
     def stream(self, source=0, max_frames: int = 0) -> Iterator[tuple[Frame, list[Face]]]:
         """(frame, faces) for each frame of a webcam index, a video file or URL, an image folder or
@@ -118,7 +118,7 @@ class ExpressionReader:
         try:
             with Pipeline(**self.options, video=tracked, track=tracked, smoothing=self.smoothing) as pipeline:
                 for frame in frames:
-                    yield frame, [Face.from_pipeline(f, tracked) for f in pipeline.process(frame)]
+                    yield frame, [Face.from_pipeline(f) for f in pipeline.process(frame)]
                     if max_frames and frame.index + 1 >= max_frames:
                         break
         finally:

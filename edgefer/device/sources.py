@@ -134,7 +134,8 @@ class ImageFolderSource:
             raise SourceError(
                 f"{folder}: no such image or folder; pass --source an image, a folder of images, a video or a camera index"
             )
-        self.paths = [str(path)] if path.is_file() else list_images(path)
+        self.folder = path if path.is_dir() else None
+        self.paths = list_images(path) if self.folder else [str(path)]
         if not self.paths:
             raise SourceError(f"{folder}: no images in this folder")
         self.fps, self.dropped = fps, 0
@@ -144,11 +145,21 @@ class ImageFolderSource:
             try:
                 image = read_image(path)
             except BadImage as exc:
+                if self.folder and not self.folder.is_dir():  # moved or unmounted: every file after fails
+                    raise SourceError(
+                        f"{self.folder}: the folder went away during the run, after {index} of its "
+                        f"{len(self.paths)} images; what was read is kept"
+                    ) from None
                 self.dropped += 1
                 print(f"skipping {exc}", file=sys.stderr)
                 continue
             rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
             yield Frame(rgb, index / self.fps, index, Path(path).name)
+        if self.dropped == len(self.paths):
+            what = "its one image" if len(self.paths) == 1 else f"any of its {len(self.paths)} images"
+            raise SourceError(
+                f"{self.paths[0] if len(self.paths) == 1 else self.folder}: could not read {what} (see above)"
+            )
 
     def close(self):
         pass
@@ -219,7 +230,10 @@ def quiet_opencv():
     come before edgefer's one line and say less; they are hidden unless --verbose."""
     if not verbose():
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when a video opens
-        getattr(cv2, "setLogLevel", lambda level: None)(0)  # OpenCV's own: silent
+        if hasattr(cv2, "setLogLevel"):  # OpenCV 4
+            cv2.setLogLevel(0)  # silent
+        else:  # OpenCV 5 keeps it in cv2.utils.logging only
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def open_source(spec, reconnect: bool = False, loop: bool = False, realtime: bool = False):

@@ -35,7 +35,7 @@ class Timeline:
     def add(self, t: float, faces: list[dict]):
         b = int(t // self.bin)
         for f in faces:
-            bins = self.tracks.setdefault(f["id"], {})
+            bins = self.tracks.setdefault(f["track"], {})
             acc = bins.get(b)
             if acc is None:
                 acc = bins[b] = np.zeros(len(self.labels) + 1)
@@ -105,6 +105,10 @@ class Timeline:
                 (left, y0 - 16), f"face {track}: {len(t) * self.bin:.0f} s seen; most probable: {summary}", fill="black"
             )
             draw.rectangle((left, y0, left + plot_w, y0 + band), outline="#cccccc")
+            for share in (0.0, 0.5, 1.0):  # the probability scale: a band's height is probability 1
+                ys = y0 + band - int(share * band)
+                draw.line((left - 4, ys, left, ys), fill="black")
+                draw.text((left - 32, ys - 7), f"{share:.1f}", fill="black")
             for ti, probs in zip(t, p):
                 xa = left + int(ti / end * plot_w)
                 xb = max(xa + 1, left + int((ti + self.bin) / end * plot_w))

@@ -18,7 +18,8 @@ Reported before and after: the FER+ majority and FER-2013 label of the PrivateTe
     edgefer-calibrate --model fer2013-balanced --json calibrate.json
     edgefer-calibrate --model RUN/export/x_int8.tflite --out edgefer/models/x_int8.tflite
 
-The FER+ votes and the FER-2013 images are read from $EDGEFER_SHARED, else ../shared.
+The FER+ votes and the FER-2013 images: --votes and --images, by default from $EDGEFER_SHARED, else
+the `shared` folder beside the clone, else ../shared.
 """
 
 from __future__ import annotations
@@ -115,6 +116,16 @@ def main(argv=None) -> int:
         help="a class-prior adjustment given, not fitted (e.g. neutral=-1; moves decisions); "
         "with --bias, held at that value while the other classes are fitted; repeat",
     )
+    p.add_argument(
+        "--votes",
+        default=str(SHARED / "data" / "ferplus"),
+        help="the FER+ folder: fer2013new.csv and ferplus_to_fer2013_folder_mapping.csv (default: $EDGEFER_SHARED/data/ferplus)",
+    )
+    p.add_argument(
+        "--images",
+        default=str(SHARED / "data" / "fer2013"),
+        help="the FER-2013 image folder the votes refer to (default: $EDGEFER_SHARED/data/fer2013)",
+    )
     p.add_argument("--out", help="the calibrated model (default: calibrated_<name>.tflite)")
     p.add_argument("--json", default="calibrate.json", help="the figures before and after")
     args = p.parse_args(argv)
@@ -128,6 +139,16 @@ def main(argv=None) -> int:
 
 def calibrate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     path = model_path(args.model)
+    votes = Path(args.votes)
+    if not (votes.is_file() or (votes / "fer2013new.csv").is_file()):
+        raise EdgeferError(
+            f"{votes}: no FER+ votes (fer2013new.csv) here; calibration fits confidence on FER+ faces: "
+            "pass --votes (the FER+ folder) and --images (the FER-2013 folder), or set EDGEFER_SHARED"
+        )
+    if not Path(args.images).exists():
+        raise EdgeferError(
+            f"{args.images}: no such FER-2013 image folder; pass --images (the folder the FER+ votes refer to)"
+        )
     clf = Classifier(path)
     given_bias = {}  # --set-bias, checked before any face is read
     for given in args.set_bias:
@@ -140,7 +161,7 @@ def calibrate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             p.error(f"--set-bias {given}: {value!r} is not a number; write it as {label}=-1")
     plain = clf.spec.replace(logit_bias=(), temperature=1.0, uncertain_below=0.0)
     clf.spec = plain
-    ferplus = read_ferplus(SHARED / "data" / "ferplus")
+    ferplus = read_ferplus(args.votes, images=args.images)
 
     def faces_of(split, desc):  # (pixels, FER+ majority as the model's class index) of a split
         truth = np.array(
@@ -226,6 +247,7 @@ def calibrate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             )
         print(f"bias {result['logit_bias']}")
     write_json(args.json, result)
+    print(f"wrote {out} (edgefer-cam --model {out}); figures before and after: {args.json}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,17 @@ from ..device.classifier import Classifier
 from ..device.pipeline import Pipeline
 from ..device.sources import Frame
 
-SHARED = Path(os.environ.get("EDGEFER_SHARED", "../shared"))
+
+def _shared() -> Path:
+    """$EDGEFER_SHARED, else the `shared` folder beside the clone this package runs from (an editable
+    install), else ../shared from the working directory."""
+    if os.environ.get("EDGEFER_SHARED"):
+        return Path(os.environ["EDGEFER_SHARED"])
+    beside_clone = Path(__file__).resolve().parents[3] / "shared"
+    return beside_clone if beside_clone.is_dir() else Path("../shared")
+
+
+SHARED = _shared()
 YALE = {"happy": "happy", "sad": "sad", "surprised": "surprise", "normal": "neutral"}
 # Where BlazeFace's box sits in a FER-2013 face (experiments/framing.py, 1,490 training faces): the
 # image is the box grown by 0.09 of its side each way, centred 0.11 box sides above the box's centre.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..core.files import CommandParser, OneDefault, thread_list
 
@@ -11,7 +12,7 @@ from ..core.files import CommandParser, OneDefault, thread_list
 def main(argv=None) -> int:
     p = CommandParser(prog="edgefer-export", description=__doc__, formatter_class=OneDefault)
     p.add_argument("run", help="run directory written by edgefer-train")
-    p.add_argument("--out", required=True, help="the .tflite file to write (export_report.json goes beside it)")
+    p.add_argument("--out", required=True, help="the .tflite file to write (NAME.report.json goes beside it)")
     modes = p.add_mutually_exclusive_group()
     modes.add_argument(
         "--int8",
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
     from ..core.errors import EdgeferError
 
     try:
-        from .exporter import export, format_export
+        from .exporter import export, format_export, report_path
 
         report = export(
             args.run,
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
         print(f"edgefer-export: error: {exc}", file=sys.stderr)
         return 2
     print(format_export(report))
-    print(f"wrote {args.out} (card inside) and export_report.json")
+    print(f"wrote {args.out} (card inside) and {report_path(Path(args.out))}")
     return 0
 
 

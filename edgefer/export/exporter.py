@@ -14,6 +14,7 @@ Modes:
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from ..core.errors import EdgeferError
 from ..core.files import check_file_writable, write_bytes, write_json
 from ..core.interpreter import interpreter_class
 from ..core.metrics import classification_report
+from ..core.quiet import quiet_native
 from ..core.spec import flip_passes
 from ..device.classifier import Classifier
 from ..train import run as run_mod
@@ -127,11 +129,27 @@ def quantization_aware(
     qat.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
     if epochs > 0:
         train_ds, val_ds, _ = make_datasets(arrays, cfg, n_classes)
-        qat.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2)
+        # Keras' own epoch line would give the accuracy on augmented (and oversampled) training
+        # batches, which says little; the validation split's is the figure to read
+        history = qat.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0)
+        print(
+            f"quantization-aware training: {epochs} epoch{'s' if epochs > 1 else ''} at lr {lr:g}; validation "
+            f"accuracy {history.history['val_accuracy'][-1]:.4f} (fake-quantized Keras model; the int8 "
+            "model's own test figures follow)",
+            flush=True,
+        )
     return qat
 
 
 def convert(model, mode: str, rep=None) -> bytes:
+    # the converter's MLIR and quantizer log lines (W0000 ..., fully_quantize: ...), and its warning that
+    # an int8 input has no statistics: the input's scale is set by the graph (pixel p -> p - 128)
+    with quiet_native(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        return _convert(model, mode, rep)
+
+
+def _convert(model, mode: str, rep=None) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode in INTEGER_MODES:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -252,7 +270,54 @@ def export(
     # evaluated under a name the device is not pointed at; `out` itself is written last, after its
     # report, so a killed export never leaves a complete-looking model without one
     unfinished = out.with_name(f".{out.name}.unfinished")
-    write_bytes(unfinished, card_mod.embed(model_bytes, full_card))
+    reference = out.with_name(f".{out.stem}.float32-reference.tflite")  # the float model compared against
+    try:
+        write_bytes(unfinished, card_mod.embed(model_bytes, full_card))
+        return _measure_and_write(
+            out,
+            unfinished,
+            reference,
+            model,
+            run,
+            spec,
+            full_card,
+            model_bytes,
+            arrays,
+            used,
+            mode,
+            notes,
+            compare_float,
+            threads,
+            invokes,
+        )
+    finally:
+        for scratch in (unfinished, reference):
+            scratch.unlink(missing_ok=True)
+
+
+def report_path(out: Path) -> Path:
+    """Where an export's report goes: beside the model, named after it (NAME.report.json)."""
+    return out.with_name(out.stem + ".report.json")
+
+
+def _measure_and_write(
+    out,
+    unfinished,
+    reference,
+    model,
+    run,
+    spec,
+    full_card,
+    model_bytes,
+    arrays,
+    used,
+    mode,
+    notes,
+    compare_float,
+    threads,
+    invokes,
+) -> dict:
+    """The int8 (and the float reference) model on the test split, then the report and the model."""
 
     test = arrays["test"]
     report = {
@@ -266,7 +331,6 @@ def export(
     }
     evaluated = {used: unfinished}
     if compare_float and used != "float32":
-        reference = out.with_name(out.stem + ".float32-reference.tflite")
         write_bytes(
             reference, card_mod.embed(convert(model, "float32"), dict(full_card, quantization={"mode": "float32"}))
         )
@@ -296,9 +360,8 @@ def export(
     )
     final = card_mod.embed(model_bytes, full_card)
     report["size_bytes"] = report["runs"][used]["size_bytes"] = len(final)
-    write_json(out.parent / "export_report.json", report)
+    write_json(report_path(out), report)
     write_bytes(out, final)
-    unfinished.unlink()
     return report
 
 

@@ -32,6 +32,11 @@ def model_path(name_or_path: str | None = None) -> Path:
     if name in BUNDLED:
         return HERE / BUNDLED[name]
     path = Path(name)
+    if path.is_dir() and (path / "model.keras").is_file():
+        raise ModelNotFound(
+            f"{name}: a training run, not a model file; export it first (edgefer-export {name} --int8 "
+            f"--out {path.name}.tflite), then pass --model {path.name}.tflite"
+        )
     if not path.is_file():
-        raise ModelNotFound(f"{name}: no such model file; pass --model FILE.tflite or one of {list(BUNDLED)}")
+        raise ModelNotFound(f"{name}: no such model file; pass --model FILE.tflite or one of {', '.join(BUNDLED)}")
     return path

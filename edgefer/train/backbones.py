@@ -115,11 +115,18 @@ def build_model(
         kwargs = {"alpha": alpha} if spec.alphas else {}
         try:
             base = app(include_top=False, weights=weights, input_tensor=x, **kwargs)
-        except (ValueError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 (Keras raises a bare Exception when the download fails)
             reason = str(exc).splitlines()[0][:200].rstrip(".")
+            if weights == "imagenet" and "URL fetch failure" in str(exc):
+                raise BackboneError(
+                    f"--weights imagenet: Keras could not download {arch}'s ImageNet weights (no internet?); "
+                    f"pass the no-top file with --weights FILE.h5 ({no_top_file(arch, alpha)} from a machine that has them)"
+                ) from None
+            if not isinstance(exc, (ValueError, OSError)):
+                raise
             raise BackboneError(
                 f"{weights}: could not load {arch} (alpha {alpha}) ImageNet weights: {reason}. "
-                f"Pass the matching include_top=False .h5 with --weights"
+                f"Pass the matching include_top=False .h5 with --weights ({no_top_file(arch, alpha)})"
             ) from None
         features = base.output
     x = keras.layers.GlobalAveragePooling2D(name="pool")(features)
@@ -141,6 +148,15 @@ def build_model(
     if freeze:
         freeze_through(model, freeze)
     return model
+
+
+def no_top_file(arch: str, alpha: float) -> str:
+    """The name Keras gives the include_top=False ImageNet weights it downloads (any input side)."""
+    if arch == "mobilenetv2":
+        return f"~/.keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha:g}_224_no_top.h5"
+    if arch == "mobilenet":
+        return f"~/.keras/models/mobilenet_{alpha:g}_224_tf_no_top.h5"
+    return f"the include_top=False .h5 Keras downloads into ~/.keras/models for {BACKBONES[arch].application}"
 
 
 def freeze_through(model, name: str) -> None:

@@ -324,7 +324,12 @@ def _train(
         spec,
         arch=cfg.arch,
         alpha=cfg.alpha,
-        weights="imagenet" if cfg.weights not in ("none", None) else "none",
+        # a local file is named by its file name (the card travels; the path is this machine's)
+        weights=cfg.weights
+        if cfg.weights in ("imagenet", "none")
+        else f"file {Path(cfg.weights).name}"
+        if cfg.weights
+        else "none",
         dataset=ds.name,
         splits={s: len(a.y) for s, a in arrays.items()},
         metrics={"test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}},
