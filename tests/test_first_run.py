@@ -123,8 +123,9 @@ def test_bench_says_how_many_frames_it_measured_and_that_the_clip_loops(capsys):
 @pytest.mark.parametrize("command", ["edgefer.train.cli", "edgefer.export.cli"])
 def test_train_and_export_without_the_train_extra_say_how_to_install_it(tmp_path, command):
     """After the device-only install both commands exist; without TensorFlow each says what to install."""
+    (tmp_path / "data").mkdir()
     args = (
-        ["--data", str(tmp_path), "--out", str(tmp_path / "r")]
+        ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "r")]
         if "train" in command
         else [str(tmp_path), "--out", str(tmp_path / "m.tflite")]
     )

@@ -457,14 +457,16 @@ def test_a_page_under_another_host_name_is_refused_dns_rebinding():
 
 
 def test_connections_past_the_bound_get_503_and_no_thread():
-    """Idle sockets do not raise the thread count without bound: past the cap a connection is
-    answered 503 at once and closed; when the held ones go, viewers are served again."""
+    """Viewers hold their slots: past the cap a connection is answered 503 at once and closed, with no
+    thread of its own; when the viewers go, the live view serves again."""
     view = LiveView({}, ["a"], Latency())
     server = ViewServer(view, "127.0.0.1:0", token=None, max_connections=4)
     held = []
     try:
-        for _ in range(4):  # four connections that send nothing: each holds its thread
-            held.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        for _ in range(4):  # four viewers of the stream: each holds its thread
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")
+            held.append(sock)
         time.sleep(0.3)
         threads = threading.active_count()
         extra = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(20)]
@@ -478,6 +480,7 @@ def test_connections_past_the_bound_get_503_and_no_thread():
             sock.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            view.publish(Frame(np.zeros((8, 8, 3), np.uint8), 0.0, 0), [])  # a viewer that left learns it on a write
             if get(f"http://127.0.0.1:{server.port}", "/state.json")[0] == 200:
                 break
             time.sleep(0.1)
@@ -486,4 +489,57 @@ def test_connections_past_the_bound_get_503_and_no_thread():
     finally:
         for sock in held:
             sock.close()
+        server.close()
+
+
+def test_slowloris_cannot_keep_a_viewer_out_and_slow_headers_are_dropped(monkeypatch):
+    """Connections trickling their headers a byte at a time fill every slot; a real viewer is still
+    served (the longest-reading connection is dropped to make room), and a connection still sending
+    its headers after HEADER_SECONDS is closed."""
+    from edgefer.device import serve as serve_mod
+
+    monkeypatch.setattr(serve_mod, "HEADER_SECONDS", 1.0)
+    view = LiveView({}, ["a"], Latency())
+    server = ViewServer(view, "127.0.0.1:0", token=None, max_connections=4)
+    slow = []
+    try:
+        for _ in range(8):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(b"GET / HTTP/1.1\r\nHo")
+            slow.append(sock)
+        for _ in range(3):
+            assert get(f"http://127.0.0.1:{server.port}", "/state.json")[0] == 200
+        time.sleep(1.5)
+        for sock in slow:  # every slow one was dropped: by a viewer taking its slot, or by the deadline
+            try:
+                sock.sendall(b"s")
+                data = sock.recv(100)
+            except OSError:
+                data = b""
+            assert data == b"" or data.startswith(b"HTTP/1.1 503"), data
+    finally:
+        for sock in slow:
+            sock.close()
+        server.close()
+
+
+def test_host_headers_and_the_bearer_scheme_as_the_rfcs_say():
+    view = LiveView({}, ["a"], Latency())
+    server = ViewServer(view, "127.0.0.1:0", token="ab+cd é")
+    try:
+
+        def raw(request: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                sock.sendall(request)
+                return sock.recv(300)
+
+        auth = "Authorization: bearer ab+cd é\r\n".encode()
+        assert raw(b"GET /state.json HTTP/1.1\r\n" + auth + b"\r\n").startswith(b"HTTP/1.0 400")  # no Host
+        two = b"GET /state.json HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n" + auth + b"\r\n"
+        assert raw(two).startswith(b"HTTP/1.0 400")
+        assert raw(b"GET /state.json HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + b"\r\n").startswith(b"HTTP/1.0 200")
+        (url,) = server.urls()  # the printed URL carries the token percent-encoded, and opens the view
+        assert "token=ab%2Bcd%20%C3%A9" in url
+        assert get(url.split("/?")[0], "/state.json?" + url.split("?")[1])[0] == 200
+    finally:
         server.close()

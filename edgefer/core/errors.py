@@ -13,3 +13,8 @@ class EdgeferError(Exception):
 
 class NotWritable(EdgeferError, PermissionError):
     """An output that cannot be written; raised before any long work starts."""
+
+
+class OutputFailed(EdgeferError, OSError):
+    """An output that could not be written while the run went on (a full disk): what was written
+    before is kept whole, and the message says so."""

@@ -136,6 +136,8 @@ class FaceDetector:
         faces = []
         for box, score, kps in weighted_nms(boxes, scores[keep], points):
             (x0, y0), (x1, y1) = to_pixels(box[:2]), to_pixels(box[2:])
+            if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h or int(x1 - x0) < 1 or int(y1 - y0) < 1:
+                continue  # a box in the letterbox's padding, not on the frame (only a very low bar keeps one)
             faces.append(
                 Face(
                     (int(x0), int(y0), int(x1 - x0), int(y1 - y0)),

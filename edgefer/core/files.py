@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 
-from .errors import NotWritable
+from .errors import NotWritable, OutputFailed
+
+# a disk that fills up (or a quota, or a file past the file system's size) while an output is written
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def output_failed(path, exc: OSError, kept: str = "the file there before is unchanged") -> OutputFailed:
+    """The one line for an output that could not be written: which, why, what is kept, what to do."""
+    why = "the disk is full" if exc.errno in FULL else "it could not be written"
+    return OutputFailed(
+        f"{path}: {why} ({exc.strerror or exc}); {kept}; free space there (or pass another path), then run again"
+    )
 
 
 @contextlib.contextmanager
@@ -28,9 +40,11 @@ def atomic_path(path, suffix: str | None = None):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in FULL:
+            raise output_failed(path, exc) from None
         raise
 
 
@@ -60,6 +74,39 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_THREADS = 64  # LiteRT crashes outright when asked for far more threads than any machine has
+
+
+def thread_count(text: str) -> int:
+    """argparse type for --threads: 1 to MAX_THREADS."""
+    value = positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{value} is above {MAX_THREADS}")
+    return value
+
+
+def whole_number(text: str) -> int:
+    """argparse type for counts where 0 means none or no bound (--max-frames)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0")
+    return value
+
+
+def score(text: str) -> float:
+    """argparse type for a detector's bar such as --min-score 0.5: above 0, up to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a score above 0 and up to 1")
+    return value
+
+
 def probability(text: str) -> float:
     """argparse type for thresholds such as --uncertain 0.4: 0 up to below 1."""
     try:
@@ -84,7 +131,7 @@ def size_mb(text: str) -> float:
 
 def thread_list(text: str) -> list[int]:
     """argparse type for --threads 1,2."""
-    return [positive_int(t) for t in text.split(",")]
+    return [thread_count(t) for t in text.split(",")]
 
 
 def check_file_writable(path, option: str) -> Path:

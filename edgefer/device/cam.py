@@ -11,15 +11,17 @@ import time
 from pathlib import Path
 
 from ..core import card as card_mod
-from ..core.errors import EdgeferError
+from ..core.errors import EdgeferError, NotWritable
 from ..core.faces import FACE_MODELS
 from ..core.files import (
     CommandParser,
     OneDefault,
     check_file_writable,
-    positive_int,
     probability,
+    score,
     size_mb,
+    thread_count,
+    whole_number,
     write_json,
 )
 from ..core.quiet import VERBOSE_ENV
@@ -50,8 +52,8 @@ def parser():
         "audience (full-range detector, slower)",
     )
     add_pipeline_options(p)
-    p.add_argument("--threads", type=positive_int, default=1, help="LiteRT threads for the expression model")
-    p.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
+    p.add_argument("--threads", type=thread_count, default=1, help="LiteRT threads for the expression model")
+    p.add_argument("--min-score", type=score, default=0.5, help="face detection threshold, above 0 and up to 1")
     p.add_argument(
         "--uncertain",
         type=probability,
@@ -60,7 +62,12 @@ def parser():
         help="show a face as uncertain when its top probability is below P (0: never; default: as "
         "the model's card says: where validation faces were more often wrong than right)",
     )
-    p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight of past probabilities per face (0: off)")
+    p.add_argument(
+        "--smoothing",
+        type=probability,
+        default=0.6,
+        help="EMA weight of past probabilities per face, 0 (off) up to below 1",
+    )
     p.add_argument("--headless", action="store_true", help="no window (there is none anyway without a display)")
     p.add_argument(
         "--serve",
@@ -107,7 +114,7 @@ def parser():
     p.add_argument(
         "--report-every", type=float, default=10.0, help="print the latency table every N seconds (0: only at exit)"
     )
-    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: at the source's end)")
+    p.add_argument("--max-frames", type=whole_number, default=0, help="stop after N frames (0: at the source's end)")
     p.add_argument("--reconnect", action="store_true", help="wait for a camera that disappears instead of exiting")
     p.add_argument("--allow-float", action="store_true", help="run a float (non-int8) model too")
     p.add_argument(
@@ -123,9 +130,16 @@ def parser():
 def run(args) -> dict:
     model = model_path(args.model)  # a bad --model, output or address is reported before any camera is opened
     card_mod.read_embedded(model)
+    given = {}
     for option in ("record", "jsonl", "csv", "timeline", "latency_json"):
         if getattr(args, option):
-            check_file_writable(getattr(args, option), "--" + option.replace("_", "-"))
+            flag = "--" + option.replace("_", "-")
+            path = check_file_writable(getattr(args, option), flag).resolve()
+            if path in given:  # two outputs into one file would interleave, or one would lose the other
+                raise NotWritable(
+                    f"{given[path]} and {flag} both name {getattr(args, option)}; give each output its own file"
+                )
+            given[path] = flag
     if args.record:
         check_record_path(args.record)
     if args.serve:

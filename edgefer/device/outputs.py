@@ -8,6 +8,7 @@ mediapipe's `opencv-contrib-python` has one), so the kit uses no OpenCV GUI at a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import EdgeferError
+from ..core.files import output_failed
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi")  # containers OpenCV writes MPEG-4 video into
 
@@ -44,6 +46,14 @@ class Recorder:
     def __init__(self, path):
         self.path, self.writer, self.size, self.fitted = Path(path), None, None, 0
         self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        try:  # claimed at once: two runs recording to one new path would otherwise both write it
+            os.close(os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            raise RecordError(
+                f"--record {self.path}: another run is recording to it ({self.partial} exists); pass --record "
+                f"another name, or delete {self.partial.name} if no run is"
+            ) from None
+        self.claimed = True
 
     def write(self, bgr):
         if self.writer is None:
@@ -65,9 +75,27 @@ class Recorder:
 
     def close(self):
         if self.writer is not None:
-            self.writer.release()  # the container is finished here: a playable file
-            os.replace(self.partial, self.path)
+            self.writer.release()  # the container is finished here: a playable file, if it all fitted
             self.writer = None
+            if not playable(self.partial):  # OpenCV's writer fails silently on a full disk
+                self.partial.unlink(missing_ok=True)
+                raise RecordError(
+                    f"--record {self.path}: the video could not be finished (is the disk full?); no half-written "
+                    "file is left; free space there (or pass another path), then run again"
+                )
+            os.replace(self.partial, self.path)
+        elif self.claimed:  # no frame came: nothing to keep
+            self.partial.unlink(missing_ok=True)
+        self.claimed = False
+
+
+def playable(path) -> bool:
+    """A video whose first frame decodes."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
 
 
 class RecordError(EdgeferError, OSError):
@@ -86,10 +114,12 @@ def letterbox(image, size):
 
 
 class Appender:
-    """A text file appended line by line, each line on disk when written (a power cut, the usual way
-    a Pi appliance stops, loses at most the line in progress). With `max_bytes`, a file that reaches
-    it is renamed NAME.1 (replacing the one before) and a new one begun, as logging's rotating
-    handler does: a service that runs for months keeps at most twice that on its SD card."""
+    """A text file appended line by line, each line handed to the OS whole when written (a power cut,
+    the usual way a Pi appliance stops, loses at most the line in progress). A line that does not fit
+    (a full disk) is taken back, so the file never ends in a torn row, and the run ends with one line
+    saying so. With `max_bytes`, a file that reaches it is renamed NAME.1 (replacing the one before)
+    and a new one begun, as logging's rotating handler does: a service that runs for months keeps at
+    most twice that on its SD card."""
 
     def __init__(self, path, max_bytes: int = 0, header: str = ""):
         self.path, self.max_bytes, self.header = Path(path), max_bytes, header
@@ -97,21 +127,33 @@ class Appender:
 
     def _open(self):
         """Append to the file, starting an empty one with the header."""
-        self.file = open(self.path, "a", newline="", encoding="utf-8")
-        if self.header and self.file.tell() == 0:
-            self.file.write(self.header)
-            self.file.flush()
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        if self.header and os.fstat(self.fd).st_size == 0:
+            self._append(self.header)
+
+    def _append(self, text: str):
+        data, end = text.encode("utf-8"), os.lseek(self.fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, end)  # the part of the line that fitted is taken back
+            raise output_failed(self.path, exc, "every line before this one is kept whole") from None
+        return end + len(data)
 
     def write(self, text: str):
-        self.file.write(text)
-        self.file.flush()
-        if self.max_bytes and self.file.tell() >= self.max_bytes:
-            self.file.close()
+        size = self._append(text)
+        if self.max_bytes and size >= self.max_bytes:
+            os.close(self.fd)
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
             self._open()
 
     def close(self):
-        self.file.close()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class FaceCsv:

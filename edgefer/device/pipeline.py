@@ -45,6 +45,55 @@ class PairsNeedBasic(EdgeferError, ValueError):
     pass
 
 
+class BadOption(EdgeferError, ValueError):
+    pass
+
+
+def check_options(
+    threads=1, min_score=0.5, smoothing=0.6, uncertain=None, pairs=None, detect_every=1, classify_every=1
+):
+    """The ranges edgefer-cam's argparse types hold, for the Python API alike (ExpressionReader, Pipeline)."""
+    from ..core.files import MAX_THREADS
+
+    checks = (
+        (
+            "threads",
+            threads,
+            isinstance(threads, int) and 1 <= threads <= MAX_THREADS,
+            f"a whole number from 1 to {MAX_THREADS}",
+        ),
+        ("min_score", min_score, 0 < min_score <= 1, "above 0 and up to 1"),
+        ("smoothing", smoothing, 0 <= smoothing < 1, "from 0 (off) up to below 1"),
+        (
+            "uncertain",
+            uncertain,
+            uncertain is None or 0 <= uncertain < 1,
+            "None (the card's bar) or from 0 up to below 1",
+        ),
+        (
+            "pairs",
+            pairs,
+            pairs is None or 0 <= pairs <= 0.5,
+            "None or from 0 up to 0.5 (two emotions cannot both pass more)",
+        ),
+        (
+            "detect_every",
+            detect_every,
+            isinstance(detect_every, int) and detect_every >= 1,
+            "a whole number, 1 or more",
+        ),
+        (
+            "classify_every",
+            classify_every,
+            isinstance(classify_every, int) and classify_every >= 1,
+            "a whole number, 1 or more",
+        ),
+    )
+    for name, value, ok, want in checks:
+        if not ok:
+            raise BadOption(f"{name}={value!r}: must be {want}")
+
+
 class Pipeline:
     def __init__(
         self,
@@ -73,6 +122,7 @@ class Pipeline:
         # detect_every / classify_every: in a tracked video, detect / read a steady face every N
         # frames (1: every frame); stills, and frames of unrelated scenes, are read whole
         # alternate_sides: in a tracked video, read a flip-averaged face one side a frame (_side)
+        check_options(threads, min_score, smoothing, uncertain, pairs, detect_every, classify_every)
         with quiet_native():  # LiteRT logs its start-up (XNNPACK) to stderr
             self._open(model, face_model, threads, min_score, video, allow_float, flip_average, faces)
         if uncertain is not None:

@@ -15,6 +15,7 @@ still is read on its own; a stream tracks each face and smooths its probabilitie
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 from ..core.errors import EdgeferError
 from ..core.preprocess import read_image
 from ..models import model_path
-from .pipeline import Pipeline
+from .pipeline import Pipeline, check_options
 from .sources import Frame, open_source
 
 ORDERS = ("rgb", "bgr")
@@ -65,7 +66,12 @@ def as_rgb(image, order: str = "rgb") -> np.ndarray:
     if isinstance(image, (str, Path)):
         image, order = read_image(image), "rgb"
     array = np.asarray(image)
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+    if (
+        array.dtype != np.uint8
+        or array.ndim not in (2, 3)
+        or (array.ndim == 3 and array.shape[2] not in (3, 4))
+        or 0 in array.shape[:2]
+    ):
         raise BadArray(
             f"an image of shape {array.shape} and dtype {array.dtype}: pass uint8 (H, W) gray or "
             "(H, W, 3) colour, or a file path"
@@ -102,12 +108,17 @@ class ExpressionReader:
             uncertain=uncertain,
         )
         self.smoothing = smoothing
+        check_options(threads=threads, min_score=min_score, smoothing=smoothing, uncertain=uncertain)
         self._stills = Pipeline(**self.options, video=False, track=False)
+        self._lock = threading.Lock()  # one interpreter: calls from several threads take turns
         self.labels = list(self._stills.classifier.labels)
 
     def read(self, image, order: str = "rgb") -> list[Face]:
-        """Every face in one image, each read on its own (no smoothing from earlier calls)."""
-        faces = self._stills.process(Frame(as_rgb(image, order), 0.0, 0))
+        """Every face in one image, each read on its own (no smoothing from earlier calls). Safe to call
+        from several threads: they take turns on the one interpreter."""
+        rgb = as_rgb(image, order)
+        with self._lock:
+            faces = self._stills.process(Frame(rgb, 0.0, 0))
         return [Face.from_pipeline(f) for f in faces]
 
     def stream(self, source=0, max_frames: int = 0) -> Iterator[tuple[Frame, list[Face]]]:

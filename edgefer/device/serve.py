@@ -19,6 +19,10 @@ token is refused, never taken as "no token". A request whose Host header is a na
 loopback name, this machine's own names or one passed with --allow-host is refused (403): a web page
 the user visits cannot read the camera through DNS rebinding, which needs a name of the attacker's.
 At most MAX_CONNECTIONS connections are served at once; past that, 503 and the connection closed.
+A connection has HEADER_SECONDS to send its request line and headers (nginx's client_header_timeout),
+and when every slot is taken the connection that has been sending its headers longest is dropped to
+make room: a client trickling headers a byte at a time (slowloris) cannot hold the slots that
+viewers need. An HTTP/1.1 request without exactly one Host header is 400 (RFC 9112, 3.2).
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ import json
 import secrets
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import cv2
 
@@ -42,6 +47,7 @@ from .timeline import COLORS, Timeline
 PAGE = (Path(__file__).with_name("live.html")).read_bytes
 BOUNDARY = b"edgefer-frame"
 MAX_CONNECTIONS = 32  # viewers and page loads at once: each holds a thread
+HEADER_SECONDS = 5.0  # a browser sends its request in milliseconds; a connection still sending after this is dropped
 BUSY_TEXT = b"too many viewers: the live view serves a bounded number at once; try again shortly\n"
 BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
@@ -204,7 +210,7 @@ class ViewServer:
 
     def urls(self) -> list[str]:
         """Where to open the page: loopback as bound; a wildcard bind also by hostname and LAN address."""
-        query = f"/?token={self.token}" if self.token else "/"
+        query = f"/?token={quote(self.token, safe='')}" if self.token else "/"  # '+', '&', 'é' survive the URL
         hosts = [self.host]
         if self.host in ("0.0.0.0", "::", ""):
             hosts = [h for h in (_lan_address(), socket.gethostname() + ".local") if h]
@@ -222,9 +228,30 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64  # a burst of connections waits to be answered (or refused) rather than retrying
     slots: threading.BoundedSemaphore
 
+    def server_activate(self):
+        super().server_activate()
+        self.reading: dict = {}  # connection -> when it began, for those still sending their headers
+        self.reading_lock = threading.Lock()
+
+    def drop_slowest_reader(self) -> bool:
+        """Drop the connection that has been sending its headers longest; False if none is."""
+        with self.reading_lock:
+            if not self.reading:
+                return False
+            oldest = min(self.reading, key=self.reading.get)
+            del self.reading[oldest]
+        try:
+            oldest.shutdown(socket.SHUT_RDWR)  # its handler's read returns, and its thread ends
+        except OSError:
+            pass
+        return True
+
     def process_request(self, request, client_address):
-        # a connection past the bound gets its 503 from the accepting thread and no thread of its own
-        if not self.slots.acquire(blocking=False):
+        # a connection past the bound gets its 503 from the accepting thread and no thread of its own,
+        # unless a connection still sending headers can be dropped to make room
+        if not self.slots.acquire(blocking=False) and not (
+            self.drop_slowest_reader() and self.slots.acquire(timeout=2.0)
+        ):
             try:
                 request.settimeout(1.0)
                 request.sendall(BUSY)
@@ -267,6 +294,37 @@ def _handler(view: LiveView, token: str | None, names: set[str]):
         def log_message(self, *args):  # a request log line per MJPEG frame would drown the report
             pass
 
+        def setup(self):
+            super().setup()
+            with self.server.reading_lock:
+                self.server.reading[self.connection] = time.monotonic()
+            self._deadline = threading.Timer(HEADER_SECONDS, self._headers_too_slow)
+            self._deadline.daemon = True
+            self._deadline.start()
+
+        def _headers_too_slow(self):
+            with self.server.reading_lock:
+                still = self.server.reading.pop(self.connection, None) is not None
+            if still:
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        def _headers_done(self):
+            self._deadline.cancel()
+            with self.server.reading_lock:
+                self.server.reading.pop(self.connection, None)
+
+        def parse_request(self):
+            ok = super().parse_request()  # the request line and the headers are in
+            self._headers_done()
+            return ok
+
+        def finish(self):
+            self._headers_done()
+            super().finish()
+
         def do_GET(self):
             self._route(body=True)
 
@@ -282,6 +340,10 @@ def _handler(view: LiveView, token: str | None, names: set[str]):
 
         def _route(self, body: bool):
             url = urlsplit(self.path)
+            hosts = self.headers.get_all("Host") or []
+            if len(hosts) > 1 or (not hosts and self.request_version >= "HTTP/1.1"):
+                self.send_response(400)
+                return self._text(b"bad request: an HTTP/1.1 request carries exactly one Host header\n")
             if not allowed_host(host_name(self.headers.get("Host", "")), names):
                 self.send_response(403)
                 return self._text(
@@ -301,11 +363,11 @@ def _handler(view: LiveView, token: str | None, names: set[str]):
             self._text(b"not found: the live view serves /, /stream.mjpg and /state.json\n")
 
         def _authorised(self, query: str) -> bool:
-            given = parse_qs(query).get("token", [""])[0]
-            header = self.headers.get("Authorization", "")
-            if header.startswith("Bearer "):
-                given = header[len("Bearer ") :]
-            return hmac.compare_digest(given.encode(), token.encode())
+            given = parse_qs(query).get("token", [""])[0].encode()  # the query percent-decoded as UTF-8
+            scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
+            if scheme.lower() == "bearer":  # schemes are case-insensitive (RFC 9110, 11.1)
+                given = credentials.strip().encode("latin-1", "replace")  # header bytes, as sent
+            return hmac.compare_digest(given, token.encode())
 
         def _headers(self, content_type: str, length: int | None = None):
             self.send_header("Content-Type", content_type)

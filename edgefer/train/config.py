@@ -153,6 +153,12 @@ class TrainConfig:
                 raise ConfigError(f"{key} = {getattr(self, key)!r}; choose one of {list(allowed)}")
         if not self.data:
             raise ConfigError("no dataset; pass --data DIR (or set data in the config file)")
+        data, out = Path(self.data).resolve(), Path(self.out).resolve()
+        if data.is_dir() and (out == data or data in out.parents):
+            raise ConfigError(
+                f"--out {self.out} is inside --data {self.data}: the run's plots would be read as faces by the next "
+                "run on that data; pass --out a folder outside it (e.g. runs/NAME)"
+            )
         if self.weights not in ("imagenet", "none", "") and not Path(self.weights).is_file():
             raise ConfigError(
                 f"{self.weights}: no such weights file; pass --weights imagenet (download), none, or a no-top .h5"

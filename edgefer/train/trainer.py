@@ -26,6 +26,7 @@ import numpy as np
 from .._tf import keras, tf
 from ..core import card as card_mod
 from ..core import plots
+from ..core.errors import EdgeferError
 from ..core.files import atomic_path, check_writable, write_bytes, write_json
 from ..core.metrics import classification_report, format_report
 from ..core.spec import InputSpec
@@ -186,6 +187,35 @@ def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
         run_dir = check_writable(cfg.out)
     else:
         run_dir, created = cluster.worker_folder(Path(cfg.out)), True
+    with run_lock(run_dir):
+        return _train_locked(cfg, dataset, run_dir, who, created)
+
+
+class RunBusy(EdgeferError, BlockingIOError):
+    pass
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """One run at a time in a run folder (an exclusive lock on RUN/.lock, let go when the process
+    ends however it ends): two runs into one folder would leave a card, model and checkpoint that
+    disagree."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(run_dir / ".lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunBusy(
+                f"{run_dir}: another edgefer-train is writing this run; wait for it, or pass another --out"
+            ) from None
+        yield
+
+
+def _train_locked(cfg: TrainConfig, dataset, run_dir: Path, who, created: bool) -> RunResult:
     try:
         with contextlib.ExitStack() as cleanup:  # a watchdog, if any, ends with the run however it ends
             result = _train(cfg, dataset, run_dir, who, created, cleanup)

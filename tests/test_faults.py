@@ -1,0 +1,177 @@
+"""Full disks, clashing outputs, slow clients, odd files and out-of-range options: one line each, and
+nothing already written is lost (the probe of issue 52, case by case)."""
+
+import csv
+import errno
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import REPO, class_folder, tiny_config  # noqa: F401 (class_folder is a fixture)
+from edgefer.core.errors import OutputFailed
+from edgefer.core.files import write_json
+from edgefer.device import cam, outputs
+
+CLIP = REPO / "media" / "talking_face_640x360.mp4"
+
+
+def run_cam(capsys, *args):
+    rc = cam.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def disk_full_after(monkeypatch, module, budget: int):
+    """os.write in `module` writes `budget` bytes in all, then fails as a full disk does (a short write first)."""
+    real, left = os.write, [budget]
+
+    def write(fd, data):
+        if left[0] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = real(fd, bytes(data[: left[0]]))
+        left[0] -= n
+        return n
+
+    monkeypatch.setattr(module.os, "write", write)
+
+
+@pytest.mark.parametrize("option", ["--csv", "--jsonl"])
+def test_a_disk_that_fills_up_ends_the_run_in_one_line_and_leaves_no_torn_row(tmp_path, capsys, monkeypatch, option):
+    out = tmp_path / ("faces.csv" if option == "--csv" else "frames.jsonl")
+    disk_full_after(monkeypatch, outputs, 5000)
+    rc, _, err = run_cam(capsys, "--source", CLIP, "--headless", option, out)
+    assert rc == 2 and "Traceback" not in err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(f"edgefer-cam: error: {out}: the disk is full (No space left on device)")
+    )
+    assert "every line before this one is kept whole" in err
+    text = out.read_text(encoding="utf-8")
+    assert text.endswith("\n") and 0 < len(text) <= 5000
+    if option == "--csv":
+        rows = list(csv.reader(text.splitlines()))
+        assert len({len(r) for r in rows}) == 1  # the header's width on every row: none torn
+    else:
+        assert all(json.loads(line) for line in text.splitlines())
+
+
+def test_a_json_report_on_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    report = tmp_path / "bench.json"
+    report.write_text('{"old": true}\n')
+    from pathlib import Path
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OutputFailed, match=r"bench.json: the disk is full .*the file there before is unchanged"):
+        write_json(report, {"new": True})
+    monkeypatch.undo()
+    assert report.read_text() == '{"old": true}\n' and [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+
+
+def test_a_recording_that_could_not_be_finished_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    video = tmp_path / "out.mp4"
+    monkeypatch.setattr(outputs, "playable", lambda path: False)  # as a container cut short by a full disk
+    rc, _, err = run_cam(capsys, "--source", CLIP, "--headless", "--max-frames", "5", "--record", video)
+    assert rc == 2 and "the video could not be finished (is the disk full?)" in err.strip().splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_runs_recording_to_one_new_path_the_second_is_refused(tmp_path):
+    video = tmp_path / "out.mp4"
+    first = outputs.Recorder(video)
+    try:
+        with pytest.raises(outputs.RecordError, match="another run is recording to it"):
+            outputs.Recorder(video)
+    finally:
+        first.close()
+    assert list(tmp_path.iterdir()) == []  # no frame came: nothing kept, the claim let go
+    outputs.Recorder(video).close()
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--csv", "x.csv", "--jsonl", "x.csv"], "--jsonl and --csv both name x.csv; give each output its own file"),
+        (["--jsonl", "x.mp4", "--record", "x.mp4"], "--record and --jsonl both name x.mp4"),
+        (["--smoothing", "5"], "argument --smoothing: 5.0 is not a probability from 0 up to below 1"),
+        (["--min-score", "0"], "argument --min-score: 0.0 is not a score above 0 and up to 1"),
+        (["--min-score", "5"], "argument --min-score: 5.0 is not a score above 0 and up to 1"),
+        (["--max-frames", "-1"], "argument --max-frames: -1 is below 0"),
+        (["--threads", "100000"], "argument --threads: 100000 is above 64"),
+    ],
+)
+def test_clashing_outputs_and_options_out_of_range_are_one_line(tmp_path, capsys, monkeypatch, args, expected):
+    monkeypatch.chdir(tmp_path)
+    try:
+        rc = cam.main(["--source", str(CLIP), "--headless", *args])
+    except SystemExit as exc:  # argparse's own refusal
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []  # nothing was written
+
+
+def test_the_python_api_holds_the_same_ranges_and_is_safe_from_two_threads():
+    import cv2
+
+    from edgefer import ExpressionReader
+    from edgefer.device.pipeline import BadOption
+    from edgefer.device.reader import BadArray
+
+    for kwargs, name in (
+        ({"smoothing": 5}, "smoothing"),
+        ({"min_score": 0}, "min_score"),
+        ({"threads": 100000}, "threads"),
+    ):
+        with pytest.raises(BadOption, match=f"^{name}="):
+            ExpressionReader(**kwargs)
+    reader = ExpressionReader()
+    with pytest.raises(BadArray, match=r"shape \(0, 0, 3\)"):
+        reader.read(np.zeros((0, 0, 3), np.uint8))
+    cap = cv2.VideoCapture(str(CLIP))
+    frame = cap.read()[1][..., ::-1].copy()
+    cap.release()
+    expected = reader.read(frame)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(20):
+                results.append(reader.read(frame))
+        except Exception as exc:  # noqa: BLE001 (the test reports whatever a thread raised)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 40 and all(r == expected for r in results)
+
+
+def test_a_detector_bar_near_zero_finds_no_face_off_the_frame(capsys):
+    rc, out, err = run_cam(capsys, "--source", CLIP, "--headless", "--min-score", "0.001", "--max-frames", "10")
+    assert rc == 0 and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_a_run_folder_inside_the_data_and_two_runs_into_one_folder_are_refused(tmp_path, class_folder):  # noqa: F811
+    from edgefer.train import train
+    from edgefer.train.config import ConfigError
+    from edgefer.train.trainer import RunBusy, run_lock
+
+    with pytest.raises(ConfigError, match="is inside --data"):
+        train(tiny_config(tmp_path, class_folder, out=str(class_folder / "happy" / "run")))
+    assert not (class_folder / "happy" / "run").exists()
+    run = tmp_path / "run"
+    run.mkdir()
+    with run_lock(run):  # another edgefer-train holds the folder
+        with pytest.raises(RunBusy, match="another edgefer-train is writing this run"):
+            train(tiny_config(tmp_path, class_folder))
+    assert train(tiny_config(tmp_path, class_folder)).metrics  # free again
