@@ -1,6 +1,8 @@
+import hashlib
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,7 +120,44 @@ def test_the_same_card_on_the_same_model_is_the_same_file_whenever_it_is_written
     assert card.embed(b"TFL3 flatbuffer", made) == first
     path = tmp_path / "m.tflite"
     path.write_bytes(first)
-    assert card.read_embedded(path) == made and card.model_bytes(first) == b"TFL3 flatbuffer"
+    assert card.read_embedded(path) == dict(made, model_sha256=hashlib.sha256(b"TFL3 flatbuffer").hexdigest())
+    assert card.model_bytes(first) == b"TFL3 flatbuffer"
+
+
+def test_a_card_that_is_not_one_is_refused_in_one_line_before_it_costs_memory(tmp_path):
+    """Nested 100,000 deep, labels twice, a member that inflates past the bound, weights flipped after
+    the card was written: each a BadCard naming the file."""
+    import io
+    import json
+    import zipfile
+
+    model = REPO / "edgefer" / "models" / "fer2013_int8.tflite"
+    flat = card.model_bytes(model.read_bytes())
+
+    def with_member(text: bytes) -> Path:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(card.CARD_MEMBER, text)
+        path = tmp_path / f"m{len(list(tmp_path.iterdir()))}.tflite"
+        path.write_bytes(flat + buffer.getvalue())
+        return path
+
+    good = card.read_embedded(model)
+    cases = {
+        b"[" * 100_000 + b"]" * 100_000: "nested too deep",
+        json.dumps(dict(good, labels=["happy", "happy", *good["labels"][2:]])).encode(): "each once",
+        b" " * (card.MAX_CARD_BYTES + 10) + b"{}": "over 1,000,000 bytes",
+    }
+    for text, expected in cases.items():
+        with pytest.raises(card.BadCard, match=expected):
+            card.read_embedded(with_member(text))
+    flipped = bytearray(model.read_bytes())
+    flipped[len(flat) // 2 : len(flat) // 2 + 4096] = bytes(
+        b ^ 0xFF for b in flipped[len(flat) // 2 : len(flat) // 2 + 4096]
+    )
+    (tmp_path / "flipped.tflite").write_bytes(bytes(flipped))
+    with pytest.raises(card.BadCard, match="weights are not those its card was written for"):
+        card.read_embedded(tmp_path / "flipped.tflite")
 
 
 def test_cards_written_before_framing_load_unchanged():

@@ -5,6 +5,7 @@ reads it back; every stage turns it into the same `InputSpec` with `spec()`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -62,9 +63,12 @@ def load(path) -> dict:
 # its end, so one file holds both the model and its contract.
 CARD_MEMBER = "edgefer_card.json"
 TFLITE_MAGIC = b"TFL3"  # a TFLite flatbuffer's file identifier, at bytes 4..8
+MAX_CARD_BYTES = 1_000_000  # a card is a few KB; one that inflates past this is refused unread
+CHECKSUM = "model_sha256"  # the flatbuffer's digest, in the card: flipped weights are caught at load
 
 
 def embed(model_bytes: bytes, card: dict) -> bytes:
+    card = dict(card, **{CHECKSUM: hashlib.sha256(bytes(model_bytes)).hexdigest()})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         # a fixed date in the zip entry: the same card on the same flatbuffer is the same file,
@@ -90,7 +94,10 @@ def read_embedded(path) -> dict:
         with open(path, "rb") as f:
             head = f.read(8)
         with zipfile.ZipFile(path) as z:
-            text = z.read(CARD_MEMBER)
+            info = z.getinfo(CARD_MEMBER)
+            with z.open(info) as member:  # read to the bound, whatever the header claims
+                text = member.read(MAX_CARD_BYTES + 1)
+            offset = info.header_offset
     except FileNotFoundError:
         raise BadCard(f"{path}: no such model file") from None
     except (zipfile.BadZipFile, KeyError, OSError):
@@ -103,8 +110,24 @@ def read_embedded(path) -> dict:
             f"{path}: this model carries no edgefer card (labels and preprocessing), or the file "
             "was cut short; export it with edgefer-export, which embeds the card"
         ) from None
+    if len(text) > MAX_CARD_BYTES:
+        raise BadCard(
+            f"{path}: its embedded card is over {MAX_CARD_BYTES:,} bytes (a card is a few KB); export the model again"
+        )
     try:
         card = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadCard(f"{path}: embedded card is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise BadCard(f"{path}: embedded card is nested too deep to be a card; export the model again") from None
+    if not isinstance(card, dict):
+        raise BadCard(f"{path}: embedded card is not a JSON object; export the model again")
+    if CHECKSUM in card:
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read(offset)).hexdigest()
+        if digest != card[CHECKSUM]:
+            raise BadCard(
+                f"{path}: the model's weights are not those its card was written for (damaged or altered); "
+                "export it again with edgefer-export, or copy it again"
+            )
     return validate(card, f"{path} (embedded card)")

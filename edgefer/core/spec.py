@@ -84,8 +84,10 @@ class InputSpec:
 
     def check(self, source: str = "input spec") -> InputSpec:
         _need(
-            len(self.labels) >= 2 and all(isinstance(x, str) for x in self.labels),
-            "'labels' must list at least two class names",
+            len(self.labels) >= 2
+            and all(isinstance(x, str) for x in self.labels)
+            and len(set(self.labels)) == len(self.labels),
+            "'labels' must list at least two class names, each once",
             source,
         )
         _need(self.taxonomy in TAXONOMIES, f"'taxonomy' must be one of {list(TAXONOMIES)}", source)
