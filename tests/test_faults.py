@@ -175,3 +175,28 @@ def test_a_run_folder_inside_the_data_and_two_runs_into_one_folder_are_refused(t
         with pytest.raises(RunBusy, match="another edgefer-train is writing this run"):
             train(tiny_config(tmp_path, class_folder))
     assert train(tiny_config(tmp_path, class_folder)).metrics  # free again
+
+
+def test_a_fer2013_row_of_text_pixels_is_one_line(tmp_path):
+    from edgefer.data import DatasetError, load_dataset
+
+    rows = ["emotion,pixels,Usage"] + [f"{i % 2},{' '.join(['1'] * 2304)},Training" for i in range(4)]
+    rows.append("0," + " ".join(["1"] * 2303 + ["abc"]) + ",Training")
+    (tmp_path / "fer2013.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match=r"'pixels' holds 'abc', not a number from 0 to 255; fix or delete the row"):
+        load_dataset(tmp_path / "fer2013.csv")
+
+
+def test_resuming_a_run_whose_own_files_are_damaged_or_gone_is_one_line(tmp_path):
+    from edgefer.train.checkpoints import check_resume
+    from edgefer.train.config import ConfigError, TrainConfig
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    cfg = TrainConfig(data=str(tmp_path), out=str(run), resume=True)
+    (run / "checkpoints" / "state.json").write_text('{"epoch": 2, "best')  # cut short
+    with pytest.raises(ConfigError, match="config.json: missing, so .* cannot be resumed"):
+        check_resume(cfg, run, "crops")
+    (run / "config.json").write_text(json.dumps({"config": cfg.to_dict(), "fingerprint": cfg.fingerprint("crops")}))
+    with pytest.raises(ConfigError, match=r"state.json: damaged .*delete .*checkpoints to start over"):
+        check_resume(cfg, run, "crops")

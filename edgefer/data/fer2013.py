@@ -26,7 +26,13 @@ FERPLUS_COLUMNS = (
 
 
 def _pixels(text: str, where: str) -> np.ndarray:
-    values = np.array(text.split(), dtype=np.int64) if text else np.zeros(0, np.int64)
+    try:
+        values = np.array(text.split(), dtype=np.int64) if text else np.zeros(0, np.int64)
+    except ValueError:
+        word = next(w for w in text.split() if not w.lstrip("-").isdigit())
+        raise DatasetError(
+            f"{where}: 'pixels' holds {word[:20]!r}, not a number from 0 to 255; fix or delete the row"
+        ) from None
     side = int(round(np.sqrt(values.size)))
     if values.size == 0 or side * side != values.size or values.min() < 0 or values.max() > 255:
         raise DatasetError(

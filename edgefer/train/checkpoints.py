@@ -112,7 +112,7 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
         return None
     if not cfg.resume:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    saved = json.loads((run_dir / "config.json").read_text())
+    saved = _read_json(run_dir / "config.json", run_dir)
     if saved.get("fingerprint") != cfg.fingerprint(framing):
         # an option added since the run was made reads as its default, which is what the run did
         changed = sorted(
@@ -128,6 +128,28 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
                 f"{run_dir} was trained with another configuration (differs in {changed}); "
                 "resume with the original settings or choose another --out"
             )
-    state = json.loads(state_file.read_text())
-    state["planned_epochs"] = saved["config"].get("epochs", cfg.epochs)
+    state = _read_json(state_file, run_dir)
+    if not isinstance(state.get("epoch"), int):
+        raise ConfigError(
+            f"{state_file}: not a training state; delete {run_dir / 'checkpoints'} to start over, or choose another --out"
+        )
+    state["planned_epochs"] = saved.get("config", {}).get("epochs", cfg.epochs)
     return state
+
+
+def _read_json(path: Path, run_dir: Path) -> dict:
+    """A run's own JSON file, or one line saying what to do when it is missing or damaged."""
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: missing, so {run_dir} cannot be resumed as it was trained; restore it, or choose another --out"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: damaged ({exc}); {run_dir} cannot be resumed: restore it, delete {run_dir / 'checkpoints'} "
+            "to start over, or choose another --out"
+        ) from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: not what edgefer-train writes; restore it, or choose another --out")
+    return value

@@ -103,7 +103,7 @@ def _load_model(path: Path, spec: InputSpec):
         )
     try:
         model = keras.models.load_model(path, compile=False)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # TypeError: a layer class Keras does not know
         raise RunError(
             f"{path}: unreadable model ({str(exc).splitlines()[0][:120]}); retrain, or resume the run to rewrite it"
         ) from None

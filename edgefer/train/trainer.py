@@ -137,6 +137,11 @@ def build_or_load(
             model = keras.models.load_model(
                 run_dir / "checkpoints" / "last.keras", custom_objects={"masked_bce": masked_bce}
             )
+            if model.outputs[0].shape[-1] != len(spec.labels):
+                raise ConfigError(
+                    f"{run_dir} was trained on {model.outputs[0].shape[-1]} classes and the data now has "
+                    f"{len(spec.labels)} ({', '.join(spec.labels)}); resume on the data it was trained on, or choose another --out"
+                )
             if state.pop("planned_epochs") != cfg.epochs:
                 # a run extended (or cut) with --epochs: the cosine runs over the new length from here
                 print(f"{run_dir}: the learning rate now follows a cosine over {cfg.epochs} epochs")
