@@ -116,3 +116,32 @@ def test_a_csv_that_is_not_utf8_text_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a CSV file edgefer wrote" in err[0] and "--csv a new file" in err[0]
     assert out.read_bytes() == b"\xff\xfe\x00binary\x00"
+
+
+def test_the_reader_takes_every_pipeline_option_the_camera_takes():
+    """ExpressionReader's keywords cover edgefer-cam's pipeline options (tests the two stay in step)."""
+    import inspect
+
+    from edgefer import ExpressionReader
+    from edgefer.device import cam
+
+    keywords = set(inspect.signature(ExpressionReader).parameters)
+    pipeline_flags = {
+        "model",
+        "face_model",
+        "faces",
+        "threads",
+        "min_score",
+        "smoothing",
+        "flip_average",
+        "uncertain",
+        "pairs",
+        "detect_every",
+        "classify_every",
+        "alternate_sides",
+        "allow_float",
+    }
+    flags = {a.dest for a in cam.parser()._actions}
+    assert pipeline_flags <= flags and pipeline_flags <= keywords
+    frames = list(ExpressionReader(detect_every=1, classify_every=1, alternate_sides=False).stream(CLIP, max_frames=3))
+    assert len(frames) == 3 and all(f.track == 0 for _, faces in frames for f in faces)

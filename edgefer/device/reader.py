@@ -25,7 +25,7 @@ import numpy as np
 from ..core.errors import EdgeferError
 from ..core.preprocess import read_image
 from ..models import model_path
-from .pipeline import Pipeline, check_options
+from .pipeline import CLASSIFY_EVERY, DETECT_EVERY, Pipeline, check_options
 from .sources import Frame, open_source
 
 ORDERS = ("rgb", "bgr")
@@ -97,6 +97,11 @@ class ExpressionReader:
         smoothing: float = 0.6,
         flip_average: bool | None = None,
         uncertain: float | None = None,
+        pairs: float | None = None,
+        detect_every: int = DETECT_EVERY,
+        classify_every: int = CLASSIFY_EVERY,
+        alternate_sides: bool = True,
+        allow_float: bool = False,
     ):
         self.options = dict(
             model=model_path(model),
@@ -106,9 +111,15 @@ class ExpressionReader:
             min_score=min_score,
             flip_average=flip_average,
             uncertain=uncertain,
+            pairs=pairs,
+            allow_float=allow_float,
+        )
+        # the video shortcuts (edgefer-cam's --detect-every, --classify-every, --alternate-sides): stream() only
+        self.video_options = dict(
+            detect_every=detect_every, classify_every=classify_every, alternate_sides=alternate_sides
         )
         self.smoothing = smoothing
-        check_options(threads=threads, min_score=min_score, smoothing=smoothing, uncertain=uncertain)
+        check_options(threads, min_score, smoothing, uncertain, pairs, detect_every, classify_every)
         self._stills = Pipeline(**self.options, video=False, track=False)
         self._lock = threading.Lock()  # one interpreter: calls from several threads take turns
         self.labels = list(self._stills.classifier.labels)
@@ -127,7 +138,9 @@ class ExpressionReader:
         frames = open_source(str(source))
         tracked = not frames.stills
         try:
-            with Pipeline(**self.options, video=tracked, track=tracked, smoothing=self.smoothing) as pipeline:
+            with Pipeline(
+                **self.options, **self.video_options, video=tracked, track=tracked, smoothing=self.smoothing
+            ) as pipeline:
                 for frame in frames:
                     yield frame, [Face.from_pipeline(f) for f in pipeline.process(frame)]
                     if max_frames and frame.index + 1 >= max_frames:
