@@ -29,7 +29,14 @@ def with_align(model: Path, align: str, folder: Path) -> Path:
     card = card_mod.read_embedded(model)
     spec = card_mod.spec(card)
     out = folder / f"{model.stem}.{align}.tflite"
-    out.write_bytes(card_mod.embed(card_mod.model_bytes(model.read_bytes()), card_mod.with_spec(card, spec.replace(crop=spec.crop.__class__(spec.crop.margin, spec.crop.offset_y, align)))))
+    out.write_bytes(
+        card_mod.embed(
+            card_mod.model_bytes(model.read_bytes()),
+            card_mod.with_spec(
+                card, spec.replace(crop=spec.crop.__class__(spec.crop.margin, spec.crop.offset_y, align))
+            ),
+        )
+    )
     return out
 
 
@@ -62,9 +69,28 @@ def main(argv=None) -> int:
                 results[name][align] = {"yale": yale, "clip": clip}
                 right = round(yale["accuracy"] * yale["images"])
                 top = max(clip["label_shares"].items(), key=lambda kv: kv[1])
-                rows.append([f"`{name}`", align, f"{right} of {yale['images']}", f"{yale['faces_found']}", f"{top[0]} {top[1]:.0%}", clip["label_changes"]])
-                print(f"{name} align={align}: Yale {right}/{yale['images']} right, faces {yale['faces_found']}; clip {clip['label_shares']}, {clip['label_changes']} label changes", flush=True)
-    columns = ["model", "face crop", "Yale full frames right", "Yale faces found", "clip: most frequent label", "clip: label changes in 225 frames"]
+                rows.append(
+                    [
+                        f"`{name}`",
+                        align,
+                        f"{right} of {yale['images']}",
+                        f"{yale['faces_found']}",
+                        f"{top[0]} {top[1]:.0%}",
+                        clip["label_changes"],
+                    ]
+                )
+                print(
+                    f"{name} align={align}: Yale {right}/{yale['images']} right, faces {yale['faces_found']}; clip {clip['label_shares']}, {clip['label_changes']} label changes",
+                    flush=True,
+                )
+    columns = [
+        "model",
+        "face crop",
+        "Yale full frames right",
+        "Yale faces found",
+        "clip: most frequent label",
+        "clip: label changes in 225 frames",
+    ]
     write_json(args.json, {"models": results, "tables": {"align": {"columns": columns, "rows": rows}}})
     print(f"wrote {args.json}")
     return 0

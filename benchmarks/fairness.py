@@ -134,10 +134,15 @@ def main(argv=None) -> int:
             groups = by_group(readings(name))
             results[name] = {"groups": groups, "gaps": gaps(groups)}
             a = groups["all"]
-            print(f"{name}: faces {a['faces_found']}/{a['faces_found_of']}, neutral {a['neutral_recall']:.1%}, happy {a['happy_recall']:.1%}", flush=True)
+            print(
+                f"{name}: faces {a['faces_found']}/{a['faces_found_of']}, neutral {a['neutral_recall']:.1%}, happy {a['happy_recall']:.1%}",
+                flush=True,
+            )
     except EdgeferError as exc:
         sys.exit(f"fairness: {exc}")
-    columns = ["group (people)"] + [f"`{n}`{' package' if n == 'fer' else ''}: neutral / happy / faces found" for n in results]
+    columns = ["group (people)"] + [
+        f"`{n}`{' package' if n == 'fer' else ''}: neutral / happy / faces found" for n in results
+    ]
     keys = list(next(iter(results.values()))["groups"])
     rows = []
     for key in keys:
@@ -151,7 +156,15 @@ def main(argv=None) -> int:
                 for r in results.values()
             ]
         )
-    write_json(args.json, {"set": "London faces (DeBruine & Jones 2017, CC BY 4.0)", "min_faces": MIN_FACES, "models": results, "tables": {"groups": {"columns": columns, "rows": rows}}})
+    write_json(
+        args.json,
+        {
+            "set": "London faces (DeBruine & Jones 2017, CC BY 4.0)",
+            "min_faces": MIN_FACES,
+            "models": results,
+            "tables": {"groups": {"columns": columns, "rows": rows}},
+        },
+    )
     print(f"wrote {args.json}")
     return 0
 

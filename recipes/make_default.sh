@@ -5,6 +5,7 @@
 #   bash recipes/make_default.sh fer2013-balanced   (the default; recipe recipes/fer2013_oversample.toml)
 #   bash recipes/make_default.sh fer2013            (no balancing; recipe recipes/fer2013_default.toml)
 #   bash recipes/make_default.sh ferplus            (FER+ 8 classes; recipe recipes/ferplus.toml)
+#   bash recipes/make_default.sh large              (EfficientNet-Lite0 on the FER+ votes; recipe recipes/teacher_lite0.toml)
 #   bash recipes/make_default.sh compound           (FER+ compound, 9 classes; recipe recipes/compound.toml;
 #                                                   not shipped: use it with --model RUN/export/compound_int8.tflite)
 # Run from the repository root with ../shared beside it. Reruns resume where a run stopped.
@@ -15,8 +16,9 @@ case "$NAME" in
   fer2013)          CONFIG=recipes/fer2013_default.toml;    FILE=fer2013_int8.tflite ;;
   fer2013-balanced) CONFIG=recipes/fer2013_oversample.toml; FILE=fer2013_balanced_int8.tflite ;;
   ferplus)          CONFIG=recipes/ferplus.toml;            FILE=ferplus_int8.tflite ;;
+  large)            CONFIG=recipes/teacher_lite0.toml;      FILE=large_int8.tflite ;;
   compound)         CONFIG=recipes/compound.toml;           FILE=compound_int8.tflite ;;
-  *) echo "make_default.sh: unknown model '$NAME' (fer2013, fer2013-balanced, ferplus, compound)" >&2; exit 2 ;;
+  *) echo "make_default.sh: unknown model '$NAME' (fer2013, fer2013-balanced, ferplus, large, compound)" >&2; exit 2 ;;
 esac
 RUN=${RUN:-runs/recipe_${NAME//-/_}}
 "$BIN/edgefer-train" --config "$CONFIG" --out "$RUN" --resume

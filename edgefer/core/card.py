@@ -14,7 +14,6 @@ from pathlib import Path
 from .spec import BadSpec, InputSpec
 
 BadCard = BadSpec  # a card is a serialised spec: one error for both
-CARD_VERSION = 1
 PROVENANCE = ("task", "backbone", "trained_on", "metrics", "quantization")
 
 

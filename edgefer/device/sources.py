@@ -87,18 +87,8 @@ class VideoSource:
                     self._count_undecoded(index)
                     return
                 failures += 1
-                if not self.reconnect or failures > 50:
-                    print(
-                        f"{self.spec}: the camera stopped delivering frames; ending (use --reconnect to wait for it)",
-                        file=sys.stderr,
-                    )
+                if not try_again(self, failures, self.spec, SourceError):
                     return
-                self.cap.release()
-                time.sleep(0.2)
-                try:
-                    self.cap = self._open()
-                except SourceError:
-                    pass
                 continue
             failures = 0
             t = offset + self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if self.is_file else time.monotonic() - start
@@ -121,6 +111,31 @@ class VideoSource:
 
     def close(self):
         self.cap.release()
+
+    def reopen(self):
+        self.cap = self._open()
+
+
+def try_again(source, failures: int, what: str, errors, reason: str = "") -> bool:
+    """After a camera's failed read: with --reconnect, close it, wait and open it again (True: read
+    on); without, or after MAX_RETRIES failures in a row, say so and end the run (False)."""
+    if not source.reconnect or failures > MAX_RETRIES:
+        print(
+            f"{what}: the camera stopped delivering frames{f' ({reason})' if reason else ''}; ending "
+            "(use --reconnect to wait for it)",
+            file=sys.stderr,
+        )
+        return False
+    source.close()
+    time.sleep(0.2)
+    try:
+        source.reopen()
+    except errors:
+        pass  # not back yet: the next read fails and the next try comes
+    return True
+
+
+MAX_RETRIES = 50  # reads in a row a reconnecting camera may fail, 0.2 s apart, before the run ends
 
 
 class ImageFolderSource:
@@ -200,22 +215,15 @@ class PicameraSource:
                 rgb = self.camera.capture_array()[..., ::-1].copy()
             except (RuntimeError, OSError) as exc:  # a ribbon cable knocked loose, the camera reset
                 failures += 1
-                if not self.reconnect or failures > 50:
-                    print(
-                        f"picamera: the camera stopped delivering frames ({exc}); ending (use --reconnect to wait for it)",
-                        file=sys.stderr,
-                    )
+                if not try_again(self, failures, "picamera", (RuntimeError, OSError), str(exc)):
                     return
-                self.close()
-                time.sleep(0.2)
-                try:
-                    self.camera = self._open()
-                except (RuntimeError, OSError):
-                    pass
                 continue
             failures = 0
             yield Frame(rgb, time.monotonic() - start, index)
             index += 1
+
+    def reopen(self):
+        self.camera = self._open()
 
     def close(self):
         try:

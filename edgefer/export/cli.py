@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..core.files import CommandParser, OneDefault, thread_list
+from .modes import MODES
 
 
 def main(argv=None) -> int:
@@ -14,25 +15,8 @@ def main(argv=None) -> int:
     p.add_argument("run", help="run directory written by edgefer-train")
     p.add_argument("--out", required=True, help="the .tflite file to write (NAME.report.json goes beside it)")
     modes = p.add_mutually_exclusive_group()
-    modes.add_argument(
-        "--int8",
-        dest="mode",
-        action="store_const",
-        const="int8",
-        help="quantization-aware training, then full-integer int8 (default)",
-    )
-    modes.add_argument("--ptq", dest="mode", action="store_const", const="ptq", help="full-integer int8 without QAT")
-    modes.add_argument(
-        "--float16",
-        dest="mode",
-        action="store_const",
-        const="float16",
-        help="float16 weights, float compute (GPU / desktop)",
-    )
-    modes.add_argument("--float32", dest="mode", action="store_const", const="float32", help="no quantization")
-    modes.add_argument(
-        "--dynamic", dest="mode", action="store_const", const="dynamic", help="dynamic-range int8 weights"
-    )
+    for mode, what in MODES.items():
+        modes.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode, help=what)
     p.add_argument(
         "--qat-epochs", type=int, default=1, help="quantization-aware training epochs (--int8 needs 1 or more)"
     )

@@ -214,7 +214,7 @@ def export(
     flip_average: bool | None = None,
 ) -> dict:
     if mode not in MODES:
-        raise ExportError(f"unknown mode {mode!r}; choose one of {MODES}")
+        raise ExportError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "int8" and qat_epochs < 1:
         # tfmot sets the weights' quantization ranges on the first training step; with none they
         # stay at [-6, 6] and the model converts to noise (11% measured)

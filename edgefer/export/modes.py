@@ -1,12 +1,11 @@
-"""What edgefer-export can write (also read by the CLI and tests without loading TensorFlow).
+"""What edgefer-export can write, each mode said once (the CLI's flags and help are made from this;
+read by the CLI and tests without loading TensorFlow)."""
 
-int8     quantization-aware training (tfmot), then full-integer conversion: int8 weights and
-         activations, int8 input and output
-ptq      the same full-integer conversion without QAT (post-training quantization)
-float16  float16 weights, float compute
-float32  no quantization
-dynamic  int8 weights, float activations (dynamic range)
-"""
-
-MODES = ("int8", "ptq", "float16", "float32", "dynamic")
+MODES = {
+    "int8": "quantization-aware training (tfmot), then full-integer int8: int8 weights, activations, input and output (default)",
+    "ptq": "the same full-integer int8 conversion without QAT (post-training quantization)",
+    "float16": "float16 weights, float compute (GPU / desktop)",
+    "float32": "no quantization",
+    "dynamic": "int8 weights, float activations (dynamic range)",
+}
 INTEGER_MODES = ("int8", "ptq")
