@@ -200,3 +200,18 @@ def test_resuming_a_run_whose_own_files_are_damaged_or_gone_is_one_line(tmp_path
     (run / "config.json").write_text(json.dumps({"config": cfg.to_dict(), "fingerprint": cfg.fingerprint("crops")}))
     with pytest.raises(ConfigError, match=r"state.json: damaged .*delete .*checkpoints to start over"):
         check_resume(cfg, run, "crops")
+
+
+def test_test_faces_seen_in_training_and_a_class_without_test_faces_are_warned_of():
+    from edgefer.train.arrays import Arrays, split_warnings
+
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 255, (6, 4, 4, 1), dtype=np.uint8)
+    test = np.concatenate([train[:2], rng.integers(0, 255, (2, 4, 4, 1), dtype=np.uint8)])
+    arrays = {
+        "train": Arrays(train, np.array([0, 1, 2, 0, 1, 2]), None),
+        "test": Arrays(test, np.array([0, 0, 1, 1]), None),
+    }
+    leak, absent = split_warnings(arrays, ["happy", "sad", "angry"])
+    assert leak.startswith("2 of 4 test faces are pixel-identical to training faces")
+    assert absent.startswith("no test faces of angry: its F1 counts as 0")

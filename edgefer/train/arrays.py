@@ -98,3 +98,27 @@ def targets_of(a: Arrays, n: int, soft: bool) -> np.ndarray:
     if soft and a.soft is not None:
         return a.soft.astype(np.float32)
     return np.eye(n, dtype=np.float32)[a.y]
+
+
+def split_warnings(arrays: dict[str, Arrays], labels) -> list[str]:
+    """What makes a run's test figures mean less than they say: test faces pixel-identical to training
+    faces (the model has seen them), and classes with no test faces (their F1 counts as 0)."""
+    import hashlib
+
+    out = []
+    if "train" in arrays and "test" in arrays and len(arrays["test"].x):
+        seen = {hashlib.sha1(x.tobytes()).digest() for x in arrays["train"].x}
+        leaked = sum(hashlib.sha1(x.tobytes()).digest() in seen for x in arrays["test"].x)
+        if leaked:
+            out.append(
+                f"{leaked} of {len(arrays['test'].x)} test faces are pixel-identical to training faces: the test "
+                "figures count faces the model has seen (remove the copies to measure it on new faces)"
+            )
+    if "test" in arrays:
+        absent = [labels[c] for c in range(len(labels)) if not (arrays["test"].y == c).any()]
+        if absent:
+            out.append(
+                f"no test faces of {', '.join(absent)}: {'its' if len(absent) == 1 else 'their'} F1 counts as 0 in "
+                "the macro-F1 (add faces of it, or a larger test share)"
+            )
+    return out

@@ -34,7 +34,7 @@ from ..data import FaceDataset
 from ..data.balance import format_balance, write_balance
 from ..data.blendshapes import attach_blendshapes
 from . import cluster
-from .arrays import cap_per_class, dataset_for, prepare_arrays, spec_for
+from .arrays import cap_per_class, dataset_for, prepare_arrays, spec_for, split_warnings
 from .backbones import build_model, freeze_features, freeze_through, keras_runner
 from .batches import epoch_batches, training_examples, validation_batches
 from .checkpoints import EpochMeanWeights, RunCheckpoint, average_epochs, check_resume
@@ -263,6 +263,8 @@ def _train(
         print(f"skipped {len(skipped)} unreadable image(s), listed in {run_dir / 'skipped.txt'}")
     if len(np.unique(arrays["train"].y)) < 2:
         raise ConfigError(f"{ds.source}: the train split needs at least two classes")
+    for warning in split_warnings(arrays, ds.labels):
+        print(f"warning: {ds.source}: {warning}", file=sys.stderr)
     balance_info = None
     if cfg.balance == "gan":
         from .gan_balance import gan_balance  # the GAN only loads when asked for
