@@ -215,3 +215,18 @@ def test_test_faces_seen_in_training_and_a_class_without_test_faces_are_warned_o
     leak, absent = split_warnings(arrays, ["happy", "sad", "angry"])
     assert leak.startswith("2 of 4 test faces are pixel-identical to training faces")
     assert absent.startswith("no test faces of angry: its F1 counts as 0")
+
+
+def test_a_device_as_a_video_source_is_named_for_what_it_is(capsys):
+    rc, _, err = run_cam(capsys, "--source", "/dev/zero", "--headless")
+    assert rc == 2 and "/dev/zero: not a regular file (a device or FIFO)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_live_views_state_names_no_path_of_this_machine():
+    from edgefer.device.latency import Latency
+    from edgefer.device.pipeline import Pipeline
+    from edgefer.device.serve import LiveView
+
+    with Pipeline(REPO / "edgefer" / "models" / "fer2013_int8.tflite") as pipeline:
+        state = json.dumps(LiveView(pipeline.about(), pipeline.classifier.labels, Latency()).state())
+    assert str(REPO) not in state and "/models/" not in state

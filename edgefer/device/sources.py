@@ -42,8 +42,12 @@ class VideoSource:
         self.spec, self.reconnect, self.loop, self.realtime = spec, reconnect, loop, realtime
         self.camera = spec.isdigit()
         self.is_file = not self.camera and "://" not in spec
-        if self.is_file and not Path(spec).is_file():
+        if self.is_file and not Path(spec).exists():
             raise SourceError(f"{spec}: no such video file")
+        if self.is_file and not Path(spec).is_file():
+            raise SourceError(
+                f"{spec}: not a regular file (a device or FIFO); pass --source a video file, a folder or a camera index"
+            )
         self.cap = self._open()
         self.dropped, self.undecoded = 0, 0
 
