@@ -30,6 +30,7 @@ NAMES = {
     "fer2013-balanced": "`fer2013-balanced` (default)",
     "fer2013": "`fer2013`",
     "ferplus": "`ferplus`",
+    "large": "`large`",
     "fer": "`fer` package 25.10.3",
 }
 
@@ -315,7 +316,63 @@ def shortcuts_view(runs: dict) -> str:
     )
 
 
+def export_view(report: dict) -> str:
+    """edgefer-export's NAME.report.json: the int8 model against its float32 reference on the run's test split."""
+    rows = []
+    for name, r in report["runs"].items():
+        lat = r["latency_ms_median"]
+        rows.append(
+            [
+                name,
+                pct(r["accuracy"]),
+                f"{r['macro_f1']:.3f}",
+                pct(r["single_pass"]["accuracy"]) if "single_pass" in r else "–",
+                f"{r['size_bytes'] / 1e6:.2f} MB",
+                " / ".join(f"{v:.2f}" for v in lat.values()),
+            ]
+        )
+    threads = " / ".join(k.replace("_thread", "") for k in next(iter(report["runs"].values()))["latency_ms_median"])
+    return markdown(
+        [
+            f"model ({report['test_images']} test faces)",
+            "accuracy, flip averaged" if report.get("flip_average") else "accuracy",
+            "macro-F1",
+            "single pass",
+            "size",
+            f"ms an invoke, median, {threads} threads",
+        ],
+        rows,
+    )
+
+
+def calibrate_view(result: dict) -> str:
+    """edgefer-calibrate --json: the temperature and bar it fitted on PublicTest, and PrivateTest before and after."""
+    t = result["privatetest_ferplus"]
+    return markdown(
+        [
+            "temperature",
+            "uncertain below",
+            "PrivateTest ECE",
+            "PrivateTest NLL",
+            "faces shown uncertain",
+            "right when uncertain / the rest",
+        ],
+        [
+            [
+                f"{result['temperature']:g}",
+                f"{result['uncertain_below']:g}",
+                f"{t['ece'][0]:.3f} → {t['ece'][1]:.3f}",
+                f"{t['nll'][0]:.3f} → {t['nll'][1]:.3f}",
+                pct(t["uncertain_share"]),
+                f"{pct(t['accuracy_uncertain'])} / {pct(t['accuracy_rest'])}",
+            ]
+        ],
+    )
+
+
 VIEWS = {
+    "calibrate": calibrate_view,
+    "export": export_view,
     "rows": rows_view,
     "faces": faces_view,
     "at_box": at_box_view,

@@ -331,4 +331,4 @@ def test_recipe_script_names_the_models_it_knows():
         ["bash", str(REPO / "recipes" / "make_default.sh"), "fer9000"], cwd=REPO, capture_output=True, text=True
     )
     assert done.returncode == 2
-    assert "unknown model 'fer9000' (fer2013, fer2013-balanced, ferplus, compound)" in done.stderr
+    assert "unknown model 'fer9000' (fer2013, fer2013-balanced, ferplus, large, compound)" in done.stderr

@@ -230,3 +230,14 @@ def test_the_live_views_state_names_no_path_of_this_machine():
     with Pipeline(REPO / "edgefer" / "models" / "fer2013_int8.tflite") as pipeline:
         state = json.dumps(LiveView(pipeline.about(), pipeline.classifier.labels, Latency()).state())
     assert str(REPO) not in state and "/models/" not in state
+
+
+def test_trainings_faces_option_is_now_framing_and_old_configs_still_read(tmp_path):
+    """edgefer-cam's --faces picks the near or far detector; training's crops/frames option is --framing,
+    and a config file written with the old name reads as before."""
+    from edgefer.train import make_config
+
+    old = tmp_path / "old.toml"
+    (tmp_path / "data").mkdir()
+    old.write_text(f'[train]\ndata = "{tmp_path / "data"}"\nout = "{tmp_path / "out"}"\nfaces = "frames"\n')
+    assert make_config(old).framing == "frames"

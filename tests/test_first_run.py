@@ -156,3 +156,14 @@ def test_calibrate_without_the_ferplus_votes_says_where_to_point_it(tmp_path):
     )
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert "no FER+ votes (fer2013new.csv) here" in run.stderr and "--images" in run.stderr
+
+
+def test_the_large_model_runs_by_name_and_carries_its_recipe(capsys):
+    from edgefer.core import card as card_mod
+    from edgefer.models import model_path
+
+    card = card_mod.read_embedded(model_path("large"))
+    assert card["backbone"]["arch"] == "efficientnet-lite0" and card["quantization"]["mode"] == "int8"
+    assert card["inference"]["temperature"] != 1.0  # calibrated as it was copied into the package
+    rc, out, err = run_cam(capsys, "--model", "large", "--source", CLIP, "--headless", "--max-frames", "20")
+    assert rc == 0 and "model large_int8.tflite: 7 classes (basic7), 64 px gray3" in out, err

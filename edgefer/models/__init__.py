@@ -17,11 +17,14 @@ class ModelNotFound(EdgeferError, FileNotFoundError):
 # classes filled to 4,000; the default, chosen on what people see (FER+ majority of PublicTest) and
 # on Yale faces it never saw. fer2013: FER-2013 labels alone, 112 px, no balancing. ferplus: FER+
 # vote distributions, 8 classes with contempt, 112 px. Figures: docs/results/shipped-models.md.
+# large: EfficientNet-Lite0 from ImageNet weights on FER-2013's faces with the FER+ votes as targets, 64 px,
+# 7 classes; six times the default's work a face, for a machine that has it (docs/results/large.md).
 # (The compound recipe's model does not ship: reading ferplus's top two beat it; docs/results/compound.md)
 BUNDLED = {
     "fer2013": "fer2013_int8.tflite",
     "fer2013-balanced": "fer2013_balanced_int8.tflite",
     "ferplus": "ferplus_int8.tflite",
+    "large": "large_int8.tflite",
 }
 DEFAULT = "fer2013-balanced"
 

@@ -52,7 +52,7 @@ def spec_for(cfg: TrainConfig, ds: FaceDataset) -> InputSpec:
         color=cfg.color,
         equalize=cfg.equalize,
         crop=FaceCrop(cfg.margin, cfg.offset_y, cfg.align),
-        framing=ds.framing if cfg.faces == "auto" else cfg.faces,
+        framing=ds.framing if cfg.framing == "auto" else cfg.framing,
         flip_average=cfg.flip_average,
     )
 

@@ -19,7 +19,7 @@ HELP = {
     "weights": "imagenet (Keras download, cached), none, or a local no-top .h5 file",
     "equalize": "bihist is brightness-preserving bi-histogram equalisation; recorded in the card",
     "color": "gray3 is gray on 3 channels, for ImageNet backbones",
-    "faces": "crops: images are face crops (the crop below is then a device setting); frames: "
+    "framing": "crops: images are face crops (the crop below is then a device setting); frames: "
     "training detects and crops faces as the device does; auto: as the dataset reader says",
     "margin": "face crop: margin around a detected face box, a share of its side (default: 0.2, a generic "
     "margin; the recipes set 0.09, where BlazeFace's box sits in a FER-2013 face, so the device frames "
@@ -124,7 +124,7 @@ GROUPS = {  # the help lists the options in these groups, in this order
         "size",
         "color",
         "equalize",
-        "faces",
+        "framing",
         "margin",
         "offset_y",
         "align",

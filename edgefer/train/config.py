@@ -55,7 +55,7 @@ class TrainConfig:
     size: int = 96
     color: str = "gray3"
     equalize: str = "none"
-    faces: str = "auto"  # auto (the reader says) | crops (faces already cropped) | frames (detect and crop)
+    framing: str = "auto"  # auto (the reader says) | crops (faces already cropped) | frames (detect and crop)
     margin: float = 0.2  # face crop: margin around a detected box (on the device; in training for frames)
     offset_y: float = 0.0  # face crop: centre moved down by this share of the box (negative: up)
     align: str = "none"  # face crop: none | eyes (level the eye line)
@@ -253,14 +253,16 @@ CHOICES = {
     "arch": tuple(BACKBONES),
     "color": preprocess.COLOR_MODES,
     "equalize": preprocess.EQUALIZE,
-    "faces": ("auto", *FRAMING),
+    "framing": ("auto", *FRAMING),
     "align": ALIGN,
     "balance": BALANCE_METHODS,
     "strategy": STRATEGIES,
     "gan_loss": GAN_LOSSES,
 }
 # names older runs wrote into config.json
-RENAMED = {"tta_flip": "flip_average"}
+# old option names a config file or a run's config.json may still use; edgefer-cam's --faces (near/far
+# detector) is another thing, so training's option of that name became `framing`
+RENAMED = {"tta_flip": "flip_average", "faces": "framing"}
 
 
 def read_config_file(path) -> dict:
@@ -281,6 +283,7 @@ def read_config_file(path) -> dict:
             f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'TOML'} ({exc})"
         ) from None
     values = values.get("train", values)  # allow a [train] table
+    values = {RENAMED.get(k, k): v for k, v in values.items()}
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known keys: {sorted(FIELDS)}")
