@@ -188,6 +188,7 @@ def test_a_fer2013_row_of_text_pixels_is_one_line(tmp_path):
 
 
 def test_resuming_a_run_whose_own_files_are_damaged_or_gone_is_one_line(tmp_path):
+    pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")
     from edgefer.train.checkpoints import check_resume
     from edgefer.train.config import ConfigError, TrainConfig
 
