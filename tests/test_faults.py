@@ -242,3 +242,33 @@ def test_trainings_faces_option_is_now_framing_and_old_configs_still_read(tmp_pa
     (tmp_path / "data").mkdir()
     old.write_text(f'[train]\ndata = "{tmp_path / "data"}"\nout = "{tmp_path / "out"}"\nfaces = "frames"\n')
     assert make_config(old).framing == "frames"
+
+
+def test_a_video_whose_frames_change_size_midway_says_so_once(capsys):
+    import cv2
+
+    from edgefer.device.sources import VideoSource
+
+    source = VideoSource(str(CLIP))
+    source.cap.release()
+    frames = iter([np.zeros((360, 640, 3), np.uint8)] * 3 + [np.zeros((240, 320, 3), np.uint8)] * 3)
+
+    class Spliced:  # a capture whose decoded frames change size after the third
+        def read(self):
+            return next(((True, f) for f in frames), (False, None))
+
+        def get(self, prop):
+            return 6 if prop == cv2.CAP_PROP_FRAME_COUNT else 0.0
+
+        def release(self):
+            pass
+
+    source.cap = Spliced()
+    try:
+        shapes = [f.rgb.shape[:2] for f in source]
+    finally:
+        source.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert shapes == [(360, 640)] * 3 + [(240, 320)] * 3
+    assert [line for line in err if "where the video began at 640x360" in line] == [err[0]]
+    assert err[0].startswith(f"{CLIP}: frame 3 is 320x240")

@@ -104,6 +104,16 @@ def test_resume_continues_an_interrupted_run(tmp_path, class_folder, monkeypatch
     assert (run / "metrics.json").exists()
 
 
+def test_a_training_image_replaced_since_the_run_began_is_refused_on_resume(tmp_path, class_folder, monkeypatch):
+    cfg = tiny_config(tmp_path, class_folder, epochs=2)
+    killed_after_epoch(monkeypatch, cfg, 1)
+    replaced = sorted((class_folder / "Happy").iterdir())[0]
+    write_images(class_folder / "Happy", [replaced.name], seed0=999)  # the same name, another face
+    cfg.resume = True
+    with pytest.raises(ConfigError, match="the training data changed since the run began"):
+        train(cfg)
+
+
 def test_a_resumed_epoch_is_the_epoch_the_uninterrupted_run_trained(tmp_path, class_folder, monkeypatch):
     """Killed after epoch 1 and resumed, epochs 2 and 3 see the same batches, augmentations and
     dropout masks as in one uninterrupted run: loss for loss, with the default settings."""

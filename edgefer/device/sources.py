@@ -95,11 +95,27 @@ class VideoSource:
                     return
                 continue
             failures = 0
+            self._check_size(bgr, index)
             t = offset + self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if self.is_file else time.monotonic() - start
             if self.realtime and self.is_file:
                 time.sleep(max(0.0, start + t - time.monotonic()))
             yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t, index)
             index += 1
+
+    def _check_size(self, bgr, index: int):
+        """A video whose frames change size midway (streams spliced together) says so once: each
+        frame is read at its own size, and a decoder that kept the old size shows a garbled picture."""
+        size = bgr.shape[1::-1]
+        if index == 0 or not hasattr(self, "size"):
+            self.size = size
+        elif size != self.size and not getattr(self, "resized", False):
+            self.resized = True
+            print(
+                f"{self.spec}: frame {index} is {size[0]}x{size[1]} where the video began at {self.size[0]}x"
+                f"{self.size[1]}; frames are read at their own size (re-encode it at one size, e.g. ffmpeg -i "
+                f"{self.spec} -vf scale={self.size[0]}:{self.size[1]} out.mp4)",
+                file=sys.stderr,
+            )
 
     def _count_undecoded(self, decoded: int):
         """A file that ends before its container's frame count says so, once: a damaged middle stops

@@ -122,3 +122,27 @@ def split_warnings(arrays: dict[str, Arrays], labels) -> list[str]:
                 "the macro-F1 (add faces of it, or a larger test share)"
             )
     return out
+
+
+def data_digest(ds: FaceDataset) -> str:
+    """sha256 of what a run trains on: every split's images (a file by its class folder, name and
+    bytes, so a copy of the data elsewhere has the same digest) and labels. A resumed run checks it:
+    an image added, removed or replaced since the run began is a different run."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    for name in sorted(ds.splits):
+        split = ds.splits[name]
+        h.update(name.encode() + np.asarray(split.labels).tobytes())
+        for item in split.images:
+            if isinstance(item, str):
+                path = Path(item)
+                h.update(f"{path.parent.name}/{path.name}".encode())
+                try:
+                    h.update(path.read_bytes())
+                except OSError:
+                    h.update(b"unreadable")
+            else:
+                h.update(np.ascontiguousarray(item).tobytes())
+    return h.hexdigest()

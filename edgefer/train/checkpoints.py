@@ -102,7 +102,7 @@ def average_epochs(model, folder: Path, epochs, batches, bn_batches: int = 100):
         model(x, training=True)  # (frozen layers keep theirs: they run in inference mode)
 
 
-def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
+def check_resume(cfg: TrainConfig, run_dir: Path, framing: str, data_sha256: str | None = None) -> dict | None:
     """The saved loop state when resuming; refuses a run made with another configuration, and
     refuses to overwrite an existing run without --resume."""
     state_file = run_dir / "checkpoints" / "state.json"
@@ -128,6 +128,11 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str) -> dict | None:
                 f"{run_dir} was trained with another configuration (differs in {changed}); "
                 "resume with the original settings or choose another --out"
             )
+    if data_sha256 and saved.get("data_sha256") not in (None, data_sha256):  # runs made before it was kept
+        raise ConfigError(
+            f"{run_dir}: the training data changed since the run began (an image added, removed or replaced in "
+            f"{cfg.data}); resume on the data it was trained on, or choose another --out"
+        )
     state = _read_json(state_file, run_dir)
     if not isinstance(state.get("epoch"), int):
         raise ConfigError(

@@ -34,7 +34,7 @@ from ..data import FaceDataset
 from ..data.balance import format_balance, write_balance
 from ..data.blendshapes import attach_blendshapes
 from . import cluster
-from .arrays import cap_per_class, dataset_for, prepare_arrays, spec_for, split_warnings
+from .arrays import cap_per_class, data_digest, dataset_for, prepare_arrays, spec_for, split_warnings
 from .backbones import build_model, freeze_features, freeze_through, keras_runner
 from .batches import epoch_batches, training_examples, validation_batches
 from .checkpoints import EpochMeanWeights, RunCheckpoint, average_epochs, check_resume
@@ -246,7 +246,8 @@ def _train(
 ) -> RunResult:
     ds = dataset or dataset_for(cfg)
     spec = spec_for(cfg, ds)
-    saved_state = check_resume(cfg, run_dir, spec.framing)
+    digest = data_digest(ds)
+    saved_state = check_resume(cfg, run_dir, spec.framing, digest)
     keras.utils.set_random_seed(cfg.seed)
     ds = cap_per_class(ds, cfg.max_per_class, cfg.seed)
     if cfg.blendshapes:
@@ -290,7 +291,12 @@ def _train(
     )
     write_json(
         run_dir / "config.json",
-        {"fingerprint": cfg.fingerprint(spec.framing), "config": cfg.to_dict(), **cfg.file_digests()},
+        {
+            "fingerprint": cfg.fingerprint(spec.framing),
+            "config": cfg.to_dict(),
+            **cfg.file_digests(),
+            "data_sha256": digest,
+        },
     )
 
     verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
