@@ -63,15 +63,24 @@ def _jsonable(value):
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+def _number(text: str, cast=float):
+    """`text` as an int or float for an argparse type, or the one line argparse prints with the flag."""
+    try:
+        return cast(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if cast is int else 'number'}") from None
+
+
+def _within(value, ok: bool, what: str):
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{value} {what}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type for counts such as --threads: argparse names the flag when it fails."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is below 1")
-    return value
+    value = _number(text, int)
+    return _within(value, value >= 1, "is below 1")
 
 
 MAX_THREADS = 64  # LiteRT crashes outright when asked for far more threads than any machine has
@@ -80,53 +89,31 @@ MAX_THREADS = 64  # LiteRT crashes outright when asked for far more threads than
 def thread_count(text: str) -> int:
     """argparse type for --threads: 1 to MAX_THREADS."""
     value = positive_int(text)
-    if value > MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"{value} is above {MAX_THREADS}")
-    return value
+    return _within(value, value <= MAX_THREADS, f"is above {MAX_THREADS}")
 
 
 def whole_number(text: str) -> int:
     """argparse type for counts where 0 means none or no bound (--max-frames)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is below 0")
-    return value
+    value = _number(text, int)
+    return _within(value, value >= 0, "is below 0")
 
 
 def score(text: str) -> float:
     """argparse type for a detector's bar such as --min-score 0.5: above 0, up to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a score above 0 and up to 1")
-    return value
+    value = _number(text)
+    return _within(value, 0 < value <= 1, "is not a score above 0 and up to 1")
 
 
 def probability(text: str) -> float:
     """argparse type for thresholds such as --uncertain 0.4: 0 up to below 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a probability from 0 up to below 1")
-    return value
+    value = _number(text)
+    return _within(value, 0 <= value < 1, "is not a probability from 0 up to below 1")
 
 
 def size_mb(text: str) -> float:
     """argparse type for a size bound such as --rotate-mb 50: megabytes, 0 for none."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is below 0 (0: no bound)")
-    return value
+    value = _number(text)
+    return _within(value, value >= 0, "is below 0 (0: no bound)")
 
 
 def thread_list(text: str) -> list[int]:
