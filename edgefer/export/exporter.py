@@ -273,24 +273,51 @@ def export(
     reference = out.with_name(f".{out.stem}.float32-reference.tflite")  # the float model compared against
     try:
         write_bytes(unfinished, card_mod.embed(model_bytes, full_card))
-        return _measure_and_write(
-            out,
-            unfinished,
-            reference,
-            model,
-            run,
-            spec,
-            full_card,
-            model_bytes,
-            arrays,
-            used,
-            mode,
-            notes,
-            compare_float,
-            threads,
-            invokes,
+        test = arrays["test"]
+        report = {
+            "model": str(out),
+            "mode": used,
+            "requested_mode": mode,
+            "notes": notes,
+            "flip_average": spec.flip_average,
+            "test_images": int(len(test.y)),
+            "runs": {},
+        }
+        evaluated = {used: unfinished}
+        if compare_float and used != "float32":
+            write_bytes(
+                reference, card_mod.embed(convert(model, "float32"), dict(full_card, quantization={"mode": "float32"}))
+            )
+            evaluated["float32"] = reference
+        for name, path in evaluated.items():
+            metrics, single = evaluate_tflite(path, test.x, test.y)
+            lat = {}
+            for n in threads:
+                lat[f"{n}_thread"] = round(latency(Classifier(path, threads=n), test.x, invokes), 3)
+            report["runs"][name] = {
+                "accuracy": metrics["accuracy"],
+                "macro_f1": metrics["macro_f1"],
+                "size_bytes": Path(path).stat().st_size,
+                "latency_ms_median": lat,
+                "report": metrics,
+            }
+            if single is not None:  # what the second invoke buys
+                report["runs"][name]["single_pass"] = {"accuracy": single["accuracy"], "macro_f1": single["macro_f1"]}
+        if "float32" in report["runs"] and used in report["runs"] and used != "float32":
+            report["accuracy_drop_pt"] = round(
+                100 * (report["runs"]["float32"]["accuracy"] - report["runs"][used]["accuracy"]), 2
+            )
+        # the card inside the model says what was measured on it
+        full_card["metrics"] = dict(
+            run.card.get("metrics", {}),
+            tflite_test={"accuracy": report["runs"][used]["accuracy"], "macro_f1": report["runs"][used]["macro_f1"]},
         )
-    finally:
+        final = card_mod.embed(model_bytes, full_card)
+        report["size_bytes"] = report["runs"][used]["size_bytes"] = len(final)
+        write_json(report_path(out), report)
+        write_bytes(out, final)
+        return report
+    finally:  # the scratch files go however the export ends
         for scratch in (unfinished, reference):
             scratch.unlink(missing_ok=True)
 
@@ -298,71 +325,6 @@ def export(
 def report_path(out: Path) -> Path:
     """Where an export's report goes: beside the model, named after it (NAME.report.json)."""
     return out.with_name(out.stem + ".report.json")
-
-
-def _measure_and_write(
-    out,
-    unfinished,
-    reference,
-    model,
-    run,
-    spec,
-    full_card,
-    model_bytes,
-    arrays,
-    used,
-    mode,
-    notes,
-    compare_float,
-    threads,
-    invokes,
-) -> dict:
-    """The int8 (and the float reference) model on the test split, then the report and the model."""
-
-    test = arrays["test"]
-    report = {
-        "model": str(out),
-        "mode": used,
-        "requested_mode": mode,
-        "notes": notes,
-        "flip_average": spec.flip_average,
-        "test_images": int(len(test.y)),
-        "runs": {},
-    }
-    evaluated = {used: unfinished}
-    if compare_float and used != "float32":
-        write_bytes(
-            reference, card_mod.embed(convert(model, "float32"), dict(full_card, quantization={"mode": "float32"}))
-        )
-        evaluated["float32"] = reference
-    for name, path in evaluated.items():
-        metrics, single = evaluate_tflite(path, test.x, test.y)
-        lat = {}
-        for n in threads:
-            lat[f"{n}_thread"] = round(latency(Classifier(path, threads=n), test.x, invokes), 3)
-        report["runs"][name] = {
-            "accuracy": metrics["accuracy"],
-            "macro_f1": metrics["macro_f1"],
-            "size_bytes": Path(path).stat().st_size,
-            "latency_ms_median": lat,
-            "report": metrics,
-        }
-        if single is not None:  # what the second invoke buys
-            report["runs"][name]["single_pass"] = {"accuracy": single["accuracy"], "macro_f1": single["macro_f1"]}
-    if "float32" in report["runs"] and used in report["runs"] and used != "float32":
-        report["accuracy_drop_pt"] = round(
-            100 * (report["runs"]["float32"]["accuracy"] - report["runs"][used]["accuracy"]), 2
-        )
-    # the card inside the model says what was measured on it
-    full_card["metrics"] = dict(
-        run.card.get("metrics", {}),
-        tflite_test={"accuracy": report["runs"][used]["accuracy"], "macro_f1": report["runs"][used]["macro_f1"]},
-    )
-    final = card_mod.embed(model_bytes, full_card)
-    report["size_bytes"] = report["runs"][used]["size_bytes"] = len(final)
-    write_json(report_path(out), report)
-    write_bytes(out, final)
-    return report
 
 
 def format_export(report: dict) -> str:
