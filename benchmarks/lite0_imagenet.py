@@ -11,6 +11,7 @@ independent forward pass written with PyTorch's own convolution and batch norm o
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import subprocess
 import sys
@@ -48,8 +49,9 @@ def keras_logits(pixels: np.ndarray) -> np.ndarray:
     return model.predict(pixels, verbose=0)[0]
 
 
-def torch_logits(weights: str, pixels: np.ndarray) -> np.ndarray:
-    """EfficientNet-Lite0's forward in PyTorch's NCHW layout, TensorFlow's 'same' padding, eps 1e-3."""
+def torch_logits(weights: str, pixels: np.ndarray, stages) -> np.ndarray:
+    """EfficientNet-Lite0's forward in PyTorch's NCHW layout, TensorFlow's 'same' padding, eps 1e-3;
+    `stages` is edgefer's own table (efficientnet_lite.STAGES), handed over, not written twice."""
     import torch
     import torch.nn.functional as F
 
@@ -75,15 +77,6 @@ def torch_logits(weights: str, pixels: np.ndarray) -> np.ndarray:
             1e-3,
         )
 
-    stages = (
-        (3, 1, 1, 16, 1),
-        (3, 2, 6, 24, 2),
-        (5, 2, 6, 40, 2),
-        (3, 2, 6, 80, 3),
-        (5, 1, 6, 112, 3),
-        (5, 2, 6, 192, 4),
-        (3, 1, 6, 320, 1),
-    )
     x = torch.from_numpy((pixels - 127.0) / 128.0).permute(0, 3, 1, 2).float()
     x = F.relu6(bn(conv(x, "_conv_stem", 2), "_bn0"))
     i, cin = 0, 32
@@ -113,11 +106,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json")
     ap.add_argument("--torch-python", help="a Python with torch and numpy: the independent PyTorch forward runs there")
-    ap.add_argument("--torch-reference", nargs=3, metavar=("WEIGHTS", "PIXELS", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--torch-reference", nargs=4, metavar=("WEIGHTS", "PIXELS", "STAGES", "OUT"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args(argv)
     if args.torch_reference:  # inside the torch Python: no edgefer, no TensorFlow
-        weights, pixels, out = args.torch_reference
-        np.save(out, torch_logits(weights, np.load(pixels)))
+        weights, pixels, stages, out = args.torch_reference
+        np.save(out, torch_logits(weights, np.load(pixels), json.loads(Path(stages).read_text())))
         return 0
 
     from edgefer.core.files import write_json
@@ -133,12 +128,14 @@ def main(argv=None) -> int:
     if args.torch_python:
         with tempfile.TemporaryDirectory() as tmp:
             np.save(Path(tmp) / "pixels.npy", pixels)
+            (Path(tmp) / "stages.json").write_text(json.dumps(efficientnet_lite.STAGES))
             cmd = [
                 args.torch_python,
                 __file__,
                 "--torch-reference",
                 str(efficientnet_lite.package_weights()),
                 f"{tmp}/pixels.npy",
+                f"{tmp}/stages.json",
                 f"{tmp}/torch.npy",
             ]
             subprocess.run(cmd, check=True)
