@@ -29,6 +29,7 @@ from ..core.taxonomy import COMPOUND_EMOTIONS, top_two_compound
 from .classifier import Classifier
 from .cost import macs
 from .latency import Latency
+from .summary import reading
 from .tracker import Track, Tracker
 
 # a video's default: detect every 4th frame, read a steady face every 2nd (measured on the clip:
@@ -292,9 +293,7 @@ def draw(rgb: np.ndarray, faces: list[dict]) -> np.ndarray:
     for f in faces:
         x, y, w, h = f["box"]
         cv2.rectangle(bgr, (x, y), (x + w, y + h), (0, 200, 0), 2)
-        # a compound model's label, or a pair read from a basic model: "happily surprised"
-        text = f"{f['label']} {f['probs'][f['label']]:.2f}"
-        text = (f.get("pair") or (f"uncertain ({text})" if f.get("uncertain") else text)).replace("_", " ")
+        text = reading(f)  # a compound model's label, or a pair read from a basic model: "happily surprised"
         color = (160, 160, 160) if f.get("uncertain") else (0, 200, 0)
         cv2.putText(bgr, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
     return bgr
