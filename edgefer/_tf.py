@@ -6,12 +6,12 @@ tfmot's quantization-aware training accepts Keras 2 models only, so models are b
 
 import os
 
+from .core.errors import EdgeferError
+from .core.quiet import quiet_native, verbose
+
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # 3: not even the C++ "failed call to cuInit" of a machine without a GPU (--verbose shows all of it)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if os.environ.get("EDGEFER_VERBOSE", "") not in ("", "0") else "3")
-
-from .core.errors import EdgeferError  # noqa: E402
-from .core.quiet import quiet_native  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose() else "3")
 
 
 class MissingTrainExtra(EdgeferError, ImportError):

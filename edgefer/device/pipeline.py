@@ -24,6 +24,7 @@ import numpy as np
 
 from ..core.errors import EdgeferError
 from ..core.faces import FaceDetector, resolve_face_model
+from ..core.files import MAX_THREADS
 from ..core.quiet import quiet_native
 from ..core.taxonomy import COMPOUND_EMOTIONS, top_two_compound
 from .classifier import Classifier
@@ -54,8 +55,6 @@ def check_options(
     threads=1, min_score=0.5, smoothing=0.6, uncertain=None, pairs=None, detect_every=1, classify_every=1
 ):
     """The ranges edgefer-cam's argparse types hold, for the Python API alike (ExpressionReader, Pipeline)."""
-    from ..core.files import MAX_THREADS
-
     checks = (
         (
             "threads",

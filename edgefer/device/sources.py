@@ -50,6 +50,7 @@ class VideoSource:
             )
         self.cap = self._open()
         self.dropped, self.undecoded = 0, 0
+        self.size, self.resized = None, False  # the first frame's (width, height); said once if it changes
 
     def _open(self):
         cap = cv2.VideoCapture(int(self.spec) if self.camera else self.spec)
@@ -106,9 +107,9 @@ class VideoSource:
         """A video whose frames change size midway (streams spliced together) says so once: each
         frame is read at its own size, and a decoder that kept the old size shows a garbled picture."""
         size = bgr.shape[1::-1]
-        if index == 0 or not hasattr(self, "size"):
+        if index == 0 or self.size is None:
             self.size = size
-        elif size != self.size and not getattr(self, "resized", False):
+        elif size != self.size and not self.resized:
             self.resized = True
             print(
                 f"{self.spec}: frame {index} is {size[0]}x{size[1]} where the video began at {self.size[0]}x"
