@@ -370,7 +370,24 @@ def calibrate_view(result: dict) -> str:
     )
 
 
+def train_step_view(*runs: dict) -> str:
+    """benchmarks/train_step.py --json, one file per input size: each round's time a training step."""
+    rows = [
+        [
+            f"{r['size']} px",
+            r["batch_size"],
+            " / ".join(f"{x['ms_per_step']:.0f}" for x in r["rounds"]),
+            " / ".join(f"{x['cpu_busy']:.2f}" for x in r["rounds"]),
+        ]
+        for r in runs
+    ]
+    return markdown(
+        ["input", "batch", f"ms a training step, each round ({machine_name(runs[0]['machine'])})", "cores busy"], rows
+    )
+
+
 VIEWS = {
+    "train_step": train_step_view,
     "calibrate": calibrate_view,
     "export": export_view,
     "rows": rows_view,

@@ -272,3 +272,18 @@ def test_a_video_whose_frames_change_size_midway_says_so_once(capsys):
     assert shapes == [(360, 640)] * 3 + [(240, 320)] * 3
     assert [line for line in err if "where the video began at 640x360" in line] == [err[0]]
     assert err[0].startswith(f"{CLIP}: frame 3 is 320x240")
+
+
+def test_a_model_keras_naming_a_class_keras_does_not_know_is_one_line(tmp_path):
+    """edgefer-export (and every stage that opens a run) on a model.keras whose config names an unknown class."""
+    pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")
+    import zipfile
+
+    from edgefer.core.spec import InputSpec
+    from edgefer.train.run import RunError, _load_model
+
+    with zipfile.ZipFile(tmp_path / "model.keras", "w") as z:
+        z.writestr("config.json", json.dumps({"module": "nowhere", "class_name": "NopeModel", "config": {}}))
+        z.writestr("metadata.json", json.dumps({"keras_version": "2.19.0"}))
+    with pytest.raises(RunError, match=r"model.keras: unreadable model \(.*NopeModel.*\); retrain"):
+        _load_model(tmp_path / "model.keras", InputSpec(("happy", "sad"), "basic7", 32))
