@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce a shipped model: train from ../shared, QAT-export to full-integer int8 with the card
 # inside, evaluate with LiteRT on the test split (PrivateTest), calibrate its confidence on FER+
-# PublicTest (temperature and the "uncertain" bar into the card) as it is copied into the package.
+# PublicTest (temperature and the "uncertain" bar into the card) as it is copied into the package,
+# then write its phone form (edgefer-export --mobile) under edgefer/models/mobile/.
 #   bash recipes/make_default.sh fer2013-balanced   (the default; recipe recipes/fer2013_oversample.toml)
 #   bash recipes/make_default.sh fer2013            (no balancing; recipe recipes/fer2013_default.toml)
 #   bash recipes/make_default.sh ferplus            (FER+ 8 classes; recipe recipes/ferplus.toml)
@@ -36,4 +37,6 @@ ADJUST=()
 if [ "$NAME" = ferplus ]; then ADJUST=(--bias --set-bias sad=0); fi
 "$BIN/edgefer-calibrate" --model "$RUN/export/$FILE" ${ADJUST[@]+"${ADJUST[@]}"} --out "edgefer/models/$FILE" \
   --json "$RUN/export/calibrate.json"
-echo "shipped edgefer/models/$FILE; reports: $RUN/export/${FILE%.tflite}.report.json, $RUN/export/calibrate.json"
+# the phone form of the shipped file, for MediaPipe Tasks (docs/mobile.md)
+"$BIN/edgefer-export" "edgefer/models/$FILE" --mobile --out "edgefer/models/mobile/$FILE"
+echo "shipped edgefer/models/$FILE and edgefer/models/mobile/$FILE; reports: $RUN/export/${FILE%.tflite}.report.json, $RUN/export/calibrate.json"

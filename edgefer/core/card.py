@@ -66,23 +66,33 @@ MAX_CARD_BYTES = 1_000_000  # a card is a few KB; one that inflates past this is
 CHECKSUM = "model_sha256"  # the flatbuffer's digest, in the card: flipped weights are caught at load
 
 
-def embed(model_bytes: bytes, card: dict) -> bytes:
+def embed(model_bytes: bytes, card: dict, others: dict[str, bytes] | None = None) -> bytes:
+    """The flatbuffer with its card appended; `others` are associated files (TFLite metadata's labels
+    file) written into the same zip before the card."""
     card = dict(card, **{CHECKSUM: hashlib.sha256(bytes(model_bytes)).hexdigest()})
+    # MediaPipe maps associated files straight from the file, so beside them nothing is compressed
+    method = zipfile.ZIP_STORED if others else zipfile.ZIP_DEFLATED
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        # a fixed date in the zip entry: the same card on the same flatbuffer is the same file,
+    with zipfile.ZipFile(buffer, "w", method) as z:
+        # a fixed date in the zip entries: the same card on the same flatbuffer is the same file,
         # whenever it is written (a re-run of a recipe can be checked with cmp)
-        member = zipfile.ZipInfo(CARD_MEMBER, date_time=(1980, 1, 1, 0, 0, 0))
-        z.writestr(member, json.dumps(validate(card), indent=2), compress_type=zipfile.ZIP_DEFLATED)
+        for name, data in [*(others or {}).items(), (CARD_MEMBER, json.dumps(validate(card), indent=2).encode())]:
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=method)
     return bytes(model_bytes) + buffer.getvalue()
 
 
+def _zip_start(z: zipfile.ZipFile) -> int:
+    """Where the appended zip begins: its first member (zipfile counts from the file's start)."""
+    return min(info.header_offset for info in z.infolist())
+
+
 def model_bytes(data: bytes) -> bytes:
-    """The bare flatbuffer of a .tflite that may carry a card: the bytes before the appended zip."""
+    """The bare flatbuffer of a .tflite that may carry a card or metadata's associated files: the
+    bytes before the appended zip."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            return data[: z.getinfo(CARD_MEMBER).header_offset]  # zipfile counts from the file's start
-    except (zipfile.BadZipFile, KeyError):
+            return data[: _zip_start(z)] if z.infolist() else data
+    except zipfile.BadZipFile:
         return data
 
 
@@ -96,7 +106,7 @@ def read_embedded(path) -> dict:
             info = z.getinfo(CARD_MEMBER)
             with z.open(info) as member:  # read to the bound, whatever the header claims
                 text = member.read(MAX_CARD_BYTES + 1)
-            offset = info.header_offset
+            offset = _zip_start(z)
     except FileNotFoundError:
         raise BadCard(f"{path}: no such model file") from None
     except (zipfile.BadZipFile, KeyError, OSError):

@@ -149,6 +149,16 @@ def to_model_input(pixels: np.ndarray, value_range=(0.0, 255.0)) -> np.ndarray:
     return (pixels.astype(np.float32) * ((hi - lo) / 255.0) + lo).astype(np.float32)
 
 
+def crop_square(box, margin: float, offset_y: float = 0.0) -> tuple[int, int, int, int]:
+    """The pixel square (x0, y0, x1, y1) `crop_face` cuts around a face box (x, y, w, h); it may
+    reach past the frame."""
+    x, y, w, h = box
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    cx, cy = x + w / 2.0, y + h / 2.0 + offset_y * max(w, h)
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    return x0, y0, x0 + int(round(side)), y0 + int(round(side))
+
+
 def crop_face(frame: np.ndarray, box, margin: float, eyes=None, offset_y: float = 0.0) -> np.ndarray:
     """Square crop around a face box (x, y, w, h) grown by `margin` on each side, its centre moved
     down by `offset_y` box sides (negative: up), clamped at the frame border (a face cut by the
@@ -167,11 +177,7 @@ def crop_face(frame: np.ndarray, box, margin: float, eyes=None, offset_y: float 
         side = wide.shape[0] * (1 + 2 * margin) / (1 + 2 * (margin + 0.25))
         o = int(round(c - side / 2))
         return wide[o : o + int(round(side)), o : o + int(round(side))]
-    x, y, w, h = box
-    side = max(w, h) * (1.0 + 2.0 * margin)
-    cx, cy = x + w / 2.0, y + h / 2.0 + offset_y * max(w, h)
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    x1, y1 = x0 + int(round(side)), y0 + int(round(side))
+    x0, y0, x1, y1 = crop_square(box, margin, offset_y)
     H, W = frame.shape[:2]
     pad = [max(0, -y0), max(0, y1 - H), max(0, -x0), max(0, x1 - W)]
     crop = frame[max(0, y0) : min(H, y1), max(0, x0) : min(W, x1)]

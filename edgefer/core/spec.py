@@ -54,6 +54,13 @@ class FaceCrop:
         _need(self.align in ALIGN, f"'align' must be one of {list(ALIGN)}", source)
         return self
 
+    def region(self, box, width: int, height: int) -> tuple[float, float, float, float]:
+        """The crop as a region of interest in a width x height frame: (left, top, right, bottom),
+        0..1, MediaPipe's `region_of_interest` for the phone form. MediaPipe takes regions inside
+        the frame only, so a crop reaching past the border is cut there, where this crop pads."""
+        x0, y0, x1, y1 = preprocess.crop_square(box, self.margin, self.offset_y)
+        return (max(x0, 0) / width, max(y0, 0) / height, min(x1, width) / width, min(y1, height) / height)
+
     def __call__(self, frame: np.ndarray, box, eyes=None) -> np.ndarray:
         """The face crop of one detected box; `eyes` ((right x, y), (left x, y)) when aligning."""
         return preprocess.crop_face(frame, box, self.margin, eyes if self.align == "eyes" else None, self.offset_y)

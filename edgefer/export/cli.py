@@ -1,4 +1,5 @@
-"""`edgefer-export RUN --int8 --out FILE.tflite`: QAT + full-integer TFLite with the card inside."""
+"""`edgefer-export RUN --int8 --out FILE.tflite`: QAT + full-integer TFLite with the card inside.
+`--mobile` writes the phone form too, the file MediaPipe Tasks loads as it is (docs/mobile.md)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,18 @@ from .modes import MODES
 
 def main(argv=None) -> int:
     p = CommandParser(prog="edgefer-export", description=__doc__, formatter_class=OneDefault)
-    p.add_argument("run", help="run directory written by edgefer-train")
+    p.add_argument(
+        "run",
+        help="run directory written by edgefer-train; with --mobile also an exported edgefer .tflite or "
+        "a bundled model's name",
+    )
     p.add_argument("--out", required=True, help="the .tflite file to write (NAME.report.json goes beside it)")
+    p.add_argument(
+        "--mobile",
+        action="store_true",
+        help="the phone form as well (uint8 RGB in, MediaPipe metadata): NAME.mobile.tflite beside --out; "
+        "from an exported .tflite or bundled name, only the phone form, at --out",
+    )
     modes = p.add_mutually_exclusive_group()
     for mode, what in MODES.items():
         modes.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode, help=what)
@@ -37,6 +48,8 @@ def main(argv=None) -> int:
     from ..core.errors import EdgeferError
 
     try:
+        if args.mobile and not Path(args.run).is_dir():
+            return _mobile_only(args.run, args.out)
         from .exporter import export, format_export, report_path
 
         report = export(
@@ -51,11 +64,32 @@ def main(argv=None) -> int:
             threads=tuple(args.threads),
             flip_average=args.flip_average,
         )
+        print(format_export(report))
+        print(f"wrote {args.out} (card inside) and {report_path(Path(args.out))}")
+        if args.mobile:
+            return _mobile_only(args.out, mobile_path(Path(args.out)))
     except EdgeferError as exc:
         print(f"edgefer-export: error: {exc}", file=sys.stderr)
         return 2
-    print(format_export(report))
-    print(f"wrote {args.out} (card inside) and {report_path(Path(args.out))}")
+    return 0
+
+
+def mobile_path(out: Path) -> Path:
+    """Where --mobile puts the phone form of a run's export: beside it, NAME.mobile.tflite."""
+    return out.with_name(out.stem + ".mobile.tflite")
+
+
+def _mobile_only(source, out) -> int:
+    from ..models import BUNDLED, model_path
+    from .mobile import MobileError, export_mobile, format_mobile
+
+    if source not in BUNDLED and not Path(source).is_file():
+        raise MobileError(
+            f"{source}: no such file; pass a run directory, an exported .tflite or one of {', '.join(BUNDLED)}"
+        )
+    report = export_mobile(model_path(source), out)
+    print(format_mobile(report))
+    print(f"wrote {out}")
     return 0
 
 
