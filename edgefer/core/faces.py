@@ -37,6 +37,8 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 ANCHOR_LAYERS = {128: ((8, 2), (16, 6)), 192: ((4, 1),)}
 NMS_IOU = 0.3
 
+MIN_SCORE = 0.5  # a detection below this score is not a face (edgefer-cam --min-score)
+
 
 class FaceModelMissing(EdgeferError, FileNotFoundError):
     pass
@@ -87,7 +89,7 @@ class FaceDetector:
     """BlazeFace on RGB frames. `video` and the timestamps are accepted for the sources' sake; each
     frame is detected on its own, as MediaPipe's FaceDetector does."""
 
-    def __init__(self, model_path, video: bool = True, min_score: float = 0.5, threads: int = 1):
+    def __init__(self, model_path, video: bool = True, min_score: float = MIN_SCORE, threads: int = 1):
         Interpreter, _ = interpreter_class()
         try:
             self._interpreter = Interpreter(model_path=str(model_path), num_threads=threads)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..core import card as card_mod
 from ..core.errors import EdgeferError, NotWritable
-from ..core.faces import FACE_MODELS
+from ..core.faces import FACE_MODELS, MIN_SCORE
 from ..core.files import (
     CommandParser,
     OneDefault,
@@ -34,6 +34,7 @@ from .serve import LiveView, ViewServer, is_loopback, new_token, parse_address
 from .sources import open_source
 from .summary import TrackSummary, still_line
 from .timeline import Timeline
+from .tracker import SMOOTHING
 
 
 def parser():
@@ -53,7 +54,7 @@ def parser():
     )
     add_pipeline_options(p)
     p.add_argument("--threads", type=thread_count, default=1, help="LiteRT threads for the expression model")
-    p.add_argument("--min-score", type=score, default=0.5, help="face detection threshold, above 0 and up to 1")
+    p.add_argument("--min-score", type=score, default=MIN_SCORE, help="face detection threshold, above 0 and up to 1")
     p.add_argument(
         "--uncertain",
         type=probability,
@@ -65,7 +66,7 @@ def parser():
     p.add_argument(
         "--smoothing",
         type=probability,
-        default=0.6,
+        default=SMOOTHING,
         help="EMA weight of past probabilities per face, 0 (off) up to below 1",
     )
     p.add_argument("--headless", action="store_true", help="no window (there is none anyway without a display)")

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import EdgeferError
-from ..core.faces import FaceDetector, resolve_face_model
+from ..core.faces import MIN_SCORE, FaceDetector, resolve_face_model
 from ..core.files import MAX_THREADS
 from ..core.quiet import quiet_native
 from ..core.taxonomy import COMPOUND_EMOTIONS, top_two_compound
@@ -31,7 +31,7 @@ from .classifier import Classifier
 from .cost import macs
 from .latency import Latency
 from .summary import reading
-from .tracker import Track, Tracker
+from .tracker import SMOOTHING, Track, Tracker
 
 # a video's default: detect every 4th frame, read a steady face every 2nd (measured on the clip:
 # docs/results/device-latency.md); 1 and 1 do all of it on every frame
@@ -100,9 +100,9 @@ class Pipeline:
         model,
         face_model=None,
         threads: int = 1,
-        min_score: float = 0.5,
+        min_score: float = MIN_SCORE,
         video: bool = True,
-        smoothing: float = 0.6,
+        smoothing: float = SMOOTHING,
         allow_float: bool = False,
         flip_average: bool | None = None,
         track: bool = True,

@@ -23,10 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import EdgeferError
+from ..core.faces import MIN_SCORE
 from ..core.preprocess import read_image
 from ..models import model_path
 from .pipeline import CLASSIFY_EVERY, DETECT_EVERY, Pipeline, check_options
 from .sources import Frame, open_source
+from .tracker import SMOOTHING
 
 ORDERS = ("rgb", "bgr")
 
@@ -93,8 +95,8 @@ class ExpressionReader:
         face_model: str | Path | None = None,
         faces: str = "near",
         threads: int = 1,
-        min_score: float = 0.5,
-        smoothing: float = 0.6,
+        min_score: float = MIN_SCORE,
+        smoothing: float = SMOOTHING,
         flip_average: bool | None = None,
         uncertain: float | None = None,
         pairs: float | None = None,

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+SMOOTHING = 0.6  # weight of a face's past in its moving average (edgefer-cam --smoothing)
+MIN_IOU = 0.3  # a box overlapping a face's last box this much continues that face
+MAX_MISSED = 5  # frames a face may go unseen before it is forgotten
+
 
 def iou(a, b) -> float:
     ax, ay, aw, ah = a
@@ -30,7 +34,7 @@ class Track:
 
 
 class Tracker:
-    def __init__(self, smoothing: float = 0.6, min_iou: float = 0.3, max_missed: int = 5):
+    def __init__(self, smoothing: float = SMOOTHING, min_iou: float = MIN_IOU, max_missed: int = MAX_MISSED):
         """smoothing: weight of the past in the EMA (0 = no smoothing)."""
         self.smoothing, self.min_iou, self.max_missed = smoothing, min_iou, max_missed
         self.tracks: list[Track] = []
