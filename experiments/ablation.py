@@ -18,9 +18,9 @@ from framing import reframed
 
 from edgefer.core.files import write_json
 from edgefer.core.spec import FaceCrop
-from edgefer.data.fer2013 import read_ferplus
+from edgefer.data.fer2013 import FER2013_MARGIN, FER2013_OFFSET_Y, read_ferplus
 from edgefer.device.classifier import Classifier
-from edgefer.evaluate.checks import FER2013_MARGIN, FER2013_OFFSET_Y, SHARED, ferplus_check, yale_check
+from edgefer.evaluate.checks import SHARED, ferplus_check, yale_check
 from edgefer.export.exporter import export
 from edgefer.train import make_config, train
 

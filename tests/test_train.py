@@ -571,6 +571,28 @@ def test_config_file_values_and_flag_overrides(tmp_path, class_folder):
     assert make_config(yaml_recipe).equalize == "clahe"
 
 
+def test_a_recipe_extends_a_base_file_and_says_only_what_it_changes(tmp_path, class_folder):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "base.toml").write_text(
+        f'[train]\ndata = "../{class_folder.name}"\narch = "smallcnn"\nweights = "none"\nsize = 32\nepochs = 4\n'
+    )
+    (tmp_path / "recipe.toml").write_text('[train]\nextends = "shared/base.toml"\nepochs = 2\n')
+    cfg = make_config(tmp_path / "recipe.toml")
+    assert cfg.data == str(class_folder)  # relative to the file that names it
+    assert (cfg.arch, cfg.size, cfg.epochs) == ("smallcnn", 32, 2)
+    (tmp_path / "loop.toml").write_text('[train]\nextends = "loop.toml"\n')
+    with pytest.raises(ConfigError, match="runs in a loop"):
+        make_config(tmp_path / "loop.toml")
+    (tmp_path / "orphan.toml").write_text('[train]\nextends = "gone.toml"\n')
+    with pytest.raises(ConfigError, match="extends gone.toml, which is not there"):
+        make_config(tmp_path / "orphan.toml")
+    # the shipped recipes: one base holds what they share, each its own differences
+    for recipe in (REPO / "recipes").glob("*.toml"):
+        if recipe.name != "base.toml":
+            assert "extends = " in recipe.read_text(), recipe.name
+            assert "margin = " not in recipe.read_text(), recipe.name  # FER-2013's framing: the base's
+
+
 def test_python_api_dataset_train_evaluate(tmp_path, class_folder):
     from edgefer.data import load_dataset
 

@@ -79,7 +79,9 @@ def anchors(side: int) -> np.ndarray:
 
 
 @dataclass
-class Face:
+class Detection:
+    """One face the detector found (the reading of a face is `edgefer.Face`)."""
+
     box: tuple[int, int, int, int]  # x, y, w, h in pixels
     score: float
     keypoints: list[tuple[float, float]] = field(default_factory=list)  # pixels: right eye, left eye, ...
@@ -110,7 +112,7 @@ class FaceDetector:
         self.min_score = min_score
         self.invokes = 0  # counted for edgefer-bench's machine-independent figures
 
-    def detect(self, rgb: np.ndarray, t_ms: int | None = None) -> list[Face]:
+    def detect(self, rgb: np.ndarray, t_ms: int | None = None) -> list[Detection]:
         h, w = rgb.shape[:2]
         side = self.side
         scale = side / max(h, w)
@@ -141,7 +143,7 @@ class FaceDetector:
             if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h or int(x1 - x0) < 1 or int(y1 - y0) < 1:
                 continue  # a box in the letterbox's padding, not on the frame (only a very low bar keeps one)
             faces.append(
-                Face(
+                Detection(
                     (int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
                     float(score),
                     [tuple(map(float, to_pixels(k))) for k in kps],

@@ -11,6 +11,11 @@ from ..core.taxonomy import BASIC7, COMPOUND11, COMPOUND_EMOTIONS, FERPLUS8, com
 from .base import DatasetError, FaceDataset, Split
 from .folders import FER2013_PREFIX
 
+# Where BlazeFace's box sits in a FER-2013 face (experiments/framing.py, 1,490 training faces): the image
+# is the box grown by FER2013_MARGIN of its side each way, centred FER2013_OFFSET_Y box sides below the
+# box's centre (negative: above). The device crops camera faces so, to frame them as training did.
+FER2013_MARGIN, FER2013_OFFSET_Y = 0.09, -0.11
+
 FERPLUS_COLUMNS = (
     "neutral",
     "happiness",

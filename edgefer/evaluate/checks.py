@@ -34,6 +34,7 @@ from ..core import metrics, preprocess
 from ..core.errors import EdgeferError
 from ..core.taxonomy import canonical
 from ..data import load_dataset, load_pixels
+from ..data.fer2013 import FER2013_MARGIN, FER2013_OFFSET_Y
 from ..device.classifier import Classifier
 from ..device.pipeline import Pipeline
 from ..device.sources import Frame
@@ -50,9 +51,6 @@ def _shared() -> Path:
 
 SHARED = _shared()
 YALE = {"happy": "happy", "sad": "sad", "surprised": "surprise", "normal": "neutral"}
-# Where BlazeFace's box sits in a FER-2013 face (experiments/framing.py, 1,490 training faces): the
-# image is the box grown by 0.09 of its side each way, centred 0.11 box sides above the box's centre.
-FER2013_MARGIN, FER2013_OFFSET_Y = 0.09, -0.11
 CLEAR = 0.7  # share of an image's counted FER+ votes on its top emotion for it to count as clear
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise")
 

@@ -8,6 +8,8 @@ from dataclasses import MISSING
 
 from ..core.errors import EdgeferError
 from ..core.files import CommandParser
+from ..core.spec import FaceCrop
+from ..data.fer2013 import FER2013_MARGIN, FER2013_OFFSET_Y
 from .config import CHOICES, FIELDS, TrainConfig
 
 HELP = {
@@ -21,11 +23,11 @@ HELP = {
     "color": "gray3 is gray on 3 channels, for ImageNet backbones",
     "framing": "crops: images are face crops (the crop below is then a device setting); frames: "
     "training detects and crops faces as the device does; auto: as the dataset reader says",
-    "margin": "face crop: margin around a detected face box, a share of its side (default: 0.2, a generic "
-    "margin; the recipes set 0.09, where BlazeFace's box sits in a FER-2013 face, so the device frames "
-    "faces as FER-2013 did: measure your own crops' framing before you change it)",
+    "margin": f"face crop: margin around a detected face box, a share of its side (default: {FaceCrop.margin}, a "
+    f"generic margin; the recipes set {FER2013_MARGIN}, where BlazeFace's box sits in a FER-2013 face, so the device "
+    "frames faces as FER-2013 did: measure your own crops' framing before you change it)",
     "offset_y": "face crop: centre moved down by this share of the box, negative up (default: 0; the recipes "
-    "set -0.11, FER-2013's framing, as --margin says)",
+    f"set {FER2013_OFFSET_Y}, FER-2013's framing, as --margin says)",
     "camera": "augment with camera conditions: brightness, contrast, gamma, blur, noise, occlusion",
     "mixup": "blend each training face with another of its batch, pixels and targets by one weight drawn "
     "from Beta(A, A) (mixup; 0: off)",

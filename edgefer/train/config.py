@@ -56,7 +56,7 @@ class TrainConfig:
     color: str = "gray3"
     equalize: str = "none"
     framing: str = "auto"  # auto (the reader says) | crops (faces already cropped) | frames (detect and crop)
-    margin: float = 0.2  # face crop: margin around a detected box (on the device; in training for frames)
+    margin: float = FaceCrop.margin  # face crop: margin around a detected box (on the device; in training for frames)
     offset_y: float = 0.0  # face crop: centre moved down by this share of the box (negative: up)
     align: str = "none"  # face crop: none | eyes (level the eye line)
     # model
@@ -265,8 +265,17 @@ CHOICES = {
 RENAMED = {"tta_flip": "flip_average", "faces": "framing"}
 
 
-def read_config_file(path) -> dict:
+MAX_EXTENDS = 8  # a recipe's chain of base files; deeper is a loop or a mistake
+
+
+def read_config_file(path, _chain: tuple = ()) -> dict:
+    """A recipe's values: `extends = "base.toml"` (beside it) reads that file first, this one's keys
+    over it; relative paths are relative to the file that names them."""
     path = Path(path)
+    if path.resolve() in _chain or len(_chain) >= MAX_EXTENDS:
+        raise ConfigError(
+            f"{path}: 'extends' runs in a loop or deeper than {MAX_EXTENDS} files ({' -> '.join(map(str, _chain))})"
+        )
     try:
         text = path.read_text()
     except OSError as exc:
@@ -284,6 +293,9 @@ def read_config_file(path) -> dict:
         ) from None
     values = values.get("train", values)  # allow a [train] table
     values = {RENAMED.get(k, k): v for k, v in values.items()}
+    base = values.pop("extends", None)
+    if base is not None and not (isinstance(base, str) and base):
+        raise ConfigError(f"{path}: 'extends' names a recipe file, e.g. extends = \"base.toml\"")
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known keys: {sorted(FIELDS)}")
@@ -292,7 +304,12 @@ def read_config_file(path) -> dict:
         value = values.get(key)
         if isinstance(value, str) and value and not Path(value).is_absolute() and value not in ("imagenet", "none"):
             values[key] = str((path.parent / value).resolve())
-    return values
+    if base is None:
+        return values
+    base_path = path.parent / base
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: extends {base}, which is not there ({base_path})")
+    return {**read_config_file(base_path, (*_chain, path.resolve())), **values}
 
 
 def make_config(file=None, **overrides) -> TrainConfig:
