@@ -228,9 +228,54 @@ def export(
     arrays = run.arrays(max_per_class=max_per_class)
     rep = representative(arrays["train"].x, representative_count, cfg.seed)
 
-    used = mode
-    notes = []
-    source = model
+    model_bytes, used, notes = quantized(model, arrays, cfg, spec, mode, qat_epochs, qat_lr, rep, out)
+    full_card = quantization_card(run.card, spec, used, model_bytes)
+    # evaluated under a name the device is not pointed at; `out` itself is written last, after its
+    # report, so a killed export never leaves a complete-looking model without one
+    unfinished = out.with_name(f".{out.name}.unfinished")
+    reference = out.with_name(f".{out.stem}.float32-reference.tflite")  # the float model compared against
+    try:
+        write_bytes(unfinished, card_mod.embed(model_bytes, full_card))
+        test = arrays["test"]
+        report = {
+            "model": str(out),
+            "mode": used,
+            "requested_mode": mode,
+            "notes": notes,
+            "flip_average": spec.flip_average,
+            "test_images": int(len(test.y)),
+        }
+        evaluated = {used: unfinished}
+        if compare_float and used != "float32":
+            write_bytes(
+                reference, card_mod.embed(convert(model, "float32"), dict(full_card, quantization={"mode": "float32"}))
+            )
+            evaluated["float32"] = reference
+        report["runs"] = measure(evaluated, test, invokes, threads)
+        if "float32" in report["runs"] and used in report["runs"] and used != "float32":
+            report["accuracy_drop_pt"] = round(
+                100 * (report["runs"]["float32"]["accuracy"] - report["runs"][used]["accuracy"]), 2
+            )
+        # the card inside the model says what was measured on it
+        full_card["metrics"] = dict(
+            run.card.get("metrics", {}),
+            tflite_test={"accuracy": report["runs"][used]["accuracy"], "macro_f1": report["runs"][used]["macro_f1"]},
+        )
+        final = card_mod.embed(model_bytes, full_card)
+        report["size_bytes"] = report["runs"][used]["size_bytes"] = len(final)
+        write_json(report_path(out), report)
+        write_bytes(out, final)
+        return report
+    finally:  # the scratch files go however the export ends
+        for scratch in (unfinished, reference):
+            scratch.unlink(missing_ok=True)
+
+
+def quantized(model, arrays, cfg, spec, mode: str, qat_epochs: int, qat_lr: float, rep, out) -> tuple[bytes, str, list]:
+    """(the converted flatbuffer, the mode it was converted in, notes): int8 is QAT first, and falls
+    back to post-training quantization where tfmot cannot quantize the backbone; an integer mode
+    that left a float tensor is refused."""
+    used, notes, source = mode, [], model
     if mode == "int8":
         try:
             calibration = np.stack([x[0][0] for x in rep()])
@@ -250,76 +295,46 @@ def export(
                 f"conversion left {len(floats)} float tensor(s) (e.g. {floats[:3]}); "
                 f"{out} would not be fully integer and was not written"
             )
+    return model_bytes, used, notes
 
+
+def quantization_card(run_card: dict, spec, used: str, model_bytes: bytes) -> dict:
+    """The run's card with the export's spec and how the model's input and output are quantized."""
     interp = interpreter_class()[0](model_content=model_bytes)
     qin, qout = interp.get_input_details()[0], interp.get_output_details()[0]
-    full_card = card_mod.with_spec(run.card, spec)
-    full_card["quantization"] = {
+    card = card_mod.with_spec(run_card, spec)
+    card["quantization"] = {
         "mode": used,
-        "input": {
-            "dtype": np.dtype(qin["dtype"]).name,
-            "scale": float(qin["quantization"][0]),
-            "zero_point": int(qin["quantization"][1]),
-        },
-        "output": {
-            "dtype": np.dtype(qout["dtype"]).name,
-            "scale": float(qout["quantization"][0]),
-            "zero_point": int(qout["quantization"][1]),
+        **{
+            side: {
+                "dtype": np.dtype(t["dtype"]).name,
+                "scale": float(t["quantization"][0]),
+                "zero_point": int(t["quantization"][1]),
+            }
+            for side, t in (("input", qin), ("output", qout))
         },
     }
-    # evaluated under a name the device is not pointed at; `out` itself is written last, after its
-    # report, so a killed export never leaves a complete-looking model without one
-    unfinished = out.with_name(f".{out.name}.unfinished")
-    reference = out.with_name(f".{out.stem}.float32-reference.tflite")  # the float model compared against
-    try:
-        write_bytes(unfinished, card_mod.embed(model_bytes, full_card))
-        test = arrays["test"]
-        report = {
-            "model": str(out),
-            "mode": used,
-            "requested_mode": mode,
-            "notes": notes,
-            "flip_average": spec.flip_average,
-            "test_images": int(len(test.y)),
-            "runs": {},
+    return card
+
+
+def measure(models: dict, test, invokes: int, threads) -> dict:
+    """Each model file (name -> path) on the test split with LiteRT: its report as the card asks,
+    the single pass beside a flip-averaged one, its size and the median invoke at each thread count."""
+    runs = {}
+    for name, path in models.items():
+        metrics, single = evaluate_tflite(path, test.x, test.y)
+        runs[name] = {
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "size_bytes": Path(path).stat().st_size,
+            "latency_ms_median": {
+                f"{n}_thread": round(latency(Classifier(path, threads=n), test.x, invokes), 3) for n in threads
+            },
+            "report": metrics,
         }
-        evaluated = {used: unfinished}
-        if compare_float and used != "float32":
-            write_bytes(
-                reference, card_mod.embed(convert(model, "float32"), dict(full_card, quantization={"mode": "float32"}))
-            )
-            evaluated["float32"] = reference
-        for name, path in evaluated.items():
-            metrics, single = evaluate_tflite(path, test.x, test.y)
-            lat = {}
-            for n in threads:
-                lat[f"{n}_thread"] = round(latency(Classifier(path, threads=n), test.x, invokes), 3)
-            report["runs"][name] = {
-                "accuracy": metrics["accuracy"],
-                "macro_f1": metrics["macro_f1"],
-                "size_bytes": Path(path).stat().st_size,
-                "latency_ms_median": lat,
-                "report": metrics,
-            }
-            if single is not None:  # what the second invoke buys
-                report["runs"][name]["single_pass"] = {"accuracy": single["accuracy"], "macro_f1": single["macro_f1"]}
-        if "float32" in report["runs"] and used in report["runs"] and used != "float32":
-            report["accuracy_drop_pt"] = round(
-                100 * (report["runs"]["float32"]["accuracy"] - report["runs"][used]["accuracy"]), 2
-            )
-        # the card inside the model says what was measured on it
-        full_card["metrics"] = dict(
-            run.card.get("metrics", {}),
-            tflite_test={"accuracy": report["runs"][used]["accuracy"], "macro_f1": report["runs"][used]["macro_f1"]},
-        )
-        final = card_mod.embed(model_bytes, full_card)
-        report["size_bytes"] = report["runs"][used]["size_bytes"] = len(final)
-        write_json(report_path(out), report)
-        write_bytes(out, final)
-        return report
-    finally:  # the scratch files go however the export ends
-        for scratch in (unfinished, reference):
-            scratch.unlink(missing_ok=True)
+        if single is not None:  # what the second invoke buys
+            runs[name]["single_pass"] = {"accuracy": single["accuracy"], "macro_f1": single["macro_f1"]}
+    return runs
 
 
 def report_path(out: Path) -> Path:

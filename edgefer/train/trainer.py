@@ -236,6 +236,20 @@ def _train_locked(cfg: TrainConfig, dataset, run_dir: Path, who, created: bool) 
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
+@dataclass
+class Prepared:
+    """A run's data, ready to train on: the dataset, the spec its card will carry, the arrays of each
+    split through that spec, and what was said of them on the way."""
+
+    ds: FaceDataset
+    spec: InputSpec
+    digest: str
+    saved_state: dict | None
+    arrays: dict
+    skipped: list
+    balance_info: dict | None
+
+
 def _train(
     cfg: TrainConfig,
     dataset: FaceDataset | None,
@@ -244,6 +258,15 @@ def _train(
     created: bool,
     cleanup: contextlib.ExitStack,
 ) -> RunResult:
+    data = read_data(cfg, dataset, run_dir)
+    model, state, best_path, examples, count = fit_model(cfg, data, run_dir, who, created, cleanup)
+    averaged = average_weights(cfg, data.spec, run_dir, state, best_path, examples, count) if cfg.average_from else None
+    return write_results(cfg, data, run_dir, state, averaged, who)
+
+
+def read_data(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> Prepared:
+    """The dataset read, checked against a run being resumed, capped, balanced (the GAN's samples
+    added where asked), and every split's images through the spec."""
     ds = dataset or dataset_for(cfg)
     spec = spec_for(cfg, ds)
     digest = data_digest(ds)
@@ -252,11 +275,9 @@ def _train(
     ds = cap_per_class(ds, cfg.max_per_class, cfg.seed)
     if cfg.blendshapes:
         attach_blendshapes(ds, cfg.blendshapes)
-    n = len(ds.labels)
     for note in ds.notes:
         print(f"{ds.name}: {note}")
-    balance = write_balance(ds, run_dir)
-    print(format_balance(balance))
+    print(format_balance(write_balance(ds, run_dir)))
 
     arrays, skipped = prepare_arrays(ds, spec)
     if skipped:
@@ -271,7 +292,13 @@ def _train(
         from .gan_balance import gan_balance  # the GAN only loads when asked for
 
         arrays["train"], balance_info = gan_balance(ds, cfg, spec, run_dir, arrays["train"])
+    return Prepared(ds, spec, digest, saved_state, arrays, skipped, balance_info)
 
+
+def fit_model(cfg: TrainConfig, data: Prepared, run_dir: Path, who, created: bool, cleanup: contextlib.ExitStack):
+    """The model built (or loaded to resume) and trained epoch by epoch, a checkpoint after each;
+    returns (model, state, where the best epoch is, the training examples and their count)."""
+    spec, arrays, n = data.spec, data.arrays, len(data.ds.labels)
     # several workers: from here each waits on the others, so a watchdog ends a wait that would not
     watchdog = None
     if who is not None:
@@ -287,7 +314,7 @@ def _train(
     steps = int(np.ceil(count / cfg.batch_size))
     aux = arrays["train"].aux
     model, state = build_or_load(
-        cfg, spec, run_dir, saved_state, strategy, steps, blendshapes=0 if aux is None else aux.shape[1] - 1
+        cfg, spec, run_dir, data.saved_state, strategy, steps, blendshapes=0 if aux is None else aux.shape[1] - 1
     )
     write_json(
         run_dir / "config.json",
@@ -295,7 +322,7 @@ def _train(
             "fingerprint": cfg.fingerprint(spec.framing),
             "config": cfg.to_dict(),
             **cfg.file_digests(),
-            "data_sha256": digest,
+            "data_sha256": data.digest,
         },
     )
 
@@ -327,23 +354,31 @@ def _train(
             )
     if watchdog is not None:
         watchdog.stop()  # the rest is this worker's own: no more waiting on the others
-    averaged = None
-    if cfg.average_from:
-        averaged = list(range(cfg.average_from, state["epoch"] + 1)) or None
-        if averaged:
-            print(f"model.keras: averaging the weights of epochs {averaged[0]}-{averaged[-1]}")
-            model = keras.models.load_model(
-                run_dir / "checkpoints" / "last.keras", compile=False, custom_objects={"masked_bce": masked_bce}
-            )
-            average_epochs(
-                model, run_dir / "checkpoints", averaged, epoch_batches(examples, count, cfg, state["epoch"])
-            )
-            model = at_size(model, cfg, spec)
-        else:  # stopped early, before the first epoch to average
-            model = keras.models.load_model(best_path, compile=False)
-        with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
-            model.save(tmp)
+    return model, state, best_path, examples, count
 
+
+def average_weights(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict, best_path, examples, count):
+    """model.keras becomes the mean of the weights of epochs average_from on (the best epoch where the
+    run stopped before them); returns the epochs averaged, or None."""
+    averaged = list(range(cfg.average_from, state["epoch"] + 1)) or None
+    if averaged:
+        print(f"model.keras: averaging the weights of epochs {averaged[0]}-{averaged[-1]}")
+        model = keras.models.load_model(
+            run_dir / "checkpoints" / "last.keras", compile=False, custom_objects={"masked_bce": masked_bce}
+        )
+        average_epochs(model, run_dir / "checkpoints", averaged, epoch_batches(examples, count, cfg, state["epoch"]))
+        model = at_size(model, cfg, spec)
+    else:  # stopped early, before the first epoch to average
+        model = keras.models.load_model(best_path, compile=False)
+    with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
+        model.save(tmp)
+    return averaged
+
+
+def write_results(cfg: TrainConfig, data: Prepared, run_dir: Path, state: dict, averaged, who) -> RunResult:
+    """The delivered model evaluated on the validation and test splits through its spec, and the
+    run's metrics, card and plots written."""
+    ds, spec, arrays = data.ds, data.spec, data.arrays
     delivered = keras.models.load_model(run_dir / "model.keras", compile=False)
     reports = {}
     for split in ("val", "test"):
@@ -358,9 +393,9 @@ def _train(
         epochs_run=state["epoch"],
         averaged_epochs=averaged,
         train_seconds=round(state.get("train_seconds", 0.0), 1),
-        skipped_images=len(skipped),
+        skipped_images=len(data.skipped),
         flip_average=spec.flip_average,
-        balance=balance_info or {"method": cfg.balance},
+        balance=data.balance_info or {"method": cfg.balance},
     )
     write_json(run_dir / "metrics.json", metrics)
     card = card_mod.make_card(
