@@ -7,10 +7,12 @@
 #   bash deploy/pi/emulate_pi.sh bookworm cortex-a72      # Pi 4, Raspberry Pi OS 12
 #   bash deploy/pi/emulate_pi.sh trixie cortex-a76        # Pi 5, Raspberry Pi OS 13
 #   bash deploy/pi/emulate_pi.sh all                      # the four cells, then a 2x2 table
+#   MODEL=large bash deploy/pi/emulate_pi.sh trixie cortex-a76   # another bundled model on the clip
 # QEMU 10 (from trixie) is used because QEMU 7 shows the guest the host's /proc/cpuinfo, which
 # crashes LiteRT's CPU detection; QEMU 10 shows the emulated Arm CPU, as a Pi would.
 set -euo pipefail
 WORK=${WORK:-/tmp/edgefer-pi}
+MODEL=${MODEL:-fer2013-balanced}
 mkdir -p "$WORK"
 
 cell() {
@@ -80,7 +82,7 @@ from importlib.metadata import version
 print('python', sys.version.split()[0], '/', numpy.__version__, '/', cv2.__version__, '/', version('ai-edge-litert'))"
 grep -m1 -E 'CPU part' <(QEMU_CPU="$CPU" "$QEMU" -L "$ROOT" "$ROOT/bin/cat" /proc/cpuinfo) || true
 run -c "import sys; from edgefer.device import cam; sys.exit(cam.main(['--source', '../shared/media/talking_face_640x360.mp4',
-'--headless', '--max-frames', '30', '--report-every', '0']))"
+'--model', '$MODEL', '--headless', '--max-frames', '30', '--report-every', '0']))"
 # the device tests that do not replay the whole clip (emulation runs at about 1 frame a second)
 run -m pytest -q -p no:cacheprovider tests/test_device.py tests/test_core.py \
   -k "bundled or stills or sources or damaged or face_model or threads or lying or latency or tracker or unknown or picamera or outputs or card or spec or crop or flip or image" \

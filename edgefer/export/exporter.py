@@ -217,7 +217,7 @@ def export(
         raise ExportError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "int8" and qat_epochs < 1:
         # tfmot sets the weights' quantization ranges on the first training step; with none they
-        # stay at [-6, 6] and the model converts to noise (11% measured)
+        # stay at [-6, 6] and the model converts to noise
         raise ExportError("--int8 needs --qat-epochs 1 or more; use --ptq for no fine-tuning")
     out = Path(out)
     check_file_writable(out, "--out")  # before minutes of QAT and conversion, not after

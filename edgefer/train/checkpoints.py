@@ -71,8 +71,8 @@ class EpochMeanWeights(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.steps = epoch + 1, 0
         if self.epoch >= self.first and self.sums is None:
-            # sums kept as variables and added in one graph call: copying 131 variables out to
-            # numpy every step took 40 ms, a sixth of a 96 px training step on two cores
+            # sums kept as variables and added in one graph call: copying every variable out to
+            # numpy each step would cost a good part of the step itself
             self.sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.model.trainable_weights]
             self.accumulate = tf.function(
                 lambda: [s.assign_add(v) for s, v in zip(self.sums, self.model.trainable_weights)]

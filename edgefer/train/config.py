@@ -84,7 +84,7 @@ class TrainConfig:
     gan_epochs: int = 30
     gan_loss: str = "hinge"  # hinge (conditional DCGAN) | wgan-gp
     gan_size: int = 48  # the GAN's image side (FER-2013's native 48 px)
-    gan_width: int = 32  # filters in the GAN's first layer (32 keeps FER-2013 ~30 min on 2 cores)
+    gan_width: int = 32  # filters in the GAN's first layer (the GAN's time grows with its square)
     gan_min_images: int = 50  # classes with fewer real images are oversampled instead
     gan_fidelity_epochs: int = 3  # epochs of the two real-face classifiers (guide and gate)
     gan_augment: bool = True  # DiffAugment on real and fake images before the discriminator
