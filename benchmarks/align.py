@@ -46,7 +46,7 @@ def clip_readings(model: Path) -> dict:
         with Pipeline(model, video=True) as pipeline:
             for frame in source:
                 faces = pipeline.process(frame)
-                labels.append(faces[0]["label"] if faces else "no face")
+                labels.append(faces[0].label if faces else "no face")
     finally:
         source.close()
     shares = {k: round(labels.count(k) / len(labels), 3) for k in sorted(set(labels))}

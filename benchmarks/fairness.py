@@ -80,7 +80,7 @@ def readings(name: str) -> dict:
                 rgb = read_image(LONDON / expression / f"{person['id']}_{suffix}.jpg")
                 faces = pipeline.process(Frame(rgb, 0.0, k))
                 out[person["id"], expression] = (
-                    max(faces, key=lambda f: f["box"][2] * f["box"][3])["label"] if faces else "no face"
+                    max(faces, key=lambda f: f.box[2] * f.box[3]).label if faces else "no face"
                 )
     return out
 

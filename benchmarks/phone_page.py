@@ -58,7 +58,7 @@ def cam_labels(model: str, frames: int) -> list:
         with Pipeline(model_path(model)) as pipeline:
             for frame in source:
                 faces = pipeline.process(frame)
-                labels.append(max(faces, key=lambda f: f["box"][2] * f["box"][3])["label"] if faces else None)
+                labels.append(max(faces, key=lambda f: f.box[2] * f.box[3]).label if faces else None)
                 if len(labels) >= frames:
                     break
     finally:

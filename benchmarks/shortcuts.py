@@ -31,7 +31,7 @@ def run(model, source, rounds, **shortcuts):
     with Pipeline(model_path(model), **shortcuts) as pipeline:
         for frame in frames:
             faces = pipeline.process(frame)
-            labels.append(faces[0]["label"] if faces else None)
+            labels.append(faces[0].label if faces else None)
         cost = pipeline.cost()
     timed = Latency()
     for _ in range(rounds):  # fresh pipelines, the same frames: the time of the whole clip as a user runs it

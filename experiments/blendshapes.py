@@ -119,8 +119,8 @@ def yale(model, face_model, labels: list[str]):
         for k, path in enumerate(files):
             gray = preprocess.read_image(path)
             faces = pipeline.process(Frame(cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB), k / 25, k, path.name))
-            face = max(faces, key=lambda f: f["box"][2] * f["box"][3]) if faces else None
-            cnn.append([face["probs"][c] for c in labels] if face else [1.0 / len(labels)] * len(labels))
+            face = max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
+            cnn.append([face.probs[c] for c in labels] if face else [1.0 / len(labels)] * len(labels))
             found = read(gray)
             feats.append(found if found is not None else np.full(52, np.nan, np.float32))
             truth.append(yale_truth(path))

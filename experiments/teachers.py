@@ -42,8 +42,8 @@ def readings(name: str, ferplus) -> dict:
         for k, path in enumerate(yale_files()):
             rgb = cv2.cvtColor(preprocess.read_image(path), cv2.COLOR_GRAY2RGB)
             faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
-            face = max(faces, key=lambda f: f["box"][2] * f["box"][3])  # the subject; all 59 are found
-            yale.append([face["probs"][c] for c in clf.labels])
+            face = max(faces, key=lambda f: f.box[2] * f.box[3])  # the subject; all 59 are found
+            yale.append([face.probs[c] for c in clf.labels])
     out["yale"] = np.array(yale, np.float32)
     return clf.labels, out
 

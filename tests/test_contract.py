@@ -194,7 +194,7 @@ def test_full_frames_are_cropped_in_training_as_on_the_device(tmp_path, int8_mod
     with Pipeline(model, face_model, video=False, smoothing=0.0, allow_float=True) as pipeline:
         faces = pipeline.process(Frame(frame, 0.0, 0))
     assert len(faces) == 1
-    assert [faces[0]["probs"][k] for k in spec.labels] == pytest.approx(expected.tolist(), abs=1e-4)
+    assert [faces[0].probs[k] for k in spec.labels] == pytest.approx(expected.tolist(), abs=1e-4)
 
 
 def test_a_full_frame_without_a_face_is_skipped_and_named(tmp_path):

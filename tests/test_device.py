@@ -24,7 +24,7 @@ from edgefer.core.taxonomy import TAXONOMIES
 from edgefer.device import bench, cam
 from edgefer.device.classifier import Classifier
 from edgefer.device.latency import Latency
-from edgefer.device.pipeline import Pipeline, draw
+from edgefer.device.pipeline import Face, Pipeline, draw
 from edgefer.device.sources import Frame, SourceError, VideoSource, open_source
 from edgefer.device.tracker import Tracker
 from edgefer.models import model_path
@@ -105,9 +105,9 @@ def test_no_face_many_faces_and_a_face_cut_by_the_border():
     with Pipeline(MODEL, FACE_MODEL, video=False) as pipeline:
         assert pipeline.process(Frame(blank, 0.0, 0)) == []
         faces = pipeline.process(Frame(many, 0.04, 1))
-        assert len(faces) == 4 and len({f["track"] for f in faces}) == 4
+        assert len(faces) == 4 and len({f.track for f in faces}) == 4
         edge = pipeline.process(Frame(cut, 0.08, 2))
-        assert len(edge) == 1 and edge[0]["label"] in pipeline.classifier.labels
+        assert len(edge) == 1 and edge[0].label in pipeline.classifier.labels
 
 
 def test_tracker_keeps_identities_and_smooths():
@@ -535,7 +535,8 @@ def test_a_face_below_the_bar_is_flagged_uncertain_and_drawn_so(capsys, tmp_path
     assert all(f["label"] in f["probs"] for f in faces)  # the decision stays
     assert all(abs(sum(f["probs"].values()) - 1) < 0.01 for f in faces)  # probabilities stay
     frame = np.zeros((200, 200, 3), np.uint8)
-    drawn = draw(frame, [dict(faces[0], box=[50, 50, 100, 100])])
+    f = faces[0]  # a face of the JSON lines, read back
+    drawn = draw(frame, [Face((50, 50, 100, 100), f["label"], f["probs"], f["score"], f["uncertain"], f["track"])])
     assert drawn[40:50, 50:150].any()  # the label is written above the box
     with pytest.raises(SystemExit):
         cam.parser().parse_args(["--uncertain", "1.5"])
@@ -642,7 +643,7 @@ def test_jsonl_and_csv_rotate_at_their_bound_and_keep_one_previous_file(tmp_path
     assert frames == list(range(frames[0], 100))  # whole lines, in order, the newest kept
 
     table = FaceCsv(tmp_path / "faces.csv", ["happy", "sad"], max_bytes=500)
-    face = {"track": 0, "box": [1, 2, 3, 4], "score": 0.9, "label": "happy", "probs": {"happy": 0.7, "sad": 0.3}}
+    face = Face((1, 2, 3, 4), "happy", {"happy": 0.7, "sad": 0.3}, 0.9, track=0)
     for i in range(40):
         table.write(Frame(np.zeros((2, 2, 3), np.uint8), i / 25, i, ""), [face])
     table.close()

@@ -64,7 +64,7 @@ def test_edgefer_cam_runs_the_phone_form_with_the_same_readings():
         with Pipeline(model, FACE_MODEL, video=False, smoothing=0.0) as pipeline:
             readings.append(
                 [
-                    [f["label"] for f in pipeline.process(Frame(cv2.cvtColor(read_image(p), cv2.COLOR_GRAY2RGB), 0, k))]
+                    [f.label for f in pipeline.process(Frame(cv2.cvtColor(read_image(p), cv2.COLOR_GRAY2RGB), 0, k))]
                     for k, p in enumerate(frames)
                 ]
             )
@@ -129,7 +129,7 @@ def test_mediapipe_face_detector_and_the_cards_region_read_yale_frames_as_edgefe
     with Pipeline(model_path(), FACE_MODEL, video=False, smoothing=0.0, uncertain=0.0) as pipeline:
         for k, path in enumerate(frames):
             rgb = cv2.cvtColor(read_image(path), cv2.COLOR_GRAY2RGB)
-            ours = max(pipeline.process(Frame(rgb, 0, k)), key=lambda f: f["box"][2] * f["box"][3])["label"]
+            ours = max(pipeline.process(Frame(rgb, 0, k)), key=lambda f: f.box[2] * f.box[3]).label
             b = max(detector.detect(mp_image(rgb)).detections, key=lambda d: d.bounding_box.width).bounding_box
             region = spec.crop.region((b.origin_x, b.origin_y, b.width, b.height), rgb.shape[1], rgb.shape[0])
             result = classifier.classify(mp_image(rgb), vision.ImageProcessingOptions(region_of_interest=Rect(*region)))

@@ -111,7 +111,7 @@ def test_the_page_in_headless_chromium_reads_the_clip_as_edgefer_cam(tmp_path):
     with Pipeline(model_path()) as pipeline:
         for frame in source:
             found = pipeline.process(frame)
-            ours.append(found[0]["label"] if found else None)
+            ours.append(found[0].label if found else None)
             if len(ours) == frames:
                 break
     source.close()

@@ -98,10 +98,11 @@ def test_csv_cells_a_spreadsheet_would_run_are_written_inert_and_rows_reach_the_
     assert [r["file"] for r in rows] == ["'" + name]
 
     from edgefer.device.outputs import FaceCsv
+    from edgefer.device.pipeline import Face
     from edgefer.device.sources import Frame
 
     table = FaceCsv(tmp_path / "live.csv", ["happy", "sad"])
-    face = {"track": 0, "box": [1, 2, 3, 4], "score": 0.9, "label": "happy", "probs": {"happy": 0.7, "sad": 0.3}}
+    face = Face((1, 2, 3, 4), "happy", {"happy": 0.7, "sad": 0.3}, 0.9, track=0)
     table.write(Frame(np.zeros((2, 2, 3), np.uint8), 0.04, 1, ""), [face])
     assert (tmp_path / "live.csv").read_text().count("\n") == 2  # header and the row, not yet closed
     table.close()

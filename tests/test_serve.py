@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(
 )
 from edgefer.device import cam
 from edgefer.device.latency import Latency
+from edgefer.device.pipeline import Face
 from edgefer.device.serve import LiveView, ServeError, ViewServer, parse_address
 from edgefer.device.sources import Frame
 from edgefer.device.timeline import Timeline
@@ -179,7 +180,7 @@ def test_loopback_needs_no_token_and_the_encoder_sleeps_without_viewers():
         for i in range(20):
             view.publish(
                 Frame(rgb, i / 25, i),
-                [{"track": 0, "box": [1, 1, 10, 10], "score": 0.9, "label": "a", "probs": {"a": 0.7, "b": 0.3}}],
+                [Face((1, 1, 10, 10), "a", {"a": 0.7, "b": 0.3}, 0.9, track=0)],
             )
         time.sleep(0.2)
         assert view.encoded == 0  # nobody watched: nothing was encoded
@@ -306,7 +307,7 @@ def test_video_report_csv_and_timeline(tmp_path, capsys):
 def test_timeline_bins_by_time_and_forgets_beyond_keep():
     timeline = Timeline(["a", "b"], bin_seconds=0.5, keep=2.0)
     for i in range(100):  # 4 s at 25 fps
-        timeline.add(i / 25, [{"track": 3, "probs": {"a": 1.0, "b": 0.0}}])
+        timeline.add(i / 25, [Face((0, 0, 1, 1), "a", {"a": 1.0, "b": 0.0}, 1.0, track=3)])
     t, p = timeline.series(3)
     assert len(t) <= 5 and t[-1] == 3.5 and np.allclose(p[:, 0], 1.0)
     assert timeline.dominant_share(3) == {"a": 1.0}

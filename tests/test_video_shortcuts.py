@@ -28,7 +28,7 @@ def run(frames, **options):
         labels = []
         for frame in frames:
             faces = pipeline.process(frame)
-            labels.append(faces[0]["label"] if faces else None)
+            labels.append(faces[0].label if faces else None)
         return labels, pipeline.cost()
 
 

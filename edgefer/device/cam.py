@@ -219,7 +219,7 @@ def run(args) -> dict:
                         if stills
                         else {"t": round(frame.t, 3), "frame": frame.index}
                     )
-                    jsonl.write(json.dumps(dict(line, faces=faces)) + "\n")
+                    jsonl.write(json.dumps(dict(line, faces=[f.to_dict() for f in faces])) + "\n")
                 # the periodic table counts from the first frame, not from the model's cold start
                 last_report = last_report or time.perf_counter()
                 if args.report_every and time.perf_counter() - last_report > args.report_every:

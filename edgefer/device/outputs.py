@@ -190,14 +190,14 @@ class FaceCsv:
                 "" if still else f"{frame.t:.3f}",
                 frame.index,
                 inert(frame.name),
-                "" if f["track"] is None else f["track"],
-                *f["box"],
-                f["score"],
-                inert(f["label"]),
-                int(bool(f.get("uncertain"))),
-                *(f["probs"][c] for c in self.labels),
+                "" if f.track is None else f.track,
+                *f.box,
+                f.score,
+                inert(f.label),
+                int(f.uncertain),
+                *(f.probs[c] for c in self.labels),
             ]
-            self.file.write(line_of(row + [inert(f.get("pair") or "")] if self.pairs else row))
+            self.file.write(line_of(row + [inert(f.pair or "")] if self.pairs else row))
 
     def close(self):
         self.file.close()

@@ -17,6 +17,7 @@ Stills (an image folder, a photo) are read whole, every time. `cost()` counts wh
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -37,6 +38,32 @@ from .tracker import SMOOTHING, Track, Tracker
 # docs/results/device-latency.md); 1 and 1 do all of it on every frame
 DETECT_EVERY, CLASSIFY_EVERY = 4, 2
 STEADY = 0.5  # a face whose top probability leads the runner-up by less is read every frame
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face in one frame as the pipeline read it: what every sink takes (the window, the live
+    view, CSV, JSON lines, the timeline, the Python API)."""
+
+    box: tuple[int, int, int, int]  # x, y, width, height in pixels of the image given
+    label: str  # the most probable expression
+    probs: dict[str, float]  # every class of the model, summing to 1
+    score: float  # the face detector's confidence that this is a face
+    uncertain: bool = False  # the top probability is below the card's bar
+    track: int | None = None  # the same number for the same face across a stream's frames
+    pair: str | None = None  # a compound ("happily_surprised") when reading pairs
+
+    def to_dict(self) -> dict:
+        """The face as JSON lines and the live view's state.json give it."""
+        out = {
+            "track": self.track,
+            "box": list(self.box),
+            "score": self.score,
+            "label": self.label,
+            "uncertain": self.uncertain,
+            "probs": self.probs,
+        }
+        return out if self.pair is None else dict(out, pair=self.pair)
 
 
 class FloatModel(EdgeferError, ValueError):
@@ -181,7 +208,7 @@ class Pipeline:
             f"faces: {Path(str(self.face_model)).name}"
         )
 
-    def process(self, frame, latency: Latency | None = None) -> list[dict]:
+    def process(self, frame, latency: Latency | None = None) -> list[Face]:
         lap = time.perf_counter()
 
         def mark(stage):
@@ -212,20 +239,20 @@ class Pipeline:
             else [Track(i, f.box, p) for i, (f, p) in enumerate(zip(faces, probs))]
         )
         labels = self.classifier.labels
-        out = [
-            {
-                "track": t.id if self.tracker else None,
-                "box": list(f.box),
-                "score": round(f.score, 3),
-                "label": labels[int(np.argmax(t.probs))],
-                "uncertain": self.spec.uncertain(t.probs),
-                "probs": {k: round(float(v), 4) for k, v in zip(labels, t.probs)},
-            }
-            for f, t in zip(faces, tracks)
-        ]
-        if self.pairs is not None:
-            for face in out:
-                face["pair"] = top_two_compound(face["probs"], self.pairs)
+        out = []
+        for f, t in zip(faces, tracks):
+            probs = {k: round(float(v), 4) for k, v in zip(labels, t.probs)}
+            out.append(
+                Face(
+                    box=tuple(int(v) for v in f.box),
+                    label=labels[int(np.argmax(t.probs))],
+                    probs=probs,
+                    score=round(f.score, 3),
+                    uncertain=self.spec.uncertain(t.probs),
+                    track=t.id if self.tracker else None,
+                    pair=None if self.pairs is None else top_two_compound(probs, self.pairs),
+                )
+            )
         return out
 
     def _side(self, track) -> int | None:
@@ -286,13 +313,13 @@ class Pipeline:
         self.close()
 
 
-def draw(rgb: np.ndarray, faces: list[dict]) -> np.ndarray:
+def draw(rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
     """BGR frame with a box and the smoothed label on every face."""
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     for f in faces:
-        x, y, w, h = f["box"]
+        x, y, w, h = f.box
         cv2.rectangle(bgr, (x, y), (x + w, y + h), (0, 200, 0), 2)
         text = reading(f)  # a compound model's label, or a pair read from a basic model: "happily surprised"
-        color = (160, 160, 160) if f.get("uncertain") else (0, 200, 0)
+        color = (160, 160, 160) if f.uncertain else (0, 200, 0)
         cv2.putText(bgr, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
     return bgr

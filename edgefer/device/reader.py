@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from ..core.errors import EdgeferError
 from ..core.faces import MIN_SCORE
 from ..core.preprocess import read_image
 from ..models import model_path
-from .pipeline import CLASSIFY_EVERY, DETECT_EVERY, Pipeline, check_options
+from .pipeline import CLASSIFY_EVERY, DETECT_EVERY, Face, Pipeline, check_options
 from .sources import Frame, open_source
 from .tracker import SMOOTHING
 
@@ -35,29 +34,6 @@ ORDERS = ("rgb", "bgr")
 
 class BadArray(EdgeferError, ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class Face:
-    box: tuple[int, int, int, int]  # x, y, width, height in pixels of the image given
-    label: str  # the most probable expression
-    probs: dict[str, float]  # every class of the model, summing to 1
-    score: float  # the face detector's confidence that this is a face
-    uncertain: bool = False  # the top probability is below the card's bar
-    track: int | None = None  # the same number for the same face across a stream's frames
-    pair: str | None = None  # a compound ("happily_surprised") when reading pairs
-
-    @classmethod
-    def from_pipeline(cls, face: dict) -> Face:
-        return cls(
-            tuple(int(v) for v in face["box"]),
-            face["label"],
-            dict(face["probs"]),
-            float(face["score"]),
-            bool(face.get("uncertain")),
-            face["track"],
-            face.get("pair"),
-        )
 
 
 def as_rgb(image, order: str = "rgb") -> np.ndarray:
@@ -132,7 +108,7 @@ class ExpressionReader:
         rgb = as_rgb(image, order)
         with self._lock:
             faces = self._stills.process(Frame(rgb, 0.0, 0))
-        return [Face.from_pipeline(f) for f in faces]
+        return faces
 
     def stream(self, source=0, max_frames: int = 0) -> Iterator[tuple[Frame, list[Face]]]:
         """(frame, faces) for each frame of a webcam index, a video file or URL, an image folder or
@@ -144,7 +120,7 @@ class ExpressionReader:
                 **self.options, **self.video_options, video=tracked, track=tracked, smoothing=self.smoothing
             ) as pipeline:
                 for frame in frames:
-                    yield frame, [Face.from_pipeline(f) for f in pipeline.process(frame)]
+                    yield frame, pipeline.process(frame)
                     if max_frames and frame.index + 1 >= max_frames:
                         break
         finally:

@@ -113,7 +113,7 @@ class LiveView:
                 "t": round(self._t, 2),
                 "frames": self._frames,
                 "viewers": self.viewers,
-                "faces": self._faces,
+                "faces": [f.to_dict() for f in self._faces],
                 "timeline": self.timeline.to_json(),
             }
         state.update(

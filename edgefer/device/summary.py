@@ -7,17 +7,18 @@ BRIEF_SECONDS = 1.0  # a face seen for less (a false detection, someone passing)
 MAX_TRACKS = 1000  # a service that runs for months keeps the longest-seen faces only
 
 
-def reading(face: dict) -> str:
-    """A face's reading as the screen shows it: "happy 0.91", "uncertain (sad 0.38)", a compound pair."""
-    text = f"{face['label']} {face['probs'][face['label']]:.2f}"
-    return (face.get("pair") or (f"uncertain ({text})" if face.get("uncertain") else text)).replace("_", " ")
+def reading(face) -> str:
+    """A face's reading (pipeline.Face) as the screen shows it: "happy 0.91", "uncertain (sad 0.38)",
+    a compound pair."""
+    text = f"{face.label} {face.probs[face.label]:.2f}"
+    return (face.pair or (f"uncertain ({text})" if face.uncertain else text)).replace("_", " ")
 
 
-def still_line(frame, faces: list[dict]) -> str:
+def still_line(frame, faces: list) -> str:
     """file: each face's reading and box (x, y, width, height in pixels), or that none was found."""
     if not faces:
         return f"{frame.name}: no face found"
-    found = "; ".join(f"{reading(f)} at ({', '.join(str(v) for v in f['box'])})" for f in faces)
+    found = "; ".join(f"{reading(f)} at ({', '.join(str(v) for v in f.box)})" for f in faces)
     return f"{frame.name}: {found}" if len(faces) == 1 else f"{frame.name}: {len(faces)} faces: {found}"
 
 
@@ -28,14 +29,14 @@ class TrackSummary:
     def __init__(self):
         self.tracks: dict[int, dict] = {}
 
-    def add(self, frame, faces: list[dict]) -> None:
+    def add(self, frame, faces: list) -> None:
         for f in faces:
-            if f["track"] is None:
+            if f.track is None:
                 continue
-            track = self.tracks.setdefault(f["track"], {"first": frame.t, "frames": 0, "labels": {}})
+            track = self.tracks.setdefault(f.track, {"first": frame.t, "frames": 0, "labels": {}})
             track["last"] = frame.t
             track["frames"] += 1
-            label = "uncertain" if f.get("uncertain") else (f.get("pair") or f["label"]).replace("_", " ")
+            label = "uncertain" if f.uncertain else (f.pair or f.label).replace("_", " ")
             track["labels"][label] = track["labels"].get(label, 0) + 1
         if len(self.tracks) > MAX_TRACKS:
             shortest = sorted(self.tracks, key=lambda k: self.tracks[k]["frames"])[: len(self.tracks) - MAX_TRACKS]

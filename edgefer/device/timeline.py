@@ -32,14 +32,14 @@ class Timeline:
         self.labels, self.bin, self.keep = list(labels), bin_seconds, keep
         self.tracks: dict[int, dict[int, np.ndarray]] = {}  # track -> bin index -> (sum of probs..., count)
 
-    def add(self, t: float, faces: list[dict]):
+    def add(self, t: float, faces: list):
         b = int(t // self.bin)
         for f in faces:
-            bins = self.tracks.setdefault(f["track"], {})
+            bins = self.tracks.setdefault(f.track, {})
             acc = bins.get(b)
             if acc is None:
                 acc = bins[b] = np.zeros(len(self.labels) + 1)
-            acc[:-1] += [f["probs"][c] for c in self.labels]
+            acc[:-1] += [f.probs[c] for c in self.labels]
             acc[-1] += 1
         if self.keep is not None:
             self._forget(b - int(self.keep / self.bin))

@@ -137,8 +137,8 @@ def yale_check(model, face_model) -> dict:
             faces = pipeline.process(Frame(rgb, k / 25, k, path.name))
             if not faces:
                 return "no face", {}
-            face = max(faces, key=lambda f: f["box"][2] * f["box"][3])
-            return face["label"], face["probs"]
+            face = max(faces, key=lambda f: f.box[2] * f.box[3])
+            return face.label, face.probs
 
         return yale_score(read)
 
