@@ -1,5 +1,5 @@
 """Exported models against labels and faces they were not trained on (edgefer.evaluate.checks
-says what each figure is): FER+ majority and FER-2013 labels on PublicTest / PrivateTest, the same
+and benchmarks/peers.py say what each figure is): FER+ majority and FER-2013 labels on PublicTest / PrivateTest, the same
 faces cropped at the detector's box, clear emotional faces, Yale full frames through the device
 pipeline; with more than one --model, each against the first on the same faces (paired intervals).
 
@@ -18,20 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from peers import FerPackage, at_box, fer_class, format_paired, paired
+
 from edgefer.core.errors import EdgeferError
 from edgefer.core.files import write_json
 from edgefer.data.fer2013 import read_ferplus
 from edgefer.device.classifier import Classifier
-from edgefer.evaluate.checks import (
-    SHARED,
-    FerPackage,
-    at_box,
-    fer_class,
-    ferplus_check,
-    format_paired,
-    paired,
-    yale_check,
-)
+from edgefer.evaluate.checks import SHARED, ferplus_check, yale_check
 from edgefer.models import model_path
 
 

@@ -20,13 +20,14 @@ import math
 import sys
 
 import cv2
+from peers import FerPackage, fer_class
 
 from edgefer.core.errors import EdgeferError
 from edgefer.core.files import write_json
 from edgefer.core.preprocess import read_image
 from edgefer.device.pipeline import Pipeline
 from edgefer.device.sources import Frame
-from edgefer.evaluate.checks import SHARED, FerPackage, fer_class
+from edgefer.evaluate.checks import SHARED
 from edgefer.models import model_path
 
 LONDON = SHARED / "data" / "london_faces"

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peers import fer_class
 
 from edgefer.core.errors import EdgeferError
 from edgefer.core.files import write_json
@@ -25,7 +26,6 @@ from edgefer.device.bench import machine, machine_line
 from edgefer.device.latency import Latency
 from edgefer.device.pipeline import Pipeline
 from edgefer.device.sources import open_source
-from edgefer.evaluate.checks import fer_class
 from edgefer.models import BUNDLED, DEFAULT, model_path
 
 CLIP = Path(__file__).resolve().parents[1] / "media" / "talking_face_640x360.mp4"
