@@ -438,7 +438,7 @@ def test_config_values_are_type_checked(tmp_path, class_folder, capsys):
 
 def test_oversample_and_class_weights_balance_the_train_split():
     from edgefer.data.balance import oversample_index
-    from edgefer.train.trainer import class_weights
+    from edgefer.train.balancers import class_weights
 
     y = np.array([0] * 10 + [1] * 3 + [2] * 1)
     counts = np.bincount(y[oversample_index(y, seed=0)])

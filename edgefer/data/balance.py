@@ -1,4 +1,5 @@
-"""Class balance: per-class counts per split, imbalance ratio, a printed table and a bar chart."""
+"""Class balance: per-class counts per split, imbalance ratio, a printed table and a bar chart; and
+oversampling's index (the ways to balance a run register in edgefer.train.balancers)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import numpy as np
 from ..core import plots
 from ..core.files import write_json
 from .base import FaceDataset
-
-METHODS = ("none", "class-weights", "oversample", "gan")
 
 
 def balance_report(ds: FaceDataset) -> dict:

@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 
 from .._tf import tf
-from ..data.balance import oversample_index
 from .arrays import Arrays, soft_targets, targets_of
 from .augment import augmenter, camera_conditions, mix_pairs
+from .balancers import BALANCERS
 from .config import TrainConfig
 
 
@@ -18,9 +18,8 @@ def training_examples(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     """(the training split as (pixels, target) examples, oversampled as the config says; their
     count). Built once per run: the arrays are copied into the pipeline here, not every epoch."""
     train = arrays["train"]
-    index = (
-        oversample_index(train.y, cfg.seed, cfg.per_class) if cfg.balance == "oversample" else np.arange(len(train.y))
-    )
+    balancer = BALANCERS[cfg.balance]
+    index = balancer.index(train.y, cfg) if balancer.index else np.arange(len(train.y))
     targets = targets_of(train, n, soft_targets(cfg))
     if train.aux is not None:  # two heads, two targets: the expression and the face's blendshapes
         targets = (targets[index], train.aux[index])

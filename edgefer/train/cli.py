@@ -10,6 +10,7 @@ from ..core.errors import EdgeferError
 from ..core.files import CommandParser
 from ..core.spec import FaceCrop
 from ..data.fer2013 import FER2013_MARGIN, FER2013_OFFSET_Y
+from .balancers import BALANCERS
 from .config import CHOICES, FIELDS, TrainConfig
 
 HELP = {
@@ -68,7 +69,8 @@ HELP = {
     "lr": "peak learning rate of Adam's cosine schedule",
     "label_smoothing": "cross-entropy label smoothing",
     "patience": "stop after this many epochs without a better validation accuracy",
-    "balance": "class balancing of the training split",
+    "balance": "class balancing of the training split: "
+    + "; ".join(f"{name}, {b.what}" for name, b in BALANCERS.items()),
     "per_class": "oversample / gan: fill every class up to N images (default: the largest class)",
     "gan_dir": "gan: reuse (or resume) the GAN in this folder (default RUN/gan)",
     "gan_epochs": "gan: epochs of GAN training",

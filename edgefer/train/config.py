@@ -17,9 +17,9 @@ from ..core import preprocess
 from ..core.errors import EdgeferError
 from ..core.spec import ALIGN, FRAMING, FaceCrop
 from ..data import DATASETS
-from ..data.balance import METHODS as BALANCE_METHODS
 from ..gan import LOSSES as GAN_LOSSES
 from .backbones import BACKBONES
+from .balancers import BALANCERS
 
 STRATEGIES = ("none", "mirrored", "multiworker")
 TARGET_FILES = ("teacher", "blendshapes")  # options naming a file of per-image targets the run reads
@@ -255,7 +255,7 @@ CHOICES = {
     "equalize": preprocess.EQUALIZE,
     "framing": ("auto", *FRAMING),
     "align": ALIGN,
-    "balance": BALANCE_METHODS,
+    "balance": tuple(BALANCERS),
     "strategy": STRATEGIES,
     "gan_loss": GAN_LOSSES,
 }

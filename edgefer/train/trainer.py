@@ -36,6 +36,7 @@ from ..data.blendshapes import attach_blendshapes
 from . import cluster
 from .arrays import cap_per_class, data_digest, dataset_for, prepare_arrays, spec_for, split_warnings
 from .backbones import build_model, freeze_features, freeze_through, keras_runner
+from .balancers import BALANCERS
 from .batches import epoch_batches, training_examples, validation_batches
 from .checkpoints import EpochMeanWeights, RunCheckpoint, average_epochs, check_resume
 from .config import ConfigError, TrainConfig
@@ -66,11 +67,6 @@ def make_strategy(name: str):
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     # multiworker reads the cluster from the TF_CONFIG environment variable on every host
     return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def class_weights(y: np.ndarray, n: int) -> dict[int, float]:
-    counts = np.bincount(y, minlength=n).astype(float)
-    return {i: float(len(y) / (n * c)) if c else 0.0 for i, c in enumerate(counts)}
 
 
 def compile_for_training(model, cfg: TrainConfig, steps_per_epoch: int, jit_compile: bool = False):
@@ -287,11 +283,9 @@ def read_data(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> P
         raise ConfigError(f"{ds.source}: the train split needs at least two classes")
     for warning in split_warnings(arrays, ds.labels):
         print(f"warning: {ds.source}: {warning}", file=sys.stderr)
-    balance_info = None
-    if cfg.balance == "gan":
-        from .gan_balance import gan_balance  # the GAN only loads when asked for
-
-        arrays["train"], balance_info = gan_balance(ds, cfg, spec, run_dir, arrays["train"])
+    balance_info, balancer = None, BALANCERS[cfg.balance]
+    if balancer.add_images is not None:
+        arrays["train"], balance_info = balancer.add_images(ds, cfg, spec, run_dir, arrays["train"])
     return Prepared(ds, spec, digest, saved_state, arrays, skipped, balance_info)
 
 
@@ -333,7 +327,8 @@ def fit_model(cfg: TrainConfig, data: Prepared, run_dir: Path, who, created: boo
         callbacks.insert(0, cluster.Heartbeat(watchdog))
     if cfg.average_from:
         callbacks.insert(0, EpochMeanWeights(run_dir, cfg.average_from))
-    weights = class_weights(arrays["train"].y, n) if cfg.balance == "class-weights" else None
+    balancer = BALANCERS[cfg.balance]
+    weights = balancer.class_weight(arrays["train"].y, n) if balancer.class_weight else None
     # one fit per epoch, each on that epoch's own seeded pipeline: resumed epochs match uninterrupted ones
     while state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
         if cfg.probe_epochs and state["epoch"] == cfg.probe_epochs:  # a resumed run's last.keras is the probe's too
