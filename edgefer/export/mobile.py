@@ -23,6 +23,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import flatbuffers
 import numpy as np
 
 from .._tf import tf  # noqa: F401  (TensorFlow quiet before its schema module loads it)
@@ -35,7 +36,7 @@ from tensorflow.lite.python import schema_py_generated as fb  # noqa: E402  isor
 LABELS_FILE = "labels.txt"
 # the grey weights: cv2's RGB->grey (0.299, 0.587, 0.114) in int8 over one scale, 1/217. Their sum
 # is 217, so a grey pixel comes out exactly as it went in (a FER crop reads the same as before), and a
-# colour pixel within half a level of cv2's grey
+# colour pixel at most one grey level from cv2's (the int8 weights round cv2's coefficients)
 GREY_WEIGHTS = (65, 127, 25)
 IN_GRAPH = ("grey", "flip_average", "temperature", "logit_bias")
 
@@ -203,7 +204,7 @@ def rewrite(flatbuffer: bytes, spec) -> bytes:
     for sig in model.signatureDefs or []:
         sig.inputs = [_tensor_map("image", image)]
         sig.outputs = [_tensor_map("probabilities", scores)]
-    builder = _builder()
+    builder = flatbuffers.Builder(1024 * 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
@@ -212,12 +213,6 @@ def _tensor_map(name, index):
     m = fb.TensorMapT()
     m.name, m.tensorIndex = name, index
     return m
-
-
-def _builder():
-    import flatbuffers
-
-    return flatbuffers.Builder(1024 * 1024)
 
 
 def mobile_card(card: dict, source_sha256: str) -> dict:
