@@ -126,6 +126,7 @@ def paired_view(check: dict) -> str:
             pts(d["ferplus_val"]),
             pts(d["ferplus_test"]),
             pts(d["fer2013_label_test"]),
+            f"{pts(d['clear_emotions_val'])} / {pts(d['clear_emotions_test'])}",
             pts(d["yale"]),
         ]
         for name, d in check["paired"].items()
@@ -136,6 +137,7 @@ def paired_view(check: dict) -> str:
             "FER+ majority, PublicTest (points)",
             "FER+ majority, PrivateTest",
             "FER-2013 label, PrivateTest",
+            "clear emotional faces, mean recall, PublicTest / PrivateTest",
             "Yale",
         ],
         rows,
