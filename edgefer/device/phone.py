@@ -53,8 +53,8 @@ class PhoneError(EdgeferError, ValueError):
     pass
 
 
-def phone_model(name: str) -> Path:
-    """A bundled model's phone form by name, or a phone-form .tflite; PhoneError otherwise."""
+def phone_model(name: str) -> tuple[Path, dict]:
+    """(path, card) of a bundled model's phone form by name, or of a phone-form .tflite; PhoneError otherwise."""
     path = HERE / "mobile" / BUNDLED[name] if name in BUNDLED else Path(name)
     if not path.is_file():
         raise PhoneError(f"{name}: no such model file; pass a phone-form .tflite or one of {', '.join(BUNDLED)}")
@@ -64,7 +64,7 @@ def phone_model(name: str) -> Path:
             f"{path}: not the phone form (its input is {card['input']['color']} int8); "
             f"write it with edgefer-export {path} --mobile --out phone.tflite"
         )
-    return path
+    return path, card
 
 
 def web_files(folder) -> Path:
@@ -82,9 +82,8 @@ class PhoneServer:
     """The page's server in its own threads; `close()` stops it."""
 
     def __init__(self, model, address: str = "8000", web=WEB_FILES, cert=None, key=None, allow_hosts=()):
-        model = phone_model(str(model))
+        model, card = phone_model(str(model))
         host, port = parse_address(address)
-        card = card_mod.read_embedded(model)
         about = {
             "model": model.name,
             "card": card,
