@@ -4,8 +4,7 @@ Measured here: a small head on those 52 numbers, alone and fused with a CNN mode
 
 1. Features: the landmarker (`../shared/models/face_landmarker.task`, mediapipe tasks, IMAGE mode)
    on every FER-2013 image, upscaled 4x onto a gray border (48 px faces are below what its detector
-   finds; edgefer.data.blendshapes), cached in `--cache` (the file recipes/blendshape_targets.py
-   writes). Faces it does not find keep the CNN's reading alone.
+   finds), cached in `--cache`. Faces it does not find keep the CNN's reading alone.
 2. The head: 52 -> 64 -> classes (ReLU, dropout), trained on the training split with the default
    recipe's targets (FER-2013 label mixed with the FER+ vote distribution, `--votes-weight`), mirror
    images added by swapping each Left/Right blendshape pair, classes weighted to equal total weight.
@@ -30,17 +29,10 @@ import numpy as np
 from tqdm import tqdm
 
 from edgefer.core import preprocess
-from edgefer.core.files import write_json
+from edgefer.core.files import atomic_path, write_json
 from edgefer.core.interpreter import interpreter_class
 from edgefer.data import load_dataset
-from edgefer.data.blendshapes import (
-    blendshape_names,
-    landmarker,
-    load_blendshapes,
-    mirror_columns,
-    read_blendshapes,
-    save_blendshapes,
-)
+from edgefer.data.base import DatasetError, read_npz
 from edgefer.data.fer2013 import mix_votes, read_ferplus
 from edgefer.device.classifier import Classifier
 from edgefer.device.pipeline import Pipeline
@@ -50,10 +42,84 @@ from edgefer.models import model_path
 
 LANDMARKER = SHARED / "models" / "face_landmarker.task"
 
+UPSCALE, BORDER = 4, 48  # a 48 px FER-2013 face becomes 192 px inside a 288 px gray square:
+# below about 100 px the landmarker's own detector finds few faces
+
+
+def landmarker(task) -> callable:
+    """gray uint8 image -> its 52 blendshape scores, or None where the landmarker finds no face."""
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    opts = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(task)),
+        running_mode=vision.RunningMode.IMAGE,
+        output_face_blendshapes=True,
+        num_faces=1,
+        min_face_detection_confidence=0.3,
+        min_face_presence_confidence=0.3,
+    )
+    detector = vision.FaceLandmarker.create_from_options(opts)
+
+    def read(gray: np.ndarray) -> np.ndarray | None:
+        rgb = np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+        found = detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)).face_blendshapes
+        return np.array([c.score for c in found[0]], np.float32) if found else None
+
+    return read
+
+
+def blendshape_names() -> list[str]:
+    """The landmarker's 52 blendshapes in its output order (mediapipe's enum names)."""
+    from mediapipe.tasks.python.vision.face_landmarker import Blendshapes
+
+    return [b.name for b in sorted(Blendshapes, key=lambda b: b.value)]
+
+
+def mirror_columns(names) -> np.ndarray:
+    """Column order of the mirror image's blendshapes: every ...LEFT swapped with its ...RIGHT."""
+    names = [str(n) for n in names]
+    swap = [n.replace("LEFT", "#").replace("RIGHT", "LEFT").replace("#", "RIGHT") for n in names]
+    return np.array([names.index(s) for s in swap])
+
+
+def read_small_face(read, gray: np.ndarray) -> np.ndarray | None:
+    """The landmarker on a small face crop, upscaled onto a gray border first."""
+    big = cv2.resize(gray, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
+    return read(cv2.copyMakeBorder(big, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=128))
+
+
+def read_blendshapes(paths: list[str], task, progress=None) -> np.ndarray:
+    """(N, 52) blendshapes of face crops, NaN rows where the landmarker found no face."""
+    read = landmarker(task)
+    scores = np.full((len(paths), 52), np.nan, np.float32)
+    for i, path in enumerate(progress(paths) if progress else paths):
+        found = read_small_face(read, preprocess.read_image(path))
+        if found is not None:
+            scores[i] = found
+    return scores
+
+
+def save_blendshapes(path, paths: list[str], names: list[str], scores: np.ndarray) -> None:
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:  # np.savez adds .npz to a bare path name
+        np.savez(f, paths=np.array([str(p) for p in paths]), names=np.array(names), scores=scores)
+
+
+def load_blendshapes(path) -> tuple[list[str], list[str], np.ndarray]:
+    """(paths, names, scores) of a blendshape file, or one clear error naming it and the fix."""
+    path, writer = Path(path), "python experiments/blendshapes.py (delete the file to write it again)"
+    paths, names, scores = read_npz(path, ("paths", "names", "scores"), "blendshapes", writer)
+    if scores.shape != (len(paths), len(names)):
+        raise DatasetError(
+            f"{path}: {scores.shape[0]} rows of {scores.shape[1:]} scores for {len(paths)} paths "
+            f"and {len(names)} names; write it with {writer}"
+        )
+    return [str(p) for p in paths], [str(n) for n in names], scores
+
 
 def fer_features(paths: list[str], cache: Path) -> np.ndarray:
     """(N, 52) blendshapes of FER-2013 images, NaN where no face was found; cached by path list in
-    the file recipes/blendshape_targets.py writes (and edgefer-train --blendshapes reads)."""
+    `cache` (paths, names, scores)."""
     if cache.exists():
         saved, _, scores = load_blendshapes(cache)
         if saved == list(paths):

@@ -211,20 +211,6 @@ def test_flip_average_decided_at_training_reaches_the_device(tmp_path, exporter)
     assert not Classifier(tmp_path / "one.tflite").flip_average
 
 
-def test_a_run_with_warmup_epochs_on_smaller_faces_is_quantization_aware_trained_at_its_own_size(tmp_path, exporter):
-    """QAT fine-tunes the fixed-size model the run ships: with --warmup-size it once drew the warm-up's
-    16 px faces, failed on the 32 px model and fell back to post-training quantization."""
-    data = tmp_path / "faces"
-    for k, cls in enumerate(("happy", "sad")):
-        write_images(data / cls, [f"{cls}{i}" for i in range(10)], seed0=k * 50)
-    run = train(tiny_config(tmp_path, data, epochs=2, warmup_size=16, warmup_epochs=1)).run_dir
-    report = exporter.export(
-        run, tmp_path / "m.tflite", "int8", qat_epochs=1, invokes=5, threads=(1,), compare_float=False
-    )
-    assert report["mode"] == "int8" and not report["notes"]
-    assert Classifier(tmp_path / "m.tflite").spec.size == 32
-
-
 def test_model_without_card_is_refused(run_dir, tmp_path, exporter):
     model = run_mod.load(run_dir).model
     bare = tmp_path / "bare.tflite"

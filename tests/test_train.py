@@ -127,166 +127,6 @@ def test_a_resumed_epoch_is_the_epoch_the_uninterrupted_run_trained(tmp_path, cl
     assert state["train_seconds"] > 0 and len(state["history"]["loss"]) == 3
 
 
-def test_average_from_makes_the_model_the_mean_of_its_epochs_weights_also_when_resumed(
-    tmp_path, class_folder, monkeypatch
-):
-    """--average-from 2 of 3 epochs: model.keras holds the mean over epochs 2 and 3 of each step's
-    weights (each epoch's mean kept in the checkpoints) with BatchNorm statistics measured for
-    them, the best epoch kept beside it; a run killed after epoch 2 and resumed averages the same."""
-    from edgefer._tf import keras
-
-    kw = dict(epochs=3, patience=10, dropout=0.0, average_from=2)
-    whole = train(tiny_config(tmp_path / "whole", class_folder, **kw))
-    run = whole.run_dir
-    assert whole.metrics["averaged_epochs"] == [2, 3] and (run / "checkpoints" / "best_epoch.keras").exists()
-    assert not (run / "checkpoints" / "mean_epoch_1.npz").exists()
-    means = [np.load(run / "checkpoints" / f"mean_epoch_{k}.npz") for k in (2, 3)]
-    model = keras.models.load_model(run / "model.keras", compile=False)
-    last = keras.models.load_model(run / "checkpoints" / "last.keras", compile=False)
-    for i, w in enumerate(model.trainable_weights):
-        np.testing.assert_allclose(w.numpy(), (means[0][f"arr_{i}"] + means[1][f"arr_{i}"]) / 2, rtol=1e-6, atol=1e-7)
-    # an epoch's mean is not its last step, and the statistics belong to the averaged weights
-    assert not np.allclose(means[1]["arr_0"], last.trainable_weights[0].numpy())
-    stats = lambda m: [v.numpy() for v in m.non_trainable_weights if "moving_mean" in v.name]  # noqa: E731
-    assert stats(model) and not any(np.allclose(a, b) for a, b in zip(stats(model), stats(last)))
-
-    killed_after_epoch(monkeypatch, tiny_config(tmp_path / "killed", class_folder, **kw), 2)
-    resumed = train(tiny_config(tmp_path / "killed", class_folder, resume=True, **kw)).run_dir
-    again = keras.models.load_model(resumed / "model.keras", compile=False)
-    for a, b in zip(model.weights, again.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-4)
-    with pytest.raises(ConfigError, match="average_from"):
-        TrainConfig(data="unused", epochs=3, average_from=4).check()
-
-
-def test_warmup_epochs_train_on_smaller_faces_and_the_model_ships_at_its_size(tmp_path, class_folder, monkeypatch):
-    """--warmup-size 16 --warmup-epochs 1 of 2 (progressive resizing): epoch 1's batches are 16 px,
-    epoch 2's 32 px; model.keras takes the spec's 32 px as export and the device do, with the
-    weights trained; a run killed after epoch 1 resumes into the epoch the uninterrupted run trained."""
-    from edgefer._tf import keras
-    from edgefer.train import arrays as train_arrays
-    from edgefer.train import batches, trainer
-
-    kw = dict(epochs=2, patience=10, dropout=0.0, warmup_size=16, warmup_epochs=1)
-    cfg = tiny_config(tmp_path / "whole", class_folder, **kw)
-    whole = train(cfg)
-    ds = train_arrays.dataset_for(cfg)
-    spec = train_arrays.spec_for(cfg, ds)
-    arrays, _ = train_arrays.prepare_arrays(ds, spec)
-    examples, count = batches.training_examples(arrays, cfg, len(ds.labels))
-    sides = [next(iter(batches.epoch_batches(examples, count, cfg, epoch)))[0].shape[1:3] for epoch in (0, 1)]
-    assert [tuple(s) for s in sides] == [(16, 16), (32, 32)]
-
-    delivered = keras.models.load_model(whole.run_dir / "model.keras", compile=False)
-    assert delivered.input_shape == (None, 32, 32, 3)
-    last = keras.models.load_model(whole.run_dir / "checkpoints" / "last.keras", compile=False)
-    assert last.input_shape == (None, None, None, 3)  # the model being trained takes both sides
-    faces = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_allclose(
-        trainer.at_size(last, cfg, spec)(faces).numpy(), last(faces).numpy(), rtol=1e-5, atol=1e-6
-    )
-
-    killed_after_epoch(monkeypatch, tiny_config(tmp_path / "killed", class_folder, **kw), 1)
-    resumed = train(tiny_config(tmp_path / "killed", class_folder, resume=True, **kw)).history
-    for key in ("loss", "accuracy", "val_loss"):
-        assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
-
-
-def test_warmup_options_that_cannot_work_are_refused_in_one_line():
-    for kw, expected in [
-        (dict(warmup_size=16), "give both"),
-        (dict(warmup_epochs=2), "give both"),
-        (dict(warmup_size=96, warmup_epochs=2), "must be below size (96)"),
-        (dict(warmup_size=16, warmup_epochs=2), "at least 32 (mobilenetv2's smallest input)"),
-        (dict(warmup_size=64, warmup_epochs=10), "must leave epochs at the full size (1 to 9 of 10)"),
-    ]:
-        with pytest.raises(ConfigError, match=re.escape(expected)):
-            TrainConfig(data="d", size=96, epochs=10, **kw).check()
-    assert TrainConfig(data="d").fingerprint() != TrainConfig(data="d", warmup_size=64, warmup_epochs=5).fingerprint()
-
-
-def test_probe_epochs_fit_the_head_alone_then_every_layer_and_resume_into_the_same_epoch(
-    tmp_path, class_folder, monkeypatch
-):
-    """--probe-epochs 1 of 2 (LP-FT): epoch 1 changes the head and leaves every layer below the
-    pooled features as it was built (BatchNorm statistics too), epoch 2 trains those as well; a run
-    killed after epoch 1 resumes into the epoch the uninterrupted run trained."""
-    from edgefer._tf import keras
-    from edgefer.train import trainer
-
-    snapshots = []  # every layer's weights each time the trainer compiles: built, then after the probe
-    compile_first = trainer.compile_for_training
-
-    def recording(model, *args, **kwargs):
-        snapshots.append({layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers})
-        return compile_first(model, *args, **kwargs)
-
-    monkeypatch.setattr(trainer, "compile_for_training", recording)
-    kw = dict(epochs=2, patience=10, dropout=0.0, probe_epochs=1)
-    whole = train(tiny_config(tmp_path / "whole", class_folder, **kw))
-    assert len(snapshots) == 2
-    built, probed = snapshots
-    final = keras.models.load_model(whole.run_dir / "checkpoints" / "last.keras", compile=False)
-    names = [layer.name for layer in final.layers]
-    below = [n for n in names[: names.index("pool")] if built[n]]
-    assert below and "probs" in names
-
-    def same(a, b):
-        return all(np.array_equal(x, y) for x, y in zip(a, b))
-
-    assert all(same(built[n], probed[n]) for n in below)
-    assert not same(built["probs"], probed["probs"])
-    assert not all(same(probed[n], final.get_layer(n).get_weights()) for n in below)
-    assert all(layer.trainable for layer in final.layers)
-
-    monkeypatch.setattr(trainer, "compile_for_training", compile_first)
-    killed_after_epoch(monkeypatch, tiny_config(tmp_path / "killed", class_folder, **kw), 1)
-    resumed = train(tiny_config(tmp_path / "killed", class_folder, resume=True, **kw)).history
-    for key in ("loss", "accuracy", "val_loss"):
-        assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
-    for kw, expected in [
-        (dict(probe_epochs=10), "leave epochs to fine-tune every layer (1 to 9 of 10)"),
-        (dict(probe_epochs=2, average_from=2), "average from an epoch after the probe (3 or later)"),
-    ]:
-        with pytest.raises(ConfigError, match=re.escape(expected)):
-            TrainConfig(data="d", epochs=10, **kw).check()
-    TrainConfig(data="d", epochs=10, probe_epochs=2, average_from=3).check()
-
-
-def test_votes_clarity_reaches_the_loss_as_each_faces_weight(tmp_path, class_folder):
-    """Each training face's weight (Split.weight, written by mix_votes --votes-clarity) comes out of the
-    training pipeline beside its face and target, in the same order; and the
-    options it cannot go with are refused in one line."""
-    from edgefer.data import load_dataset
-    from edgefer.train import arrays as train_arrays
-    from edgefer.train import batches
-
-    cfg = tiny_config(tmp_path, class_folder, balance="oversample", flip=False, rotation=0.0, shift=0.0, zoom=0.0)
-    ds = load_dataset(str(class_folder), val_fraction=0.2, test_fraction=0.2)
-    train_split = ds.splits["train"]
-    train_split.weight = np.arange(1, len(train_split) + 1, dtype=np.float32)
-    spec = train_arrays.spec_for(cfg, ds)
-    arrays, _ = train_arrays.prepare_arrays(ds, spec)
-    examples, count = batches.training_examples(arrays, cfg, len(ds.labels))
-    seen = {}
-    for x, t, w in batches.epoch_batches(examples, count, cfg, 0):
-        for face, target, weight in zip(x.numpy(), t.numpy(), w.numpy()):
-            seen.setdefault(float(weight), set()).add((face.tobytes(), int(target.argmax())))
-    truth = {
-        float(w): (x.astype(np.float32).tobytes(), int(y))
-        for x, y, w in zip(arrays["train"].x, arrays["train"].y, arrays["train"].weight)
-    }
-    assert set(seen) == set(truth) and all(s == {truth[w]} for w, s in seen.items())
-    assert sum(1 for _ in batches.epoch_batches(examples, count, cfg, 0).unbatch()) == count
-    for kw, expected in [
-        (dict(votes_clarity=2.0), "pass --votes too"),
-        (dict(votes_clarity=2.0, votes="v.csv", balance="class-weights"), "use balance = 'oversample'"),
-        (dict(votes_clarity=2.0, votes="v.csv", mixup=0.2), "mixup = 0"),
-    ]:
-        with pytest.raises(ConfigError, match=re.escape(expected)):
-            TrainConfig(data="d", **kw).check()
-
-
 def test_camera_conditions_keep_gray_faces_gray_and_blur_without_dark_borders():
     """The augmented batches of a gray3 run: three equal channels within 0..255, changed from the
     input; the defocus blur keeps a flat face flat up to its edges and spreads a dot binomially."""
@@ -313,41 +153,6 @@ def test_camera_conditions_keep_gray_faces_gray_and_blur_without_dark_borders():
     assert np.allclose(augment.binomial_blur(tf.constant(dot)).numpy()[0, 2:7, 2:7, 0], np.outer(taps, taps))
 
 
-def test_mixup_blends_faces_and_their_targets_by_one_weight():
-    """With --mixup each training face is a blend of two faces of its batch and its target the same
-    blend of their targets: faces of one flat gray level per class, so a pixel tells the weight."""
-    from edgefer.train import arrays as train_arrays
-    from edgefer.train import batches
-
-    levels = np.array([0, 200], np.uint8)
-    y = np.arange(16) % 2
-    faces = np.repeat(levels[y][:, None, None, None], 3, axis=-1) * np.ones((16, 8, 8, 3), np.uint8)
-    arrays = {"train": train_arrays.Arrays(faces, y, None)}
-    cfg = TrainConfig(
-        data="unused",
-        size=8,
-        batch_size=8,
-        balance="none",
-        flip=False,
-        rotation=0.0,
-        shift=0.0,
-        zoom=0.0,
-        mixup=0.4,
-        color="gray3",
-    )
-    examples, count = batches.training_examples(arrays, cfg, 2)
-    x, t = (
-        np.concatenate(parts)
-        for parts in zip(*[(b[0].numpy(), b[1].numpy()) for b in batches.epoch_batches(examples, count, cfg, 0)])
-    )
-    assert np.allclose(t.sum(axis=1), 1.0, atol=1e-5) and t.min() >= 0
-    assert np.allclose(x[:, 0, 0, 0], t @ levels.astype(np.float32), atol=1e-3)  # pixels and targets alike
-    assert np.allclose(x, x[:, :1, :1, :1])  # a blend of two flat faces is flat
-    assert 0 < np.mean((t > 0.01) & (t < 0.99)) < 1  # pairs of different classes are blended
-    with pytest.raises(ConfigError, match="mixup"):
-        TrainConfig(data="unused", mixup=-1.0).check()
-
-
 def test_a_finished_run_is_extended_with_more_epochs(tmp_path, class_folder):
     train(tiny_config(tmp_path, class_folder, epochs=1, patience=10))
     result = train(tiny_config(tmp_path, class_folder, epochs=2, patience=10, resume=True))
@@ -355,19 +160,50 @@ def test_a_finished_run_is_extended_with_more_epochs(tmp_path, class_folder):
 
 
 def test_a_run_made_before_an_option_existed_resumes_with_that_option_at_its_default(tmp_path, class_folder):
-    """config.json of an older edgefer lacks the options added since (mixup, average_from): the run
-    did what their defaults do, so --resume continues it; a value that differs is still refused."""
+    """config.json of an older edgefer lacks an option added since: the run did what its default
+    does, so --resume continues it; a value that differs is still refused."""
     train(tiny_config(tmp_path, class_folder, epochs=1, patience=10))
     path = tmp_path / "run" / "config.json"
     saved = json.loads(path.read_text())
-    for key in ("mixup", "average_from"):
-        del saved["config"][key]
+    del saved["config"]["label_smoothing"]
     saved["fingerprint"] = "older-edgefer"
     path.write_text(json.dumps(saved))
     result = train(tiny_config(tmp_path, class_folder, epochs=2, patience=10, resume=True))
     assert len(result.history["loss"]) == 2
-    with pytest.raises(ConfigError, match=r"differs in \['mixup'\]"):
-        train(tiny_config(tmp_path, class_folder, epochs=2, patience=10, resume=True, mixup=0.2))
+    with pytest.raises(ConfigError, match=r"differs in \['label_smoothing'\]"):
+        train(tiny_config(tmp_path, class_folder, epochs=2, patience=10, resume=True, label_smoothing=0.2))
+
+
+def test_a_retired_study_option_says_where_it_went(tmp_path, class_folder, capsys):
+    """The options of studies that left the kit (mixup, ...): a recipe, a flag or the Python API that
+    names one gets one line with the commit that still runs it; a run an older edgefer trained with
+    one set is not resumed without it, and one trained with it off resumes."""
+    from edgefer.train.config import RETIRED_AT, make_config, read_config_file
+    from edgefer.train.run import RunError, read_config
+
+    recipe = tmp_path / "old.toml"
+    recipe.write_text(f'[train]\ndata = "{class_folder}"\nmixup = 0.2\naverage_from = 3\n')
+    with pytest.raises(ConfigError, match=rf"average_from, mixup: study options .* at commit {RETIRED_AT}"):
+        read_config_file(recipe)
+    with pytest.raises(ConfigError, match=rf"^probe_epochs: a study's option .* at commit {RETIRED_AT}"):
+        make_config(data=str(class_folder), probe_epochs=2)
+    rc, err = _cli(capsys, "--config", recipe, "--out", tmp_path / "r")
+    assert rc == 2 and err.count("\n") == 0 and RETIRED_AT in err
+
+    train(tiny_config(tmp_path, class_folder, epochs=1, patience=10))
+    path = tmp_path / "run" / "config.json"
+    saved = json.loads(path.read_text())
+    saved["config"].update(mixup=0.0, warmup_size=0)  # what an older edgefer wrote: off
+    saved["fingerprint"] = "older-edgefer"
+    path.write_text(json.dumps(saved))
+    assert len(train(tiny_config(tmp_path, class_folder, epochs=2, patience=10, resume=True)).history["loss"]) == 2
+    saved = json.loads(path.read_text())
+    saved["config"].update(mixup=0.2)
+    path.write_text(json.dumps(saved))
+    with pytest.raises(RunError, match=rf"trained with mixup, .* at commit {RETIRED_AT}"):
+        read_config(tmp_path / "run")  # what export and calibrate open
+    with pytest.raises(ConfigError, match=rf"trained with mixup, .* at commit {RETIRED_AT}"):
+        train(tiny_config(tmp_path, class_folder, epochs=3, patience=10, resume=True))
 
 
 def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_epoch(tmp_path, class_folder, monkeypatch, capsys):
@@ -744,58 +580,6 @@ def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_
         train(tiny_config(tmp_path, class_folder, teacher=str(teacher), teacher_weight=0.7, resume=True, epochs=2))
     rc, err = _cli(capsys, "--data", class_folder, "--out", tmp_path / "run2", "--teacher", tmp_path / "none.npz")
     assert rc == 2 and err.count("\n") == 0 and "none.npz: no such file" in err and "teacher_targets.py" in err
-    assert not (tmp_path / "run2").exists()
-
-
-@needs_shared
-@pytest.mark.skipif(find_spec("mediapipe") is None, reason="writing blendshape targets needs mediapipe (the dev extra)")
-def test_blendshapes_as_a_second_target_written_by_the_script(tmp_path, monkeypatch, capsys):
-    """recipes/blendshape_targets.py reads real FER-2013 faces with MediaPipe's face landmarker; a run
-    learns them with a second head that model.keras does not keep (the device runs the same
-    network); killed and resumed, it trains what an uninterrupted run trains; a missing file and
-    options a second target cannot take are refused in one line before any work."""
-    from edgefer._tf import keras
-
-    data = tmp_path / "faces"
-    for cls in ("happy", "sad", "surprise"):
-        (data / cls).mkdir(parents=True)
-        for src in sorted((FER2013 / "train" / cls).glob("Training_*.jpg"))[:10]:
-            shutil.copy(src, data / cls / src.name)
-    spec = importlib.util.spec_from_file_location("blendshape_targets", REPO / "recipes" / "blendshape_targets.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    targets = tmp_path / "blendshapes.npz"
-    assert script.main(["--data", str(data), "--out", str(targets)]) == 0
-    saved = np.load(targets)
-    assert len(saved["names"]) == 52 and saved["scores"].shape == (30, 52) and "BROW_DOWN_LEFT" in saved["names"]
-    assert np.isfinite(saved["scores"][:, 0]).sum() >= 20  # the landmarker finds most real faces
-
-    kw = dict(blendshapes=str(targets), blendshape_weight=5.0, epochs=2, patience=10, dropout=0.0)
-    capsys.readouterr()
-    whole = train(tiny_config(tmp_path / "whole", data, **kw))
-    assert re.search(r"a second target for \d+ of 18 training faces", capsys.readouterr().out)
-    assert len(whole.history["accuracy"]) == 2 and whole.history["blendshapes_loss"][0] > 0
-    model = keras.models.load_model(whole.run_dir / "model.keras", compile=False)
-    assert model.output_shape == (None, 3) and "blendshapes" not in [layer.name for layer in model.layers]
-    assert json.loads((whole.run_dir / "config.json").read_text())["blendshapes_sha256"]
-
-    killed_after_epoch(monkeypatch, tiny_config(tmp_path / "killed", data, **kw), 1)
-    resumed = train(tiny_config(tmp_path / "killed", data, resume=True, **kw)).history
-    for key in ("loss", "blendshapes_loss", "accuracy", "val_loss"):
-        assert resumed[key] == pytest.approx(whole.history[key], rel=1e-3, abs=1e-4), key
-
-    rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", tmp_path / "none.npz")
-    assert rc == 2 and err.count("\n") == 0 and "none.npz: no such file" in err and "blendshape_targets.py" in err
-    rc, err = _cli(capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--mixup", "0.2")
-    assert rc == 2 and err.count("\n") == 0 and "mixup = 0.2" in err
-    rc, err = _cli(
-        capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--balance", "class-weights"
-    )
-    assert rc == 2 and err.count("\n") == 0 and "balance = 'class-weights'" in err
-    rc, err = _cli(
-        capsys, "--data", data, "--out", tmp_path / "run2", "--blendshapes", targets, "--blendshape-weight", "-1"
-    )
-    assert rc == 2 and err.count("\n") == 0 and "blendshape_weight = -1.0: must be 0 or more" in err
     assert not (tmp_path / "run2").exists()
 
 

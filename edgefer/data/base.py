@@ -31,10 +31,6 @@ class Split:
     images: list  # file paths (str) or uint8 arrays
     labels: np.ndarray  # int class index per image
     soft: np.ndarray | None = None  # optional (N, C) soft targets (FER+ votes)
-    aux: np.ndarray | None = (
-        None  # optional (N, K) second target (the landmarker's blendshapes, edgefer.data.blendshapes)
-    )
-    weight: np.ndarray | None = None  # optional (N,) training weight per image (how clearly people agree on it)
 
     def __len__(self):
         return len(self.labels)
@@ -45,8 +41,6 @@ class Split:
             [self.images[i] for i in index],
             self.labels[index],
             None if self.soft is None else self.soft[index],
-            None if self.aux is None else self.aux[index],
-            None if self.weight is None else self.weight[index],
         )
 
 

@@ -240,36 +240,24 @@ def read_ferplus_compound(path, images=None, mapping=None, compound_votes=3, com
     return FaceDataset("ferplus-compound", labels, "compound11", splits, str(votes_csv), notes)
 
 
-def mix_votes(
-    ds: FaceDataset, votes_csv, weight: float, mapping=None, neutral: float = 1.0, clarity: float = 0.0
-) -> FaceDataset:
+def mix_votes(ds: FaceDataset, votes_csv, weight: float, mapping=None) -> FaceDataset:
     """Soft targets for a FER-2013 dataset: `weight` x the FER+ vote distribution of each image
     (mapped onto the dataset's labels; contempt, unknown and not-a-face votes left out) plus
     (1 - weight) x its own FER-2013 label. FER-2013's single labels are noisy; ten annotators'
     votes are what people see in a face. Images without usable votes keep their own label.
-    Images are matched by FER-2013 file name (`Training_123.jpg`) through the FER+ mapping csv.
-    `neutral` is the share of the neutral votes kept on faces FER-2013 labels with an emotion; at 0
-    the votes there say which emotion, not whether there is one (47% of the votes on FER-2013's sad
-    training faces and 31% of those on its angry ones are neutral, which teaches posed sad and angry
-    faces neutral). `clarity` > 0 also weighs each image by (the share of its votes on the top
-    emotion) ** clarity, scaled to a mean of 1 within each class (images without votes count as clear):
-    posed faces are unambiguous, and a face ten people read five ways teaches little about them."""
+    Images are matched by FER-2013 file name (`Training_123.jpg`) through the FER+ mapping csv."""
     votes_csv = Path(votes_csv)
     votes_csv = votes_csv / "fer2013new.csv" if votes_csv.is_dir() else votes_csv
     mapping = Path(mapping) if mapping else votes_csv.parent / "ferplus_to_fer2013_folder_mapping.csv"
     for f, what in ((votes_csv, "the FER+ fer2013new.csv"), (mapping, "the FER+ to FER-2013 mapping csv")):
         if not f.is_file():
             raise DatasetError(f"{f}: no such file; --votes needs {what}")
-    for name, share in (("votes weight", weight), ("votes neutral", neutral)):
-        if not 0.0 <= share <= 1.0:
-            raise DatasetError(f"{name} {share} must be within 0..1")
-    if clarity < 0:
-        raise DatasetError(f"votes clarity {clarity} must be 0 (off) or more")
+    if not 0.0 <= weight <= 1.0:
+        raise DatasetError(f"votes weight {weight} must be within 0..1")
     with open(votes_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     _, soft8 = ferplus_targets(np.array([[float(r[c] or 0) for c in FERPLUS_COLUMNS] for r in rows]))
     columns = [ds.labels.index(label) if label in ds.labels else -1 for label in FERPLUS8]
-    neutral_column = ds.labels.index("neutral") if "neutral" in ds.labels else -1
     by_name = {}
     with open(mapping, newline="") as f:
         for m in csv.DictReader(f):
@@ -277,30 +265,20 @@ def mix_votes(
     n, matched = len(ds.labels), 0
     for split in ds.splits.values():
         soft = np.eye(n, dtype=np.float32)[split.labels]
-        clear = np.ones(len(split.labels), np.float32)
         for i, item in enumerate(split.images):
             row = by_name.get(Path(item).name) if isinstance(item, str) else None
             if row is None:
                 continue
-            clear[i] = soft8[row].max() if soft8[row].sum() > 0 else 1.0
             people = np.zeros(n, np.float32)
             for src, dst in enumerate(columns):
                 if dst >= 0:
                     people[dst] += soft8[row, src]
-            if neutral_column >= 0 and split.labels[i] != neutral_column:
-                people[neutral_column] *= neutral
             if people.sum() > 0:
                 soft[i] = weight * people / people.sum() + (1 - weight) * soft[i]
                 matched += 1
         split.soft = soft
-        if clarity and len(clear):  # a mean of 1 within each class: the classes keep their balance
-            split.weight = clear**clarity
-            for c in np.unique(split.labels):
-                split.weight[split.labels == c] /= split.weight[split.labels == c].mean()
     ds.notes.append(
-        f"FER+ votes mixed into the labels (weight {weight}"
-        f"{'' if neutral == 1 else f', {neutral:g} of the neutral votes on emotion-labelled faces'}"
-        f"{f', each image weighed by its top vote share ** {clarity:g}' if clarity else ''}) for {matched} of "
+        f"FER+ votes mixed into the labels (weight {weight}) for {matched} of "
         f"{sum(len(s) for s in ds.splits.values())} images"
     )
     return ds

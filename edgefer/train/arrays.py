@@ -17,8 +17,6 @@ class Arrays:
     x: np.ndarray  # uint8 (N, S, S, C)
     y: np.ndarray  # int (N,)
     soft: np.ndarray | None
-    aux: np.ndarray | None = None  # (N, 53) blendshape targets and whether the landmarker found the face
-    weight: np.ndarray | None = None  # (N,) training weight per face (votes_clarity)
 
 
 def dataset_for(cfg: TrainConfig) -> FaceDataset:
@@ -37,7 +35,7 @@ def dataset_for(cfg: TrainConfig) -> FaceDataset:
     if cfg.votes:
         from ..data.fer2013 import mix_votes
 
-        mix_votes(ds, cfg.votes, cfg.votes_weight, neutral=cfg.votes_neutral, clarity=cfg.votes_clarity)
+        mix_votes(ds, cfg.votes, cfg.votes_weight)
     if cfg.teacher:
         mix_teacher(ds, cfg.teacher, cfg.teacher_weight)
     return ds
@@ -82,8 +80,6 @@ def prepare_arrays(ds: FaceDataset, spec: InputSpec) -> tuple[dict[str, Arrays],
             x,
             split.labels[kept],
             None if split.soft is None else split.soft[kept],
-            None if split.aux is None else split.aux[kept],
-            None if split.weight is None else split.weight[kept],
         )
     return arrays, skipped
 

@@ -1,5 +1,5 @@
 """Augmentation of training faces, on float batches of 0..255 pixels: geometry (flip, rotation,
-shift, zoom), camera conditions, and mixup."""
+shift, zoom), camera conditions."""
 
 from __future__ import annotations
 
@@ -42,18 +42,6 @@ def camera_conditions(x):
     box = (tf.abs(yy - cy) < half_h) & (tf.abs(xx - cx) < half_w) & (rnd([b, 1, 1, 1], 0, 1) < 0.25)
     x = tf.where(box, rnd([b, 1, 1, 1], 0.0, 255.0), x)
     return tf.clip_by_value(x, 0.0, 255.0)
-
-
-def mix_pairs(x, t, alpha: float):
-    """mixup (Zhang et al. 2018): each face of a batch blended with the next one, pixels and targets
-    by the same weight drawn from Beta(alpha, alpha), so that between two expressions the model
-    learns a blend rather than a sharp boundary fitted to noisy single labels."""
-    b = tf.shape(x)[0]
-    g, h = tf.random.gamma([b], alpha), tf.random.gamma([b], alpha)
-    w = g / (g + h)  # Beta(alpha, alpha) from two Gammas
-    other = tf.roll(tf.range(b), 1, axis=0)
-    wx, wt = tf.reshape(w, [-1, 1, 1, 1]), tf.reshape(w, [-1, 1])
-    return wx * x + (1 - wx) * tf.gather(x, other), wt * t + (1 - wt) * tf.gather(t, other)
 
 
 def binomial_blur(x):

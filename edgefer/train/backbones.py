@@ -85,8 +85,7 @@ def build_model(
 ):
     """Backbone + global pooling + dropout + softmax, as one flat functional model (tfmot cannot
     quantize a model nested inside another). freeze: the backbone's layers up to and including the
-    one of that name keep their weights and BatchNorm statistics (see `freeze_through`). size None:
-    any input side (a run that trains its first epochs on smaller faces; `at_size` fixes it after)."""
+    one of that name keep their weights and BatchNorm statistics (see `freeze_through`)."""
     from .._tf import keras  # TensorFlow loads here, not when the registry is read
 
     if arch not in BACKBONES:
@@ -173,13 +172,6 @@ def freeze_through(model, name: str) -> None:
         )
     for layer in model.layers[: names.index(name) + 1]:
         layer.trainable = False
-
-
-def freeze_features(model) -> None:
-    """Leave every layer below the pooled features out of training: the head alone learns (a linear
-    probe, the first phase of LP-FT; `probe_epochs`)."""
-    names = [layer.name for layer in model.layers]
-    freeze_through(model, names[names.index("pool") - 1])
 
 
 def keras_runner(model, spec, batch_size: int = 256):

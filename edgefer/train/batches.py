@@ -3,13 +3,11 @@ seeded by (seed, epoch), and the validation batches."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from .._tf import tf
 from .arrays import Arrays, soft_targets, targets_of
-from .augment import augmenter, camera_conditions, mix_pairs
+from .augment import augmenter, camera_conditions
 from .balancers import BALANCERS
 from .config import TrainConfig
 
@@ -21,13 +19,7 @@ def training_examples(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
     balancer = BALANCERS[cfg.balance]
     index = balancer.index(train.y, cfg) if balancer.index else np.arange(len(train.y))
     targets = targets_of(train, n, soft_targets(cfg))
-    if train.aux is not None:  # two heads, two targets: the expression and the face's blendshapes
-        targets = (targets[index], train.aux[index])
-    else:
-        targets = targets[index]
-    # a third element, when there is one, is each face's weight in the loss (Keras' sample weights)
-    parts = (train.x[index], targets) if train.weight is None else (train.x[index], targets, train.weight[index])
-    return tf.data.Dataset.from_tensor_slices(parts), len(index)
+    return tf.data.Dataset.from_tensor_slices((train.x[index], targets[index])), len(index)
 
 
 def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
@@ -45,37 +37,25 @@ def epoch_batches(examples, count: int, cfg: TrainConfig, epoch: int):
     if gray3:
         batches = batches.map(lambda x, *rest: (x[..., :1], *rest))
     batches = batches.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    if epoch < cfg.warmup_epochs:  # progressive resizing: smaller faces first, augmented at that size
-        side = cfg.warmup_size
-        batches = batches.map(
-            lambda x, *rest: (tf.image.resize(x, [side, side], method="area"), *rest),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
     # the random maps run one batch at a time: parallel calls would draw from the random state in
     # an order that differs run to run (each batch's ops are multi-threaded all the same)
     if aug is not None:
         batches = batches.map(lambda x, *rest: (tf.clip_by_value(aug(x, training=True), 0, 255), *rest))
     if cfg.camera:
         batches = batches.map(lambda x, *rest: (camera_conditions(x), *rest))
-    if cfg.mixup:
-        batches = batches.map(lambda x, t: mix_pairs(x, t, cfg.mixup))
     if gray3:
         batches = batches.map(lambda x, *rest: (tf.tile(x, [1, 1, 1, 3]), *rest))
     return _sharded(batches)
 
 
 def validation_batches(arrays: dict[str, Arrays], cfg: TrainConfig, n: int):
-    val, train_aux = arrays["val"], arrays["train"].aux
+    val = arrays["val"]
     targets = targets_of(val, n, False)
-    if train_aux is not None:  # validation is on the expression: its blendshape targets are masked out
-        targets = (targets, np.zeros((len(val.y), train_aux.shape[1]), np.float32))
     return _sharded(tf.data.Dataset.from_tensor_slices((val.x, targets)).batch(cfg.batch_size * 2).map(_to_float))
 
 
 def make_datasets(arrays: dict[str, Arrays], cfg: TrainConfig, n: int, epoch: int = 0):
-    """(training batches of `epoch`, validation batches, images per epoch), for a single pass (QAT),
-    at the size the model ships at: a run's warm-up epochs on smaller faces are behind it."""
-    cfg = replace(cfg, warmup_size=0, warmup_epochs=0)
+    """(training batches of `epoch`, validation batches, images per epoch), for a single pass (QAT)."""
     examples, count = training_examples(arrays, cfg, n)
     return epoch_batches(examples, count, cfg, epoch), validation_batches(arrays, cfg, n), count
 

@@ -1,6 +1,6 @@
 """What a run keeps while it trains, so that a kill at any moment loses at most the epoch in
-progress: the best and last models and the loop's state each epoch, the running mean of the
-weights for tail averaging, and the check that a resumed run is the run it continues."""
+progress: the best and last models and the loop's state each epoch, and the check that a resumed
+run is the run it continues."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
-from .._tf import keras, tf
+from .._tf import keras
 from ..core.errors import NotWritable
 from ..core.files import atomic_path, write_json
-from .config import FIELDS, ConfigError, TrainConfig
+from .config import FIELDS, ConfigError, TrainConfig, without_retired
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -21,17 +19,15 @@ class RunCheckpoint(keras.callbacks.Callback):
     state (history, best, early-stopping wait), each written atomically, so a kill at any moment
     leaves a run that `--resume` continues exactly where it stopped."""
 
-    def __init__(self, run_dir: Path, state: dict, patience: int, best_path: Path, deliver):
+    def __init__(self, run_dir: Path, state: dict, patience: int):
         super().__init__()
-        self.run_dir, self.state, self.patience, self.best_path = run_dir, state, patience, best_path
-        self.deliver = deliver  # the model being trained -> the model as it ships (`at_size`)
+        self.run_dir, self.state, self.patience = run_dir, state, patience
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        # with a blendshape head Keras names the expression's accuracy after its output ("probs_")
-        logs = {key.replace("probs_accuracy", "accuracy"): value for key, value in (logs or {}).items()}
+        logs = logs or {}
         for key, value in logs.items():
             self.state["history"].setdefault(key, []).append(float(value))
         # wall time is kept per epoch, so a killed run's time still adds up after --resume
@@ -45,8 +41,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.state["epoch"] = epoch + 1
         try:
             if best:
-                with atomic_path(self.best_path, suffix=".keras") as tmp:
-                    self.deliver(self.model).save(tmp)
+                with atomic_path(self.run_dir / "model.keras", suffix=".keras") as tmp:
+                    self.model.save(tmp)
             with atomic_path(self.run_dir / "checkpoints" / "last.keras", suffix=".keras") as tmp:
                 self.model.save(tmp)
             write_json(self.run_dir / "checkpoints" / "state.json", self.state)
@@ -57,49 +53,6 @@ class RunCheckpoint(keras.callbacks.Callback):
             ) from None
         if self.state["wait"] >= self.patience:
             print(f"early stop: validation accuracy has not improved for {self.patience} epochs")
-
-
-class EpochMeanWeights(keras.callbacks.Callback):
-    """From epoch `first` on, the mean of the trainable weights over every step of each epoch,
-    written when the epoch ends (before RunCheckpoint's state, which comes after it in the list), so
-    a resumed run averages exactly the steps an uninterrupted one would."""
-
-    def __init__(self, run_dir: Path, first: int):
-        super().__init__()
-        self.folder, self.first, self.sums = run_dir / "checkpoints", first, None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.steps = epoch + 1, 0
-        if self.epoch >= self.first and self.sums is None:
-            # sums kept as variables and added in one graph call: copying every variable out to
-            # numpy each step would cost a good part of the step itself
-            self.sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.model.trainable_weights]
-            self.accumulate = tf.function(
-                lambda: [s.assign_add(v) for s, v in zip(self.sums, self.model.trainable_weights)]
-            )
-        for s in self.sums or ():
-            s.assign(tf.zeros_like(s))
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.epoch >= self.first:
-            self.accumulate()
-            self.steps += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.epoch >= self.first and self.steps:
-            with atomic_path(self.folder / f"mean_epoch_{self.epoch}.npz", suffix=".npz") as tmp:
-                np.savez(tmp, *[s.numpy() / self.steps for s in self.sums])
-
-
-def average_epochs(model, folder: Path, epochs, batches, bn_batches: int = 100):
-    """Set the trainable weights to the mean of those epochs' mean weights (each epoch has as many
-    steps), then re-measure BatchNorm's statistics for them on training batches: the statistics
-    the run kept belong to the last step's weights, not to their mean."""
-    means = [np.load(folder / f"mean_epoch_{k}.npz") for k in epochs]
-    for i, variable in enumerate(model.trainable_weights):
-        variable.assign(np.mean([m[f"arr_{i}"] for m in means], axis=0))
-    for x, _ in batches.take(bn_batches):  # momentum 0.9: after 100 batches the old statistics weigh 0.9**100
-        model(x, training=True)  # (frozen layers keep theirs: they run in inference mode)
 
 
 def check_resume(cfg: TrainConfig, run_dir: Path, framing: str, data_sha256: str | None = None) -> dict | None:
@@ -113,6 +66,7 @@ def check_resume(cfg: TrainConfig, run_dir: Path, framing: str, data_sha256: str
     if not cfg.resume:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     saved = _read_json(run_dir / "config.json", run_dir)
+    without_retired(saved.get("config", {}), run_dir)  # this edgefer would continue it without what made it
     if saved.get("fingerprint") != cfg.fingerprint(framing):
         # an option added since the run was made reads as its default, which is what the run did
         changed = sorted(

@@ -30,10 +30,6 @@ HELP = {
     "offset_y": "face crop: centre moved down by this share of the box, negative up (default: 0; the recipes "
     f"set {FER2013_OFFSET_Y}, FER-2013's framing, as --margin says)",
     "camera": "augment with camera conditions: brightness, contrast, gamma, blur, noise, occlusion",
-    "mixup": "blend each training face with another of its batch, pixels and targets by one weight drawn "
-    "from Beta(A, A) (mixup; 0: off)",
-    "average_from": "the model is the mean of the weights over every training step from epoch N on, "
-    "BatchNorm statistics re-measured (tail averaging, as SWA; 0: the best epoch)",
     "strategy": "mirrored: all GPUs / logical CPUs on this host; multiworker: several hosts, each running "
     "this command with its own TF_CONFIG (docs/multiworker.md)",
     "worker_timeout": "multiworker: seconds a worker waits for a step before it says a peer stopped or never "
@@ -49,13 +45,8 @@ HELP = {
     "annotators chose happy and as many chose surprise",
     "compound_min": "ferplus-compound: compound classes with fewer training images are dropped (reported)",
     "votes_weight": "share of the FER+ vote distribution in each target (--votes)",
-    "votes_neutral": "share of the neutral votes kept on faces FER-2013 labels with an emotion (0: there "
-    "the votes say which emotion, not whether there is one)",
     "teacher": "distillation: a teacher's probabilities per training image (.npz of recipes/teacher_targets.py)",
     "teacher_weight": "share of the teacher's probabilities in each target (--teacher)",
-    "blendshapes": "a second target: the face landmarker's 52 blendshapes per training face (.npz of "
-    "recipes/blendshape_targets.py), learnt by a head that is dropped after training",
-    "blendshape_weight": "weight of the blendshape loss against the expression's (--blendshapes)",
     "size": "input side in pixels (card)",
     "align": "face crop: level the eye line first (card)",
     "arch": "backbone from the registry",
@@ -63,7 +54,7 @@ HELP = {
     "dropout": "dropout before the classifier",
     "bn_momentum": "BatchNorm momentum; Keras' 0.999 lags far behind on small gray faces",
     "freeze": "keep the backbone's weights up to and including this layer (e.g. block_2_add: "
-    "MobileNetV2's first three blocks: a 96 px training step 0.56x as long on 2 cores)",
+    "MobileNetV2's first three blocks; a shorter training step)",
     "epochs": "epochs to train (with --resume: a larger number extends a finished run)",
     "batch_size": "images per step",
     "lr": "peak learning rate of Adam's cosine schedule",
@@ -91,13 +82,6 @@ HELP = {
     "rotation": "augment with rotations up to this many degrees",
     "shift": "augment with shifts up to this share of the side",
     "zoom": "augment with zoom up to this share",
-    "votes_clarity": "weigh each training face by (the share of its FER+ votes on the top emotion) ** this, "
-    "mean 1: faces people read one way count more (0: off; needs --votes)",
-    "warmup_size": "train the first --warmup-epochs epochs on faces downscaled to this side (progressive "
-    "resizing: 64 for a 112 px run makes those steps about 0.45x as long); the model ships at --size",
-    "warmup_epochs": "how many of the first epochs train at --warmup-size",
-    "probe_epochs": "train the classifier head alone for this many first epochs, then every layer (LP-FT: "
-    "the fine-tuning starts from a fitted head and moves the ImageNet features less)",
     "verbose": "Keras progress: 0 silent, 1 bars, 2 a line per epoch (default: bars on a terminal, else a line); "
     "EDGEFER_VERBOSE=1 also shows TensorFlow's own start-up log",
 }
@@ -111,13 +95,9 @@ GROUPS = {  # the help lists the options in these groups, in this order
         "mapping",
         "votes",
         "votes_weight",
-        "votes_neutral",
-        "votes_clarity",
         "soft_labels",
         "teacher",
         "teacher_weight",
-        "blendshapes",
-        "blendshape_weight",
         "compound_votes",
         "compound_min",
         "val_fraction",
@@ -135,7 +115,7 @@ GROUPS = {  # the help lists the options in these groups, in this order
         "flip_average",
     ),
     "model": ("arch", "alpha", "weights", "dropout", "bn_momentum", "freeze"),
-    "augmentation": ("flip", "rotation", "shift", "zoom", "camera", "mixup"),
+    "augmentation": ("flip", "rotation", "shift", "zoom", "camera"),
     "balancing": (
         "balance",
         "per_class",
@@ -162,10 +142,6 @@ GROUPS = {  # the help lists the options in these groups, in this order
         "lr",
         "label_smoothing",
         "patience",
-        "average_from",
-        "warmup_size",
-        "warmup_epochs",
-        "probe_epochs",
         "seed",
         "strategy",
         "worker_timeout",

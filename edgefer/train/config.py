@@ -22,7 +22,7 @@ from .backbones import BACKBONES
 from .balancers import BALANCERS
 
 STRATEGIES = ("none", "mirrored", "multiworker")
-TARGET_FILES = ("teacher", "blendshapes")  # options naming a file of per-image targets the run reads
+TARGET_FILES = ("teacher",)  # options naming a file of per-image targets the run reads
 
 
 class ConfigError(EdgeferError, ValueError):
@@ -42,13 +42,8 @@ class TrainConfig:
     soft_labels: bool = False  # FER+ vote distributions as targets instead of majority
     votes: str | None = None  # FER-2013: FER+ votes (fer2013new.csv or its folder) mixed into the labels
     votes_weight: float = 0.5  # share of the FER+ vote distribution in each soft target
-    votes_neutral: float = 1.0  # share of the neutral votes kept on faces FER-2013 labels with an emotion
-    votes_clarity: float = 0.0  # weigh each training face by (its top FER+ vote share) ** this (0: off)
     teacher: str | None = None  # distillation: a teacher's probabilities (.npz of recipes/teacher_targets.py)
     teacher_weight: float = 0.5  # share of the teacher's probabilities in each target
-    blendshapes: str | None = None  # the face landmarker's blendshapes per training face (.npz of
-    # recipes/blendshape_targets.py), a second target for a head dropped after training
-    blendshape_weight: float = 10.0  # of the blendshape loss (mean binary cross-entropy) against the expression's
     compound_votes: int = 3  # ferplus-compound: votes (of 10) each of the two leading emotions needs
     compound_min: int = 40  # ferplus-compound: classes with fewer training images are dropped
     # the input spec (edgefer.core.spec, written into the model card)
@@ -68,16 +63,10 @@ class TrainConfig:
     freeze: str = ""  # backbone layers up to this one keep their ImageNet weights ("": none)
     # optimisation
     epochs: int = 10
-    warmup_size: int = 0  # the first warmup_epochs epochs see faces downscaled to this side
-    warmup_epochs: int = 0  # (progressive resizing: a step costs about (warmup_size/size)^2; 0: off)
-    probe_epochs: int = 0  # the first probe_epochs epochs train the head alone, then every layer
-    # (but freeze's) learns: LP-FT (Kumar et al. 2022; 0: off)
     batch_size: int = 64
     lr: float = 1e-3
     label_smoothing: float = 0.0
     patience: int = 5  # early stopping on validation accuracy
-    average_from: int = 0  # the model is the mean of the weights over every step from this epoch on
-    # (tail averaging, as SWA / SWAD; 0: off, the best epoch)
     balance: str = "none"  # none | class-weights | oversample | gan
     per_class: int | None = None  # oversample / gan: fill each class up to N (default: the largest class)
     gan_dir: str | None = None  # gan: reuse (or resume) the GAN in this folder; default RUN/gan
@@ -103,7 +92,6 @@ class TrainConfig:
     shift: float = 0.15
     zoom: float = 0.15
     camera: bool = False  # camera conditions: brightness, contrast, gamma, blur, noise, occlusion
-    mixup: float = 0.0  # blend each face with another, targets alike, by a Beta(a, a) weight (0: off)
     flip_average: bool = False  # average each face with its mirror image: in evaluation, export and
     # on the device (the card carries it; export / cam / bench can override)
     # running
@@ -131,8 +119,8 @@ class TrainConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def file_digests(self) -> dict[str, str | None]:
-        """sha256 of each target file the run reads (teacher, blendshapes; None without one), as
-        config.json records them: `teacher_sha256`, `blendshapes_sha256`."""
+        """sha256 of each target file the run reads (the teacher's; None without one), as
+        config.json records them: `teacher_sha256`."""
         return {
             f"{key}_sha256": hashlib.sha256(Path(getattr(self, key)).read_bytes()).hexdigest()
             if getattr(self, key) and Path(getattr(self, key)).is_file()
@@ -173,65 +161,8 @@ class TrainConfig:
                 f"teacher = {self.teacher}: no such file; write it first with "
                 "python recipes/teacher_targets.py --model NAME --data DATA --out FILE.npz"
             )
-        if self.blendshapes and not Path(self.blendshapes).is_file():
-            raise ConfigError(
-                f"blendshapes = {self.blendshapes}: no such file; write it first with "
-                "python recipes/blendshape_targets.py --data DATA --out FILE.npz"
-            )
-        if self.blendshape_weight < 0:
-            raise ConfigError(f"blendshape_weight = {self.blendshape_weight}: must be 0 or more")
-        if self.blendshapes and (self.mixup or self.balance == "class-weights"):
-            # mixup blends targets and Keras weighs classes on one output only: neither fits a second target
-            raise ConfigError(
-                f"blendshapes with mixup = {self.mixup}, balance = {self.balance!r}: a second target "
-                "takes neither mixup nor class weights (use mixup = 0, balance = 'oversample')"
-            )
-        if self.votes_clarity and not self.votes:
-            raise ConfigError(
-                f"votes_clarity = {self.votes_clarity}: weighs faces by their FER+ votes; pass --votes too"
-            )
-        if self.votes_clarity and (self.balance in ("class-weights", "gan") or self.mixup):
-            # Keras takes one weight per example: class weights would replace these, GAN faces have
-            # no votes, and a mixup blend of two faces has no one weight
-            raise ConfigError(
-                f"votes_clarity with balance = {self.balance!r}, mixup = {self.mixup}: "
-                "use balance = 'oversample' or 'none' and mixup = 0"
-            )
-        if self.mixup < 0:
-            raise ConfigError(f"mixup = {self.mixup}: must be 0 (off) or a positive Beta parameter such as 0.2")
-        if not 0 <= self.average_from <= self.epochs:
-            raise ConfigError(
-                f"average_from = {self.average_from}: must be 0 (off) or the first epoch to average, "
-                f"from 1 to epochs ({self.epochs})"
-            )
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
-        if bool(self.warmup_size) != bool(self.warmup_epochs):
-            raise ConfigError(
-                f"warmup_size = {self.warmup_size}, warmup_epochs = {self.warmup_epochs}: "
-                "give both (a smaller side and how many epochs train at it) or neither"
-            )
-        if self.warmup_size and not BACKBONES[self.arch].min_size <= self.warmup_size < self.size:
-            raise ConfigError(
-                f"warmup_size = {self.warmup_size}: must be below size ({self.size}) and at least "
-                f"{BACKBONES[self.arch].min_size} ({self.arch}'s smallest input)"
-            )
-        if self.warmup_epochs and not 0 < self.warmup_epochs < self.epochs:
-            raise ConfigError(
-                f"warmup_epochs = {self.warmup_epochs}: must leave epochs at the full size "
-                f"(1 to {self.epochs - 1} of {self.epochs})"
-            )
-        if not 0 <= self.probe_epochs < self.epochs:
-            raise ConfigError(
-                f"probe_epochs = {self.probe_epochs}: must be 0 (off) or leave epochs to fine-tune "
-                f"every layer (1 to {self.epochs - 1} of {self.epochs})"
-            )
-        if self.probe_epochs and 0 < self.average_from <= self.probe_epochs:
-            # the average is over the trainable weights, which are the head's alone while it probes
-            raise ConfigError(
-                f"average_from = {self.average_from} with probe_epochs = {self.probe_epochs}: "
-                f"average from an epoch after the probe ({self.probe_epochs + 1} or later)"
-            )
         FaceCrop(self.margin, self.offset_y, self.align).check("face crop (--margin, --offset-y, --align)")
         return self
 
@@ -265,6 +196,52 @@ CHOICES = {
 RENAMED = {"tta_flip": "flip_average", "faces": "framing"}
 
 
+# options of studies that were measured (docs/results/generalisation.md) and then left the kit, with
+# the value that meant "off": the commit RETIRED_AT still runs them
+RETIRED = {
+    "mixup": 0.0,
+    "average_from": 0,
+    "warmup_size": 0,
+    "warmup_epochs": 0,
+    "probe_epochs": 0,
+    "votes_clarity": 0.0,
+    "votes_neutral": 1.0,
+    "blendshapes": None,
+    "blendshape_weight": 10.0,
+}
+RETIRED_AT = "f4611b2"
+
+
+def without_retired(saved: dict, run_dir) -> dict:
+    """A run's saved configuration without the retired options an older edgefer wrote at "off";
+    a run trained with one on is refused: this edgefer cannot continue or reproduce it."""
+    studied = sorted(k for k, off in RETIRED.items() if saved.get(k, off) != off)
+    if studied:
+        raise ConfigError(
+            f"{run_dir} was trained with {', '.join(studied)}, a study's option that left edgefer; "
+            f"use it at commit {RETIRED_AT}, or choose another run"
+        )
+    return {k: v for k, v in saved.items() if k not in RETIRED}
+
+
+def check_known(values: dict, where: str) -> None:
+    """One line for a key edgefer does not know: a retired study's option says where it went."""
+    retired = sorted(set(values) & set(RETIRED))
+    if retired:
+        raise ConfigError(
+            f"{where}{', '.join(retired)}: "
+            + (
+                "a study's option that left edgefer after it was"
+                if len(retired) == 1
+                else "study options that left edgefer after they were"
+            )
+            + f" measured (docs/results/generalisation.md); remove {'it' if len(retired) == 1 else 'them'}, or run that study at commit {RETIRED_AT}"
+        )
+    unknown = set(values) - set(FIELDS)
+    if unknown:
+        raise ConfigError(f"{where}unknown key(s) {sorted(unknown)}; known keys: {sorted(FIELDS)}")
+
+
 MAX_EXTENDS = 8  # a recipe's chain of base files; deeper is a loop or a mistake
 
 
@@ -296,9 +273,7 @@ def read_config_file(path, _chain: tuple = ()) -> dict:
     base = values.pop("extends", None)
     if base is not None and not (isinstance(base, str) and base):
         raise ConfigError(f"{path}: 'extends' names a recipe file, e.g. extends = \"base.toml\"")
-    unknown = set(values) - set(FIELDS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known keys: {sorted(FIELDS)}")
+    check_known(values, f"{path}: ")
     # relative data paths in a recipe are relative to the recipe file
     for key in ("data", "images", "mapping", "weights", "votes", *TARGET_FILES):
         value = values.get(key)
@@ -317,7 +292,5 @@ def make_config(file=None, **overrides) -> TrainConfig:
     values = read_config_file(file) if file else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
     values = {RENAMED.get(k, k): v for k, v in values.items()}
-    unknown = set(values) - set(FIELDS)
-    if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)}")
+    check_known(values, "")
     return TrainConfig(**values).check()

@@ -19,7 +19,7 @@ from ..core.errors import EdgeferError
 from ..core.spec import InputSpec
 from ..data import FaceDataset
 from .backbones import keras_runner
-from .config import FIELDS, RENAMED, ConfigError, TrainConfig
+from .config import FIELDS, RENAMED, ConfigError, TrainConfig, without_retired
 
 
 class RunError(EdgeferError, ValueError):
@@ -32,8 +32,7 @@ class Run:
     config: TrainConfig
     card: dict
     spec: InputSpec
-    model: object = None  # the run's Keras model: its best epoch, or its averaged weights (average_from);
-    # None when opened with model=False
+    model: object = None  # the run's Keras model (its best epoch); None when opened with model=False
 
     def dataset(self, max_per_class: int | None = None) -> FaceDataset:
         """The run's dataset with its split, labels checked against the spec."""
@@ -72,7 +71,10 @@ def read_config(run_dir: Path) -> TrainConfig:
         raise RunError(f"{path}: missing; pass the run directory edgefer-train wrote") from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise RunError(f"{path}: not a run configuration ({exc}); restore it or retrain") from None
-    values = {RENAMED.get(k, k): v for k, v in saved.items()}
+    try:
+        values = without_retired({RENAMED.get(k, k): v for k, v in saved.items()}, run_dir)
+    except ConfigError as exc:
+        raise RunError(str(exc)) from None
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise RunError(f"{path}: unknown key(s) {sorted(unknown)}; written by another edgefer version?")

@@ -3,13 +3,11 @@
 RUN/
   config.json        the resolved configuration and its fingerprint
   balance.json/.png  class counts per split
-  model.keras        best epoch by validation accuracy (with average_from: the averaged weights);
-                     the classifier alone (with blendshapes, their head is left behind)
+  model.keras        best epoch by validation accuracy
   card.json          the input spec resolved when the run started, with provenance (edgefer.core.card)
   metrics.json       test-split report (+ validation under "val")
   confusion_matrix.png, curves.png
-  checkpoints/       last epoch with optimizer state + state.json, for --resume; with average_from,
-                     best_epoch.keras and each averaged epoch's mean weights (mean_epoch_K.npz)
+  checkpoints/       last epoch with optimizer state + state.json, for --resume
 """
 
 from __future__ import annotations
@@ -27,18 +25,17 @@ from .._tf import keras, tf
 from ..core import card as card_mod
 from ..core import plots
 from ..core.errors import EdgeferError
-from ..core.files import atomic_path, check_writable, write_bytes, write_json
+from ..core.files import check_writable, write_bytes, write_json
 from ..core.metrics import classification_report, format_report
 from ..core.spec import InputSpec
 from ..data import FaceDataset
 from ..data.balance import format_balance, write_balance
-from ..data.blendshapes import attach_blendshapes
 from . import cluster
 from .arrays import cap_per_class, data_digest, dataset_for, prepare_arrays, spec_for, split_warnings
-from .backbones import build_model, freeze_features, freeze_through, keras_runner
+from .backbones import build_model, keras_runner
 from .balancers import BALANCERS
 from .batches import epoch_batches, training_examples, validation_batches
-from .checkpoints import EpochMeanWeights, RunCheckpoint, average_epochs, check_resume
+from .checkpoints import RunCheckpoint, check_resume
 from .config import ConfigError, TrainConfig
 
 
@@ -71,47 +68,13 @@ def make_strategy(name: str):
 
 def compile_for_training(model, cfg: TrainConfig, steps_per_epoch: int, jit_compile: bool = False):
     """The recipe's optimiser (Adam, a cosine over the whole run), loss and metric
-    (benchmarks/train_step.py times this very step); with a blendshape head, its loss beside."""
-    expression = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
-    two = len(model.outputs) == 2
+    (benchmarks/train_step.py times this very step)."""
     model.compile(
         optimizer=keras.optimizers.Adam(lr_schedule(cfg, steps_per_epoch)),
-        loss=[expression, masked_bce] if two else expression,
-        loss_weights=[1.0, cfg.blendshape_weight] if two else None,
-        metrics=[["accuracy"], []] if two else ["accuracy"],
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=["accuracy"],
         jit_compile=jit_compile,
     )
-
-
-def with_blendshape_head(model, count: int):
-    """The classifier with a second output on its pooled features: `count` blendshape scores."""
-    scores = keras.layers.Dense(count, activation="sigmoid", name="blendshapes")(model.get_layer("pool").output)
-    return keras.Model(model.input, [model.output, scores], name=model.name)
-
-
-def classifier(model):
-    """The expression classifier of a model with or without a blendshape head (what ships)."""
-    return model if len(model.outputs) == 1 else keras.Model(model.input, model.outputs[0], name=model.name)
-
-
-def at_size(model, cfg: TrainConfig, spec: InputSpec):
-    """The classifier with its input fixed at the spec's side, as export and the device take it: a run
-    that trains its first epochs on smaller faces (warmup_size) trains a model of any input side."""
-    model = classifier(model)
-    if model.input_shape[1] == spec.size:
-        return model
-    fixed = build_model(
-        cfg.arch, len(spec.labels), spec.size, spec.channels, cfg.alpha, None, cfg.dropout, cfg.bn_momentum, cfg.freeze
-    )
-    fixed.set_weights(model.get_weights())  # the same layers in the same order: only the input differs
-    return fixed
-
-
-def masked_bce(y_true, y_pred):
-    """Mean binary cross-entropy over the blendshape scores; 0 for a face without them (last
-    column of y_true 0: the landmarker missed it, or a validation face)."""
-    per_score = keras.losses.binary_crossentropy(y_true[:, :-1, None], y_pred[..., None])
-    return tf.reduce_mean(per_score, axis=-1) * y_true[:, -1]
 
 
 def lr_schedule(cfg: TrainConfig, steps_per_epoch: int):
@@ -125,14 +88,11 @@ def build_or_load(
     state: dict | None,
     strategy,
     steps_per_epoch: int,
-    blendshapes: int = 0,
 ):
     with strategy.scope():
         if state is not None:
             print(f"resuming {run_dir} after epoch {state['epoch']} of {cfg.epochs}")
-            model = keras.models.load_model(
-                run_dir / "checkpoints" / "last.keras", custom_objects={"masked_bce": masked_bce}
-            )
+            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
             if model.outputs[0].shape[-1] != len(spec.labels):
                 raise ConfigError(
                     f"{run_dir} was trained on {model.outputs[0].shape[-1]} classes and the data now has "
@@ -143,11 +103,10 @@ def build_or_load(
                 print(f"{run_dir}: the learning rate now follows a cosine over {cfg.epochs} epochs")
                 model.optimizer.learning_rate = lr_schedule(cfg, steps_per_epoch)
             return model, state
-        # with warm-up epochs on smaller faces, one model takes both sides (its weights do not depend on it)
         model = build_model(
             cfg.arch,
             len(spec.labels),
-            None if cfg.warmup_size else spec.size,
+            spec.size,
             spec.channels,
             cfg.alpha,
             cfg.weights,
@@ -155,27 +114,8 @@ def build_or_load(
             cfg.bn_momentum,
             cfg.freeze,
         )
-        if blendshapes:
-            model = with_blendshape_head(model, blendshapes)
-        if cfg.probe_epochs:
-            freeze_features(model)
         compile_for_training(model, cfg, steps_per_epoch)
     return model, {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "history": {}}
-
-
-def fine_tune(model, cfg: TrainConfig, strategy, steps_per_epoch: int) -> None:
-    """After the probe epochs every layer learns but those `freeze` keeps, with a fresh Adam (the
-    probe's knew the head's weights alone) that takes the cosine up where the probe left it."""
-    print(
-        f"epoch {cfg.probe_epochs + 1}: the head is fitted; every layer{' after ' + cfg.freeze if cfg.freeze else ''} learns from here"
-    )
-    with strategy.scope():
-        for layer in model.layers:
-            layer.trainable = True
-        if cfg.freeze:
-            freeze_through(model, cfg.freeze)
-        compile_for_training(model, cfg, steps_per_epoch)
-        model.optimizer.iterations.assign(cfg.probe_epochs * steps_per_epoch)
 
 
 def train(cfg: TrainConfig, dataset: FaceDataset | None = None) -> RunResult:
@@ -255,9 +195,8 @@ def _train(
     cleanup: contextlib.ExitStack,
 ) -> RunResult:
     data = read_data(cfg, dataset, run_dir)
-    model, state, best_path, examples, count = fit_model(cfg, data, run_dir, who, created, cleanup)
-    averaged = average_weights(cfg, data.spec, run_dir, state, best_path, examples, count) if cfg.average_from else None
-    return write_results(cfg, data, run_dir, state, averaged, who)
+    state = fit_model(cfg, data, run_dir, who, created, cleanup)
+    return write_results(cfg, data, run_dir, state, who)
 
 
 def read_data(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> Prepared:
@@ -269,8 +208,6 @@ def read_data(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> P
     saved_state = check_resume(cfg, run_dir, spec.framing, digest)
     keras.utils.set_random_seed(cfg.seed)
     ds = cap_per_class(ds, cfg.max_per_class, cfg.seed)
-    if cfg.blendshapes:
-        attach_blendshapes(ds, cfg.blendshapes)
     for note in ds.notes:
         print(f"{ds.name}: {note}")
     print(format_balance(write_balance(ds, run_dir)))
@@ -291,7 +228,7 @@ def read_data(cfg: TrainConfig, dataset: FaceDataset | None, run_dir: Path) -> P
 
 def fit_model(cfg: TrainConfig, data: Prepared, run_dir: Path, who, created: bool, cleanup: contextlib.ExitStack):
     """The model built (or loaded to resume) and trained epoch by epoch, a checkpoint after each;
-    returns (model, state, where the best epoch is, the training examples and their count)."""
+    returns the loop's state."""
     spec, arrays, n = data.spec, data.arrays, len(data.ds.labels)
     # several workers: from here each waits on the others, so a watchdog ends a wait that would not
     watchdog = None
@@ -306,10 +243,7 @@ def fit_model(cfg: TrainConfig, data: Prepared, run_dir: Path, who, created: boo
     examples, count = training_examples(arrays, cfg, n)
     val_ds = validation_batches(arrays, cfg, n)
     steps = int(np.ceil(count / cfg.batch_size))
-    aux = arrays["train"].aux
-    model, state = build_or_load(
-        cfg, spec, run_dir, data.saved_state, strategy, steps, blendshapes=0 if aux is None else aux.shape[1] - 1
-    )
+    model, state = build_or_load(cfg, spec, run_dir, data.saved_state, strategy, steps)
     write_json(
         run_dir / "config.json",
         {
@@ -321,18 +255,13 @@ def fit_model(cfg: TrainConfig, data: Prepared, run_dir: Path, who, created: boo
     )
 
     verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stdout.isatty() else 2)
-    best_path = run_dir / "checkpoints" / "best_epoch.keras" if cfg.average_from else run_dir / "model.keras"
-    callbacks = [RunCheckpoint(run_dir, state, cfg.patience, best_path, deliver=lambda m: at_size(m, cfg, spec))]
+    callbacks = [RunCheckpoint(run_dir, state, cfg.patience)]
     if watchdog is not None:
         callbacks.insert(0, cluster.Heartbeat(watchdog))
-    if cfg.average_from:
-        callbacks.insert(0, EpochMeanWeights(run_dir, cfg.average_from))
     balancer = BALANCERS[cfg.balance]
     weights = balancer.class_weight(arrays["train"].y, n) if balancer.class_weight else None
     # one fit per epoch, each on that epoch's own seeded pipeline: resumed epochs match uninterrupted ones
     while state["epoch"] < cfg.epochs and state["wait"] < cfg.patience:
-        if cfg.probe_epochs and state["epoch"] == cfg.probe_epochs:  # a resumed run's last.keras is the probe's too
-            fine_tune(model, cfg, strategy, steps)
         batches = epoch_batches(examples, count, cfg, state["epoch"])  # seeds TensorFlow by (seed, epoch)
         # the training step traced again under that seed: its dropout masks are the epoch's own, not
         # the continuation of a random state that a resumed process would start afresh
@@ -349,28 +278,10 @@ def fit_model(cfg: TrainConfig, data: Prepared, run_dir: Path, who, created: boo
             )
     if watchdog is not None:
         watchdog.stop()  # the rest is this worker's own: no more waiting on the others
-    return model, state, best_path, examples, count
+    return state
 
 
-def average_weights(cfg: TrainConfig, spec: InputSpec, run_dir: Path, state: dict, best_path, examples, count):
-    """model.keras becomes the mean of the weights of epochs average_from on (the best epoch where the
-    run stopped before them); returns the epochs averaged, or None."""
-    averaged = list(range(cfg.average_from, state["epoch"] + 1)) or None
-    if averaged:
-        print(f"model.keras: averaging the weights of epochs {averaged[0]}-{averaged[-1]}")
-        model = keras.models.load_model(
-            run_dir / "checkpoints" / "last.keras", compile=False, custom_objects={"masked_bce": masked_bce}
-        )
-        average_epochs(model, run_dir / "checkpoints", averaged, epoch_batches(examples, count, cfg, state["epoch"]))
-        model = at_size(model, cfg, spec)
-    else:  # stopped early, before the first epoch to average
-        model = keras.models.load_model(best_path, compile=False)
-    with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
-        model.save(tmp)
-    return averaged
-
-
-def write_results(cfg: TrainConfig, data: Prepared, run_dir: Path, state: dict, averaged, who) -> RunResult:
+def write_results(cfg: TrainConfig, data: Prepared, run_dir: Path, state: dict, who) -> RunResult:
     """The delivered model evaluated on the validation and test splits through its spec, and the
     run's metrics, card and plots written."""
     ds, spec, arrays = data.ds, data.spec, data.arrays
@@ -386,7 +297,6 @@ def write_results(cfg: TrainConfig, data: Prepared, run_dir: Path, state: dict, 
         dataset=ds.name,
         best_epoch=state["best_epoch"],
         epochs_run=state["epoch"],
-        averaged_epochs=averaged,
         train_seconds=round(state.get("train_seconds", 0.0), 1),
         skipped_images=len(data.skipped),
         flip_average=spec.flip_average,
