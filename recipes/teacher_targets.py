@@ -6,6 +6,10 @@ every step. Labels a teacher has and the student lacks (FER+ contempt) are dropp
 
     python recipes/teacher_targets.py --model fer2013-balanced --model ferplus \\
         --data ../shared/data/fer2013 --out runs/teacher_default_ferplus.npz
+
+`--keep-clear FERPLUS` leaves out of the file the training faces whose FER+ votes make them clear
+emotional faces (as benchmarks/cross_check.py counts them): those keep their own targets (label and
+votes), and the student learns from the teacher only where people read a face more than one way.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from edgefer.core.errors import EdgeferError
 from edgefer.core.files import atomic_path
 from edgefer.core.spec import ensemble
 from edgefer.data import load_dataset
+from edgefer.data.fer2013 import read_ferplus
 from edgefer.device.classifier import Classifier
+from edgefer.evaluate.checks import clear_emotions, ferplus_truths
 from edgefer.models import model_path
 
 
@@ -45,12 +51,21 @@ def teacher_probs(models: list[str], images: list[str]) -> tuple[list[str], np.n
     return labels, ensemble(readings, labels)
 
 
+def clear_faces(ferplus_dir) -> set[str]:
+    """File names of the FER-2013 training faces that FER+ votes make clear emotional faces."""
+    ferplus = read_ferplus(ferplus_dir)
+    train = ferplus.splits["train"]
+    plus, _ = ferplus_truths(train, list(ferplus.labels))
+    return {Path(p).name for p, clear in zip(train.images, clear_emotions(train, plus)) if clear}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", required=True, help="bundled name or .tflite; repeat for an ensemble")
     p.add_argument("--data", required=True, help="the dataset the student trains on (its training split is read)")
     p.add_argument("--dataset", default="auto")
     p.add_argument("--out", required=True, help=".npz to write")
+    p.add_argument("--keep-clear", metavar="FERPLUS", help="the FER+ folder: leave its clear emotional faces out")
     args = p.parse_args(argv)
     try:
         ds = load_dataset(args.data, args.dataset)
@@ -60,6 +75,10 @@ def main(argv=None):
                 f"{args.data}: no image files in its training split; teachers read files "
                 "(a FER-2013 csv has none: use the image folder)"
             )
+        if args.keep_clear:
+            clear = clear_faces(args.keep_clear)
+            images = [x for x in images if Path(x).name not in clear]
+            print(f"left out {len(clear)} clear emotional faces: they keep their own targets")
         labels, probs = teacher_probs(args.model, images)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
