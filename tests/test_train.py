@@ -189,6 +189,8 @@ def test_a_retired_study_option_says_where_it_went(tmp_path, class_folder, capsy
         make_config(data=str(class_folder), probe_epochs=2)
     rc, err = _cli(capsys, "--config", recipe, "--out", tmp_path / "r")
     assert rc == 2 and err.count("\n") == 0 and RETIRED_AT in err
+    rc, err = _cli(capsys, "--data", class_folder, "--out", tmp_path / "r", "--warmup-size", "64")
+    assert rc == 2 and err.count("\n") == 0 and "warmup_size: a study's option" in err and RETIRED_AT in err
 
     train(tiny_config(tmp_path, class_folder, epochs=1, patience=10))
     path = tmp_path / "run" / "config.json"

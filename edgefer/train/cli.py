@@ -11,7 +11,7 @@ from ..core.files import CommandParser
 from ..core.spec import FaceCrop
 from ..data.fer2013 import FER2013_MARGIN, FER2013_OFFSET_Y
 from .balancers import BALANCERS
-from .config import CHOICES, FIELDS, TrainConfig
+from .config import CHOICES, FIELDS, RETIRED, TrainConfig
 
 HELP = {
     "data": "dataset folder or csv (folder-per-class, FER-2013 csv, FER+ votes, RAF-DB, CK+)",
@@ -186,6 +186,8 @@ def parser() -> argparse.ArgumentParser:
                 if name in CHOICES:  # listed from the registries; checked by the config, one line on error
                     help_text = f"{help_text}; one of: {', '.join(CHOICES[name])}"
                 group.add_argument(flag, type=kind, default=None, help=help_text)
+    for name in RETIRED:  # unlisted: given, the config says in one line where the study went
+        p.add_argument("--" + name.replace("_", "-"), default=None, help=argparse.SUPPRESS)
     return p
 
 
