@@ -585,6 +585,19 @@ def test_distillation_from_a_teacher_file_written_by_the_script(tmp_path, class_
     assert not (tmp_path / "run2").exists()
 
 
+@needs_shared
+def test_keep_clear_leaves_the_clear_emotional_training_faces_out_of_the_teacher_file():
+    """--keep-clear: the FER-2013 training faces whose FER+ votes are clear emotional faces (as
+    cross_check counts them on the test splits) are named for leaving out; only training faces."""
+    spec = importlib.util.spec_from_file_location("teacher_targets", REPO / "recipes" / "teacher_targets.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    clear = script.clear_faces(FER2013.parent / "ferplus")
+    assert clear and all(name.startswith("Training_") for name in clear)
+    train_faces = {p.name for p in (FER2013 / "train").rglob("*.jpg")}
+    assert clear <= train_faces and 0.2 < len(clear) / len(train_faces) < 0.8
+
+
 def test_multiworker_without_a_usable_tf_config_is_one_line(monkeypatch):
     """--strategy multiworker names what TF_CONFIG must look like, before any data is read."""
     from edgefer.train import cluster
