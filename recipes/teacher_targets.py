@@ -77,8 +77,9 @@ def main(argv=None):
             )
         if args.keep_clear:
             clear = clear_faces(args.keep_clear)
-            images = [x for x in images if Path(x).name not in clear]
-            print(f"left out {len(clear)} clear emotional faces: they keep their own targets")
+            kept = [x for x in images if Path(x).name not in clear]
+            print(f"left out {len(images) - len(kept)} clear emotional faces: they keep their own targets")
+            images = kept
         labels, probs = teacher_probs(args.model, images)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,8 @@ into a copy of the model's card:
   wrong than right; edgefer-cam keeps such a face's label and shows it as uncertain;
 - with --bias, `inference.logit_bias`: a class-prior adjustment per class, by coordinate ascent on
   the mean per-class recall (it moves decisions; measured on the default and not shipped:
-  docs/results/calibration.md); --set-bias LABEL=VALUE gives one instead
-  (e.g. neutral=-1: the post-hoc twin of training without the neutral votes on emotion-labelled faces), and with --bias holds
+  docs/results/calibration.md); --set-bias LABEL=VALUE gives one instead (e.g. neutral=-1: the
+  post-hoc twin of training without the neutral votes on emotion-labelled faces), and with --bias holds
   that class at VALUE while the others are fitted (`ferplus` ships --bias --set-bias sad=0:
   docs/results/calibration.md).
 Reported before and after: the FER+ majority and FER-2013 label of the PrivateTest images, and
