@@ -126,25 +126,49 @@ def train_on_synthetic(gan, n_classes, val_x, val_y, per_class, epochs, seed) ->
 
 def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     """Returns (train arrays with synthetic images added, a summary for metrics.json)."""
-    n = len(ds.labels)
     color = "rgb" if spec.color == "rgb" else "gray"
     # the GAN sees the faces as the model does, at its own native size, colour and no equalisation
     native_spec = spec.replace(size=cfg.gan_size, color=color, equalize="none")
     native, kept, _ = load_pixels(ds.splits["train"], native_spec, desc="GAN training images")
     y = ds.splits["train"].labels[kept]
+    gan, fit, score = fit_gan(ds, cfg, native, y, 3 if color == "rgb" else 1, run_dir)
+    counts = np.bincount(y, minlength=len(ds.labels))
+    synthetic, gate_report, oversampled, notes = fill_classes(ds, cfg, gan, score, counts)
+    out = run_dir / "synthetic"
+    manifest = write_synthetic(synthetic, ds.labels, out, gan, oversampled)
+    checks = synthetic_quality(ds, cfg, gan, score, native, y, synthetic, gate_report, native_spec)
+    write_json(out / "quality.json", checks)
+    merged, added = with_synthetic(ds, cfg, spec, train_arrays, manifest, counts, oversampled)
+    summary = {
+        "method": "gan",
+        "gan_dir": str(gan.dir),
+        "generator_checkpoint": gan.checkpoint,
+        "gan_epochs": fit["epochs"],
+        "synthetic_images": added,
+        "notes": notes,
+        "train_counts_after": np.bincount(merged.y, minlength=len(ds.labels)).tolist(),
+        "manifest": str(out / "manifest.json"),
+        "quality": checks,
+    }
+    return merged, summary
+
+
+def fit_gan(ds, cfg, native, y, channels: int, run_dir):
+    """Trains (or resumes, or reuses) the GAN on the training faces `native` with the guide, and
+    returns it, its fit report and the gate (`score`: images -> class probabilities)."""
+    n = len(ds.labels)
     judges = cfg.gan_fidelity_epochs or 1
     guide, gate = train_judges(native, y, n, judges, cfg.seed, guide=bool(cfg.gan_guide), gate=not cfg.gan_gate_run)
     # the gate: an expert run when given (opened before GAN training, so a wrong run fails at once)
     score = (
         expert_judge(cfg.gan_gate_run, ds.labels) if cfg.gan_gate_run else lambda images: probabilities(gate, images)
     )
-
     meta = GanMeta(
         ds.name,
         list(ds.labels),
         ds.taxonomy,
         cfg.gan_size,
-        3 if color == "rgb" else 1,
+        channels,
         cfg.gan_loss,
         width=cfg.gan_width,
         augment=cfg.gan_augment,
@@ -154,8 +178,13 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     gan = Gan.open(cfg.gan_dir or run_dir / "gan", meta)
     fit = gan.fit(native, y, cfg.gan_epochs, seed=cfg.seed, guide=guide)
     print(f"GAN: {fit['epochs']} epochs in {gan.dir} ({fit['seconds']} s this run)")
+    return gan, fit, score
 
-    counts = np.bincount(y, minlength=n)
+
+def fill_classes(ds, cfg, gan, score, counts):
+    """Per class short of the quota, the gated synthetic images that fill it, and what is
+    oversampled instead (a class with too few real images, samples the gate refused, the cap):
+    (synthetic by class, the gate's report, oversampled {class: (count, why)}, notes)."""
     todo, notes = quotas(counts, cfg.per_class, cfg.gan_min_images, ds.labels)
     quota = cfg.per_class if cfg.per_class is not None else int(counts.max())
     synthetic, gate_report, oversampled = {}, {}, {}
@@ -184,10 +213,14 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
         notes.append(f"{ds.labels[cls]}: {count} real images repeated instead of synthetic ones ({why})")
     for note in notes:
         print(f"balance gan: {note}")
-    out = run_dir / "synthetic"
-    manifest = write_synthetic(synthetic, ds.labels, out, gan, oversampled)
+    return synthetic, gate_report, oversampled, notes
 
-    # quality of what the generator makes, judged by the gate on ungated samples, and of what was kept
+
+def synthetic_quality(ds, cfg, gan, score, native, y, synthetic, gate_report, native_spec) -> dict:
+    """What the generator makes, judged by the gate on ungated samples, and what was kept:
+    fidelity, memorisation and diversity, and train-on-synthetic-test-on-real, per class."""
+    n = len(ds.labels)
+    judges = cfg.gan_fidelity_epochs or 1
     synth_y = np.concatenate([np.full(len(v), c) for c, v in synthetic.items()]) if synthetic else np.zeros(0, int)
     synth = np.concatenate(list(synthetic.values())) if synthetic else np.zeros((0, *native.shape[1:]), np.uint8)
     fidelity, _ = gate_verdicts(gan, score, n, 200, cfg.seed + 99, cfg.gan_gate)
@@ -210,8 +243,13 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
         "gate_threshold": cfg.gan_gate,
     }
     checks["tstr"] = {"val_accuracy": tstr["accuracy"], "images_per_class": tstr["per_class"]}
-    write_json(out / "quality.json", checks)
+    return checks
 
+
+def with_synthetic(ds, cfg, spec, train_arrays, manifest, counts, oversampled):
+    """The training arrays with the synthetic files added, read through the model's own pixel path,
+    and real images repeated where the GAN did not fill a class: (arrays, synthetic images added)."""
+    n = len(ds.labels)
     # synthetic files are faces already: the same pixel path as real ones, without a detector
     split = Split(
         [f["path"] for f in manifest["files"]],
@@ -219,7 +257,6 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     )
     x_syn, kept_syn, _ = load_pixels(split, spec.replace(framing="crops"), desc="synthetic images")
     syn_y = split.labels[kept_syn]
-    # real images repeated where the GAN did not fill a class (too few real images, the gate, the cap)
     real_quota = {c: int(counts[c]) + count for c, (count, _) in oversampled.items()}
     real = (
         oversample_index(train_arrays.y, cfg.seed, real_quota, classes=list(real_quota))
@@ -232,15 +269,4 @@ def gan_balance(ds, cfg, spec, run_dir, train_arrays):
     merged = type(train_arrays)(
         np.concatenate([train_arrays.x[real], x_syn]), np.concatenate([train_arrays.y[real], syn_y]), soft
     )
-    summary = {
-        "method": "gan",
-        "gan_dir": str(gan.dir),
-        "generator_checkpoint": gan.checkpoint,
-        "gan_epochs": fit["epochs"],
-        "synthetic_images": int(len(kept_syn)),
-        "notes": notes,
-        "train_counts_after": np.bincount(merged.y, minlength=n).tolist(),
-        "manifest": str(out / "manifest.json"),
-        "quality": checks,
-    }
-    return merged, summary
+    return merged, int(len(kept_syn))
