@@ -274,6 +274,45 @@ def test_a_video_whose_frames_change_size_midway_says_so_once(capsys):
     assert err[0].startswith(f"{CLIP}: frame 3 is 320x240")
 
 
+def test_a_video_of_two_sizes_joined_ends_where_opencv_would_read_it_garbled(tmp_path, capsys):
+    """The clip at 320x180, then at 192x108, joined byte for byte (tests/data/make_joined_video.py):
+    OpenCV decodes the second part at the first size, so the run ends at the join, keeping the rest."""
+    joined = REPO / "tests" / "data" / "joined_sizes.ts"
+    rc, out, err = run_cam(capsys, "--source", joined, "--headless", "--csv", tmp_path / "faces.csv")
+    said = [line for line in err.splitlines() if "joined without re-encoding" in line]
+    assert rc == 0 and len(said) == 1
+    assert said[0].startswith(f"{joined}: near frame 24 the video turns 192x108 where it began at 320x180")
+    assert said[0].endswith("-vf scale=320:180 out.mp4")
+    with open(tmp_path / "faces.csv") as f:
+        assert sorted({int(row["frame"]) for row in csv.DictReader(f)}) == list(range(24))  # none garbled
+    assert "faces found in 24 of 24 frames" in out
+
+
+def test_the_size_a_stream_declares_is_read_from_its_parameter_sets(tmp_path):
+    import cv2
+
+    from edgefer.device.bitstream import DeclaredSizes, declared_size
+
+    clip = DeclaredSizes(CLIP)  # MP4: the first parameter set is in the extradata
+    assert clip.codec == "h264" and clip.next() == (640, 360) and clip.first == (640, 360)
+    clip.close()
+    joined = DeclaredSizes(REPO / "tests" / "data" / "joined_sizes.ts")
+    declared = [joined.next() for _ in range(60)]
+    assert joined.first == (320, 180) and declared[24] == (192, 108) and declared[48:] == [None] * 12
+    assert {size for size in declared[:24] if size} == {(320, 180)}
+    sps = bytes.fromhex("6764000dacd94141fa10000003001000000303")
+    assert declared_size(b"\x00\x00\x00\x01" + sps, "h264") == (320, 240)
+    assert declared_size(b"\x00\x00\x01" + sps[:6], "h264") is None  # cut short: says nothing
+    assert declared_size(b"\x00\x00\x01" + sps, "hevc") is None and declared_size(b"", "h264") is None
+    other = tmp_path / "mjpeg.avi"  # a codec it does not read: it says nothing and reads nothing
+    writer = cv2.VideoWriter(str(other), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for _ in range(3):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    mjpeg = DeclaredSizes(other)
+    assert mjpeg.cap is None and mjpeg.next() is None and mjpeg.first is None
+
+
 def test_a_model_keras_naming_a_class_keras_does_not_know_is_one_line(tmp_path):
     """edgefer-export (and every stage that opens a run) on a model.keras whose config names an unknown class."""
     pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")

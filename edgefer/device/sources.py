@@ -20,6 +20,7 @@ import numpy as np
 from ..core.errors import EdgeferError
 from ..core.preprocess import IMAGE_EXTENSIONS, BadImage, list_images, read_image
 from ..core.quiet import verbose
+from .bitstream import DeclaredSizes
 
 
 class SourceError(EdgeferError, RuntimeError):
@@ -49,6 +50,7 @@ class VideoSource:
                 f"{spec}: not a regular file (a device or FIFO); pass --source a video file, a folder or a camera index"
             )
         self.cap = self._open()
+        self.declared = DeclaredSizes(spec) if self.is_file else None  # the size the stream itself names
         self.dropped, self.undecoded = 0, 0
         self.size, self.resized = None, False  # the first frame's (width, height); said once if it changes
 
@@ -83,7 +85,7 @@ class VideoSource:
             if not ok or bgr is None:
                 if self.is_file and self.loop and index > 0:
                     self.cap.release()
-                    self.cap = self._open()
+                    self.cap, self.declared = self._open(), DeclaredSizes(self.spec)
                     offset = t + 1.0 / (self.cap.get(cv2.CAP_PROP_FPS) or 25.0)
                     continue
                 if self.is_file and index == 0:
@@ -97,6 +99,8 @@ class VideoSource:
                 continue
             failures = 0
             self._check_size(bgr, index)
+            if self._garbled(bgr, index):
+                return
             t = offset + self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if self.is_file else time.monotonic() - start
             if self.realtime and self.is_file:
                 time.sleep(max(0.0, start + t - time.monotonic()))
@@ -118,6 +122,23 @@ class VideoSource:
                 file=sys.stderr,
             )
 
+    def _garbled(self, bgr, index: int) -> bool:
+        """A stream that names a new picture size while OpenCV goes on decoding at the old one
+        (clips of two sizes joined without re-encoding) ends there, saying so: every picture from
+        there on is the new one pasted into a corner of the old, and its readings would be wrong."""
+        declared = self.declared.next() if self.declared else None
+        first = self.declared.first if self.declared else None
+        if declared is None or first is None or declared == first or bgr.shape[1::-1] == declared:
+            return False
+        (w, h), (w0, h0) = declared, first
+        print(
+            f"{self.spec}: near frame {index} the video turns {w}x{h} where it began at {w0}x{h0} (clips of two "
+            f"sizes joined without re-encoding); OpenCV reads on at the first size, garbled, so the run ends "
+            f"here; re-encode it at one size, e.g. ffmpeg -i {self.spec} -vf scale={w0}:{h0} out.mp4",
+            file=sys.stderr,
+        )
+        return True
+
     def _count_undecoded(self, decoded: int):
         """A file that ends before its container's frame count says so, once: a damaged middle stops
         OpenCV's decoder for good, and the run would otherwise end as if the video were short."""
@@ -132,6 +153,8 @@ class VideoSource:
 
     def close(self):
         self.cap.release()
+        if self.declared:
+            self.declared.close()
 
     def reopen(self):
         self.cap = self._open()
