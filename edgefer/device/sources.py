@@ -85,7 +85,10 @@ class VideoSource:
             if not ok or bgr is None:
                 if self.is_file and self.loop and index > 0:
                     self.cap.release()
-                    self.cap, self.declared = self._open(), DeclaredSizes(self.spec)
+                    self.cap = self._open()
+                    if self.declared:  # the whole file was read once without a change of size
+                        self.declared.close()
+                        self.declared = None
                     offset = t + 1.0 / (self.cap.get(cv2.CAP_PROP_FPS) or 25.0)
                     continue
                 if self.is_file and index == 0:
